@@ -1,0 +1,143 @@
+"""The contract every generative model of the zoo fulfils.
+
+A model is a :class:`pytorch_lightning.LightningModule` that declares, at class level, what kind
+of likelihood it has and what it can do. Tasks read these declarations *before* any weights are
+loaded and refuse a model that lacks what they need.
+
+Data convention (all models): images ``x`` of shape ``(B, C, H, W)`` with values in ``[0, 1]``,
+quantized to ``levels`` evenly spaced values (``levels = 256`` for 8-bit images, 17 for
+scikit-learn digits). Log-likelihoods are per example, in nats, of the *discrete* image: a model of
+a continuous density ``p(y)`` on the dequantized ``y`` reports ``log p(y) - D log(levels)``, the
+usual bound on the probability mass of the pixel bin.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from genmodels.errors import CapabilityError
+
+
+class Likelihood(StrEnum):
+    """How a model scores data: exactly, by a bound, or not at all."""
+
+    EXACT = "exact"
+    BOUND = "bound"
+    NONE = "none"
+
+
+class Capability(StrEnum):
+    """What a model can do beyond scoring."""
+
+    SAMPLE = "sample"
+    CONDITIONAL = "conditional"
+    LATENT = "latent"
+
+
+def bits_per_dim(log_likelihood: Tensor, num_dims: int) -> Tensor:
+    """Convert per-example log-likelihoods in nats into bits per dimension.
+
+    Args:
+        log_likelihood: ``(B,)`` log p(x) in nats (higher is more likely).
+        num_dims: number of dimensions ``D = C * H * W`` of one example.
+
+    Returns:
+        ``(B,)`` negative log-likelihood in bits per dimension (lower is more likely).
+    """
+    if num_dims <= 0:
+        raise ValueError(f"num_dims must be positive, got {num_dims}")
+    return -log_likelihood / (num_dims * math.log(2.0))
+
+
+class GenerativeModel(pl.LightningModule):
+    """Base class of the zoo: declarations, shape bookkeeping and capability errors.
+
+    Subclasses set ``name``, ``likelihood``, ``capabilities`` and ``description`` and override
+    the methods their family supports. Constructor arguments are the saved hyper-parameters, so
+    a checkpoint rebuilds the model without extra configuration.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    likelihood: ClassVar[Likelihood] = Likelihood.NONE
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: Validation metric (logged by ``validation_step``) for early stopping and checkpointing.
+    monitor: ClassVar[str] = "val_bpd"
+
+    def __init__(self, image_shape: tuple[int, int, int], levels: int = 256) -> None:
+        super().__init__()
+        if len(image_shape) != 3 or min(image_shape) <= 0:
+            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {image_shape}")
+        if levels < 2:
+            raise ValueError(f"levels must be >= 2, got {levels}")
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.levels = int(levels)
+
+    @property
+    def num_dims(self) -> int:
+        c, h, w = self.image_shape
+        return c * h * w
+
+    # -- capabilities -------------------------------------------------------------------------
+    @classmethod
+    def supports(cls, capability: Capability) -> bool:
+        return capability in cls.capabilities
+
+    def _refuse(self, what: str) -> CapabilityError:
+        return CapabilityError(
+            f"model '{self.name}' (likelihood: {self.likelihood.value}, capabilities: "
+            f"{sorted(c.value for c in self.capabilities) or 'none'}) cannot {what}"
+        )
+
+    # -- the contract -------------------------------------------------------------------------
+    def sample(
+        self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Draw ``n`` images ``(n, C, H, W)`` in ``[0, 1]``."""
+        raise self._refuse("sample")
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Exact per-example log-likelihood ``(B,)`` in nats (EXACT models only)."""
+        raise self._refuse("compute an exact log_prob")
+
+    def elbo(self, x: Tensor) -> Tensor:
+        """A lower bound on the per-example log-likelihood ``(B,)`` in nats.
+
+        For EXACT models the bound is tight: it equals :meth:`log_prob`.
+        """
+        if self.likelihood is Likelihood.EXACT:
+            return self.log_prob(x)
+        raise self._refuse("compute an ELBO")
+
+    def log_likelihood(self, x: Tensor) -> Tensor:
+        """The best available log-likelihood: ``log_prob`` if EXACT, else ``elbo``."""
+        if self.likelihood is Likelihood.EXACT:
+            return self.log_prob(x)
+        return self.elbo(x)
+
+    def bits_per_dim(self, x: Tensor) -> Tensor:
+        """Per-example negative log-likelihood ``(B,)`` in bits per dimension."""
+        return bits_per_dim(self.log_likelihood(x), self.num_dims)
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise a clear error when ``x`` does not match the model's image shape."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(
+                f"model '{self.name}' expects images of shape (B, {', '.join(map(str, self.image_shape))})"
+                f", got {tuple(x.shape)}"
+            )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "likelihood": self.likelihood.value,
+            "capabilities": sorted(c.value for c in self.capabilities),
+            "image_shape": list(self.image_shape),
+            "levels": self.levels,
+        }

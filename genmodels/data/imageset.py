@@ -1,0 +1,114 @@
+"""The in-memory form every loader returns, and the checks every array passes through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genmodels.errors import DataError
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """A set of images with optional labels.
+
+    Attributes:
+        images: ``(N, C, H, W)`` float32 in ``[0, 1]``.
+        labels: ``(N,)`` int64 class indices, or ``None`` when unknown.
+        levels: number of distinct intensity levels of the source (256 for 8-bit images).
+        class_names: names of the label values, index = label.
+        ids: a stable identifier per image (file name or ``split:index``).
+    """
+
+    images: Tensor
+    labels: Tensor | None
+    levels: int
+    class_names: tuple[str, ...] = ()
+    ids: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        n = self.images.shape[0]
+        if self.labels is not None and self.labels.shape != (n,):
+            raise DataError(f"labels have shape {tuple(self.labels.shape)}, expected ({n},)")
+        if self.ids and len(self.ids) != n:
+            raise DataError(f"{len(self.ids)} ids for {n} images")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.images.shape[1:]
+        return int(c), int(h), int(w)
+
+    def subset(self, index: np.ndarray | Tensor) -> ImageSet:
+        idx = torch.as_tensor(np.asarray(index), dtype=torch.long)
+        return ImageSet(
+            images=self.images[idx],
+            labels=None if self.labels is None else self.labels[idx],
+            levels=self.levels,
+            class_names=self.class_names,
+            ids=tuple(self.ids[i] for i in idx.tolist()) if self.ids else (),
+        )
+
+
+def to_unit_float(array: np.ndarray, source: str) -> tuple[np.ndarray, int]:
+    """Convert an integer or float image array to float32 in ``[0, 1]``; return it with its levels.
+
+    Integer arrays are divided by the maximum of their dtype (uint8 -> 256 levels, uint16 -> 65536
+    levels); float arrays must already lie in ``[0, 1]`` and are treated as 8-bit. NaN/Inf and
+    out-of-range values raise :class:`DataError` naming ``source``.
+    """
+    if array.size == 0:
+        raise DataError(f"{source}: no images")
+    if np.issubdtype(array.dtype, np.integer):
+        info = np.iinfo(array.dtype)
+        if array.min() < 0:
+            raise DataError(f"{source}: negative pixel values in an integer image array")
+        top = info.max if info.max <= 65535 else int(array.max()) or 1
+        return (array.astype(np.float32) / top), int(top) + 1
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            bad = int((~np.isfinite(array)).reshape(array.shape[0], -1).any(1).sum())
+            raise DataError(f"{source}: {bad} image(s) contain NaN or Inf values")
+        lo, hi = float(array.min()), float(array.max())
+        if lo < 0.0 or hi > 1.0:
+            raise DataError(f"{source}: float pixel values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]")
+        return array.astype(np.float32), 256
+    raise DataError(f"{source}: unsupported pixel dtype {array.dtype}")
+
+
+def to_nchw(array: np.ndarray, source: str) -> np.ndarray:
+    """Accept ``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, C)`` (C in 1, 3); return NCHW."""
+    if array.ndim == 3:
+        return array[:, None]
+    if array.ndim == 4:
+        if array.shape[1] in (1, 3):
+            return array
+        if array.shape[3] in (1, 3):
+            return np.ascontiguousarray(array.transpose(0, 3, 1, 2))
+        raise DataError(f"{source}: cannot tell the channel axis of shape {array.shape}; use 1 or 3 channels")
+    raise DataError(f"{source}: expected images of shape (N, H, W) or (N, C, H, W), got {array.shape}")
+
+
+def imageset_from_arrays(
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    source: str,
+    class_names: tuple[str, ...] = (),
+    ids: tuple[str, ...] = (),
+) -> ImageSet:
+    """Validate raw arrays and build an :class:`ImageSet`."""
+    unit, levels = to_unit_float(to_nchw(np.asarray(images), source), source)
+    label_tensor = None
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        if labels.shape[0] != unit.shape[0]:
+            raise DataError(f"{source}: {labels.shape[0]} labels for {unit.shape[0]} images")
+        label_tensor = torch.as_tensor(labels.astype(np.int64))
+    if not ids:
+        ids = tuple(f"{source}:{i}" for i in range(unit.shape[0]))
+    return ImageSet(torch.from_numpy(unit), label_tensor, levels, class_names, ids)

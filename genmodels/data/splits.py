@@ -1,0 +1,42 @@
+"""Seeded, stratified train/val/test splits for data sets that come without them."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from genmodels.data.imageset import ImageSet
+from genmodels.errors import DataError
+
+
+def _split(ims: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    index = np.arange(len(ims))
+    stratify = None
+    if ims.labels is not None:
+        counts = torch.bincount(ims.labels)
+        stratify = ims.labels.numpy() if int(counts[counts > 0].min()) >= 2 else None
+    keep, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
+    return ims.subset(np.sort(keep)), ims.subset(np.sort(held))
+
+
+def ensure_splits(
+    splits: dict[str, ImageSet], val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, ImageSet]:
+    """Return ``train``, ``val`` and ``test`` splits, carving missing ones with a seed.
+
+    Official splits are kept as they are; ``all`` is split into the three; a missing ``val`` is
+    carved from ``train``. Stratified by label where labels exist.
+    """
+    for name, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 < fraction < 1.0:
+            raise DataError(f"{name} must be in (0, 1), got {fraction}")
+    out = dict(splits)
+    if "all" in out:
+        rest, out["test"] = _split(out.pop("all"), test_fraction, seed)
+        out["train"], out["val"] = _split(rest, val_fraction / (1.0 - test_fraction), seed)
+    if "train" not in out or "test" not in out:
+        raise DataError(f"need 'train' and 'test' splits (or 'all'); got {', '.join(sorted(out))}")
+    if "val" not in out:
+        out["train"], out["val"] = _split(out["train"], val_fraction, seed)
+    return {k: out[k] for k in ("train", "val", "test")}

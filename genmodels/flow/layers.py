@@ -1,0 +1,213 @@
+"""Invertible building blocks of a RealNVP/Glow-style flow.
+
+Every block maps ``x -> (y, logdet)`` in :meth:`forward`, with ``logdet`` the per-example
+``log |det dy/dx|`` of shape ``(B,)``, and inverts exactly in :meth:`inverse`. Tensors are images
+``(B, C, H, W)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class FlowStep(nn.Module):
+    """Interface of an invertible block."""
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def inverse(self, y: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class LogitTransform(FlowStep):
+    """Map ``y in (0, 1)`` to the real line: ``logit(alpha + (1 - 2 alpha) y)``.
+
+    The squeeze by ``alpha`` keeps dequantized pixels away from 0 and 1, where the logit diverges.
+    """
+
+    def __init__(self, alpha: float = 0.05) -> None:
+        super().__init__()
+        if not 0.0 <= alpha < 0.5:
+            raise ValueError(f"alpha must be in [0, 0.5), got {alpha}")
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        p = self.alpha + (1.0 - 2.0 * self.alpha) * x
+        y = torch.log(p) - torch.log1p(-p)
+        logdet = math.log(1.0 - 2.0 * self.alpha) - torch.log(p) - torch.log1p(-p)
+        return y, logdet.flatten(1).sum(1)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        return (torch.sigmoid(y) - self.alpha) / (1.0 - 2.0 * self.alpha)
+
+
+class ActNorm(FlowStep):
+    """Per-channel affine normalization with data-dependent initialization (Glow).
+
+    On the first forward pass, bias and scale are set so that the batch has zero mean and unit
+    variance per channel; afterwards they are ordinary parameters. The ``initialized`` buffer is
+    saved in checkpoints, so a loaded model is never re-initialized.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    @torch.no_grad()
+    def _initialize(self, x: Tensor) -> None:
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        std = x.std(dim=(0, 2, 3), keepdim=True) if x.shape[0] * x.shape[2] * x.shape[3] > 1 else 1.0
+        self.bias.data.copy_(-mean)
+        self.log_scale.data.copy_(-torch.log(torch.as_tensor(std) + 1e-6).expand_as(self.log_scale))
+        self.initialized.fill_(True)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if not bool(self.initialized):
+            self._initialize(x)
+        y = (x + self.bias) * torch.exp(self.log_scale)
+        logdet = self.log_scale.sum() * x.shape[2] * x.shape[3]
+        return y, logdet.expand(x.shape[0])
+
+    def inverse(self, y: Tensor) -> Tensor:
+        return y * torch.exp(-self.log_scale) - self.bias
+
+
+class Squeeze(FlowStep):
+    """Trade resolution for channels: ``(C, H, W) -> (4C, H/2, W/2)``; volume preserving."""
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return F.pixel_unshuffle(x, 2), x.new_zeros(x.shape[0])
+
+    def inverse(self, y: Tensor) -> Tensor:
+        return F.pixel_shuffle(y, 2)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class CouplingNet(nn.Module):
+    """The conditioner of a coupling layer: a small residual CNN giving ``(log_scale, shift)``.
+
+    The last convolution starts at zero, so every coupling starts as the identity map and a deep
+    flow trains stably from the first step.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int, num_blocks: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 3, padding=1),
+            *[ResidualBlock(hidden) for _ in range(num_blocks)],
+            nn.ReLU(),
+        )
+        self.head = nn.Conv2d(hidden, 2 * out_channels, 3, padding=1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        # tanh bounds the log-scale; a learned per-channel factor restores its range.
+        self.scale = nn.Parameter(torch.ones(1, out_channels, 1, 1))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        log_scale, shift = self.head(self.net(x)).chunk(2, dim=1)
+        return self.scale * torch.tanh(log_scale), shift
+
+
+def checkerboard(height: int, width: int, parity: int, device: torch.device) -> Tensor:
+    """``(1, 1, H, W)`` mask of ones where ``(i + j) % 2 == parity``."""
+    i = torch.arange(height, device=device).view(-1, 1)
+    j = torch.arange(width, device=device).view(1, -1)
+    return ((i + j) % 2 == parity).to(torch.get_default_dtype()).view(1, 1, height, width)
+
+
+class CheckerboardCoupling(FlowStep):
+    """Affine coupling that keeps the pixels of one checkerboard colour and transforms the other."""
+
+    def __init__(self, channels: int, hidden: int, num_blocks: int, parity: int) -> None:
+        super().__init__()
+        self.parity = parity
+        # The mask is fed as an extra channel so the conditioner knows which pixels are given.
+        self.net = CouplingNet(channels + 1, channels, hidden, num_blocks)
+
+    def _mask(self, x: Tensor) -> Tensor:
+        return checkerboard(x.shape[2], x.shape[3], self.parity, x.device).to(x.dtype)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mask = self._mask(x)
+        cond = torch.cat([x * mask, mask.expand(x.shape[0], 1, -1, -1)], dim=1)
+        log_scale, shift = self.net(cond)
+        log_scale, shift = log_scale * (1 - mask), shift * (1 - mask)
+        y = x * torch.exp(log_scale) + shift
+        return y, log_scale.flatten(1).sum(1)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        mask = self._mask(y)
+        cond = torch.cat([y * mask, mask.expand(y.shape[0], 1, -1, -1)], dim=1)
+        log_scale, shift = self.net(cond)
+        log_scale, shift = log_scale * (1 - mask), shift * (1 - mask)
+        return (y - shift) * torch.exp(-log_scale)
+
+
+class ChannelCoupling(FlowStep):
+    """Affine coupling that keeps half of the channels and transforms the other half."""
+
+    def __init__(self, channels: int, hidden: int, num_blocks: int, parity: int) -> None:
+        super().__init__()
+        if channels < 2:
+            raise ValueError(f"channel coupling needs >= 2 channels, got {channels}")
+        self.parity = parity
+        self.n_keep = channels // 2 if parity == 0 else channels - channels // 2
+        self.net = CouplingNet(self.n_keep, channels - self.n_keep, hidden, num_blocks)
+
+    def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.parity == 0:
+            return x[:, : self.n_keep], x[:, self.n_keep :]
+        return x[:, -self.n_keep :], x[:, : -self.n_keep]
+
+    def _join(self, keep: Tensor, change: Tensor) -> Tensor:
+        return torch.cat([keep, change] if self.parity == 0 else [change, keep], dim=1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        keep, change = self._split(x)
+        log_scale, shift = self.net(keep)
+        return self._join(keep, change * torch.exp(log_scale) + shift), log_scale.flatten(1).sum(1)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        keep, change = self._split(y)
+        log_scale, shift = self.net(keep)
+        return self._join(keep, (change - shift) * torch.exp(-log_scale))
+
+
+class SequentialFlow(FlowStep):
+    """Composition of flow steps; log-determinants add up."""
+
+    def __init__(self, steps: list[FlowStep]) -> None:
+        super().__init__()
+        self.steps = nn.ModuleList(steps)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        logdet = x.new_zeros(x.shape[0])
+        for step in self.steps:
+            x, ld = step(x)
+            logdet = logdet + ld
+        return x, logdet
+
+    def inverse(self, y: Tensor) -> Tensor:
+        for step in reversed(self.steps):
+            y = step.inverse(y)
+        return y

@@ -1,0 +1,95 @@
+"""RealNVP as a zoo model: training with dequantization, exact log-likelihood, sampling."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from genmodels.contract import Capability, GenerativeModel, Likelihood, bits_per_dim
+from genmodels.flow.network import MultiScaleFlow
+from genmodels.registry import register_model
+
+
+@register_model
+class RealNVP(GenerativeModel):
+    """Multi-scale affine-coupling flow; exact likelihood and fast sampling.
+
+    Training maximizes the uniformly dequantized likelihood ``log p((x_int + u) / L) - D log L``
+    (a lower bound on the discrete log-probability, ``L`` = levels). At evaluation the bin centre
+    ``u = 1/2`` is used, so scores are deterministic.
+    """
+
+    name = "realnvp"
+    description = "multi-scale RealNVP/Glow-style flow (affine couplings, actnorm, logit)"
+    likelihood = Likelihood.EXACT
+    capabilities = frozenset({Capability.SAMPLE})
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        levels: int = 256,
+        num_scales: int = 2,
+        hidden_channels: int = 64,
+        num_blocks: int = 2,
+        couplings_per_scale: int = 3,
+        alpha: float = 0.05,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(image_shape, levels)
+        self.save_hyperparameters()
+        self.net = MultiScaleFlow(
+            self.image_shape, num_scales, hidden_channels, num_blocks, couplings_per_scale, alpha
+        )
+        self.lr, self.weight_decay = lr, weight_decay
+
+    # -- dequantization ---------------------------------------------------------------------
+    def dequantize(self, x: Tensor, generator: torch.Generator | None = None, noise: bool = True) -> Tensor:
+        """Discrete ``x in [0, 1]`` -> continuous ``y in (0, 1)`` inside the pixel's bin."""
+        x_int = torch.round(x.clamp(0, 1) * (self.levels - 1))
+        if noise:
+            u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        else:
+            u = torch.full_like(x, 0.5)
+        return (x_int + u) / self.levels
+
+    def _discrete_log_prob(self, y: Tensor) -> Tensor:
+        return self.net.log_density(y) - self.num_dims * math.log(self.levels)
+
+    # -- the contract -----------------------------------------------------------------------
+    def log_prob(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return self._discrete_log_prob(self.dequantize(x, noise=False))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        condition: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
+        if condition is not None:
+            raise self._refuse("sample conditionally (it is unconditional)")
+        z = torch.randn(n, self.num_dims, generator=generator, device=self.device) * temperature
+        y = self.net.inverse(z.to(self.dtype))
+        x_int = torch.clamp(torch.floor(y * self.levels), 0, self.levels - 1)
+        return x_int / (self.levels - 1)
+
+    # -- Lightning ----------------------------------------------------------------------------
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        x = batch[0]
+        bpd = bits_per_dim(self._discrete_log_prob(self.dequantize(x)), self.num_dims).mean()
+        self.log("train_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        return bpd
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        x = batch[0]
+        bpd = self.bits_per_dim(x).mean()
+        self.log("val_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        return bpd
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

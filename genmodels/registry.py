@@ -1,0 +1,65 @@
+"""Name -> model class, filled by explicit registration (never by scanning subclasses)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TypeVar
+
+from genmodels.contract import GenerativeModel
+from genmodels.errors import DuplicateNameError, UnknownNameError
+
+_MODELS: dict[str, type[GenerativeModel]] = {}
+
+# Modules whose import registers the built-in families; loaded on first lookup.
+_BUILTIN_MODULES = ("genmodels.flow.module",)
+
+
+def _load_builtins() -> None:
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+
+M = TypeVar("M", bound=type[GenerativeModel])
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    likelihood: str
+    capabilities: tuple[str, ...]
+    description: str
+
+
+def register_model(cls: M) -> M:
+    """Class decorator: add a model to the registry under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} has no `name`; set it before registering")
+    if cls.name in _MODELS and _MODELS[cls.name] is not cls:
+        raise DuplicateNameError(
+            f"model name '{cls.name}' is already registered by {_MODELS[cls.name].__qualname__}"
+        )
+    _MODELS[cls.name] = cls
+    return cls
+
+
+def get_model_class(name: str) -> type[GenerativeModel]:
+    """Look up a model class; unknown names raise an error listing the valid ones."""
+    _load_builtins()
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise UnknownNameError("model", name, _MODELS) from None
+
+
+def list_models() -> list[ModelInfo]:
+    """All registered models with their declared likelihood kind and capabilities."""
+    _load_builtins()
+    return [
+        ModelInfo(
+            name=cls.name,
+            likelihood=cls.likelihood.value,
+            capabilities=tuple(sorted(c.value for c in cls.capabilities)),
+            description=cls.description,
+        )
+        for _, cls in sorted(_MODELS.items())
+    ]

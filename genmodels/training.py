@@ -1,0 +1,116 @@
+"""Fit any zoo model with a Lightning Trainer on in-memory images.
+
+Tracking is attached from outside: callers pass Lightning loggers (the pipeline passes an
+MLFlowLogger), so this module never imports MLflow.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from torch.utils.data import DataLoader, TensorDataset
+
+from genmodels.contract import GenerativeModel
+from genmodels.data.imageset import ImageSet
+from genmodels.errors import PriorworksError
+
+
+class TrainingDivergedError(PriorworksError):
+    """The loss became NaN or Inf."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. ``patience = 0`` disables early stopping."""
+
+    max_epochs: int = 50
+    batch_size: int = 64
+    patience: int = 10
+    gradient_clip: float | None = 100.0
+    limit_train_batches: int | float | None = None
+    progress_bar: bool = False
+    accelerator: str = "cpu"
+
+
+def _loader(ims: ImageSet, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+    tensors: list[torch.Tensor] = [ims.images]
+    if ims.labels is not None:
+        tensors.append(ims.labels)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle, generator=generator
+    )
+
+
+class _FailOnNonFinite(Callback):
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDivergedError(
+                f"training loss became {float(loss)} at epoch {trainer.current_epoch}, "
+                f"batch {batch_idx}; lower the learning rate or enable gradient clipping"
+            )
+
+
+@dataclass(frozen=True)
+class FitResult:
+    model: GenerativeModel
+    best_checkpoint: Path | None
+    best_score: float | None
+    epochs: int
+
+
+def fit_model(
+    model: GenerativeModel,
+    train: ImageSet,
+    val: ImageSet,
+    config: TrainConfig,
+    seed: int = 0,
+    loggers: list[Any] | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> FitResult:
+    """Train ``model`` and return it with the weights of its best validation epoch."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    ckpt_dir = Path(checkpoint_dir or tempfile.mkdtemp(prefix="priorworks-ckpt-"))
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, monitor=model.monitor, mode="min", save_last=True)
+    callbacks: list[Callback] = [checkpoint, _FailOnNonFinite()]
+    if config.patience > 0:
+        callbacks.append(EarlyStopping(monitor=model.monitor, mode="min", patience=config.patience))
+    trainer = pl.Trainer(
+        max_epochs=config.max_epochs,
+        accelerator=config.accelerator,
+        devices=1,
+        logger=loggers if loggers else False,
+        callbacks=callbacks,
+        gradient_clip_val=config.gradient_clip,
+        limit_train_batches=config.limit_train_batches,
+        num_sanity_val_steps=0,
+        enable_progress_bar=config.progress_bar,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        deterministic=True,
+    )
+    trainer.fit(
+        model,
+        _loader(train, config.batch_size, shuffle=True, seed=seed),
+        _loader(val, config.batch_size, shuffle=False, seed=seed),
+    )
+    best = checkpoint.best_model_path
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        model.load_state_dict(state)
+    model.eval()
+    score = checkpoint.best_model_score
+    return FitResult(
+        model=model,
+        best_checkpoint=Path(best) if best else None,
+        best_score=float(score) if score is not None else None,
+        epochs=trainer.current_epoch,
+    )

@@ -1,0 +1,65 @@
+"""Detection metrics with bootstrap confidence intervals. Anomaly is the positive class."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+
+def fpr_at_tpr(is_anomaly: np.ndarray, scores: np.ndarray, tpr: float = 0.95) -> float:
+    """False-positive rate at the first threshold reaching the given true-positive rate."""
+    fpr, tprs, _ = roc_curve(is_anomaly, scores)
+    return float(fpr[np.searchsorted(tprs, tpr, side="left")])
+
+
+def bootstrap_ci(
+    is_anomaly: np.ndarray,
+    scores: np.ndarray,
+    metric: str = "auroc",
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of AUROC or AUPRC, resampling within each class."""
+    fn = roc_auc_score if metric == "auroc" else average_precision_score
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(is_anomaly), np.flatnonzero(~is_anomaly)
+    values = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+        values[b] = fn(is_anomaly[idx], scores[idx])
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def detection_metrics(
+    is_anomaly: np.ndarray,
+    scores: np.ndarray,
+    flags: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """AUROC (with 95% CI), AUPRC, FPR at 95% TPR, and achieved FPR/TPR of the given flags.
+
+    Args:
+        is_anomaly: ``(N,)`` bool, the truth.
+        scores: ``(N,)`` anomaly scores, higher = more anomalous.
+        flags: ``(N,)`` bool, the thresholded decision.
+    """
+    y = np.asarray(is_anomaly, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    f = np.asarray(flags, dtype=bool)
+    if y.all() or not y.any():
+        raise ValueError("the test set needs both normal and anomalous examples")
+    if not np.isfinite(s).all():
+        raise ValueError(f"{int((~np.isfinite(s)).sum())} anomaly scores are NaN or Inf")
+    lo, hi = bootstrap_ci(y, s, "auroc", n_boot=n_boot, seed=seed)
+    return {
+        "auroc": float(roc_auc_score(y, s)),
+        "auroc_ci_low": lo,
+        "auroc_ci_high": hi,
+        "auprc": float(average_precision_score(y, s)),
+        "fpr_at_95tpr": fpr_at_tpr(y, s, 0.95),
+        "fpr_at_threshold": float(f[~y].mean()),
+        "tpr_at_threshold": float(f[y].mean()),
+    }

@@ -1,0 +1,63 @@
+"""The one-class protocol: fit on normal data only, calibrate on normal data, test on all."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from genmodels.data.imageset import ImageSet
+from genmodels.errors import DataError
+
+
+@dataclass(frozen=True)
+class OneClassSplit:
+    """Data of one anomaly-detection experiment.
+
+    Attributes:
+        train: normal training images (the generative model sees only these).
+        val: normal validation images (early stopping and threshold calibration).
+        test: all test images.
+        test_is_anomaly: ``(N_test,)`` bool, True where the label is not a normal class.
+    """
+
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+    test_is_anomaly: np.ndarray
+    normal_classes: tuple[int, ...]
+
+
+def _normal_only(ims: ImageSet, normal: torch.Tensor, split: str) -> ImageSet:
+    assert ims.labels is not None
+    keep = torch.isin(ims.labels, normal).nonzero().flatten().numpy()
+    if keep.size == 0:
+        raise DataError(f"split '{split}' holds no images of the normal classes")
+    return ims.subset(keep)
+
+
+def one_class_split(splits: dict[str, ImageSet], normal_classes: Sequence[int]) -> OneClassSplit:
+    """Build the protocol from ``train``/``val``/``test`` splits with labels."""
+    for name in ("train", "val", "test"):
+        if splits[name].labels is None:
+            raise DataError(f"split '{name}' has no labels; anomaly evaluation needs them")
+    present = sorted(set(splits["train"].labels.tolist()))  # type: ignore[union-attr]
+    unknown = sorted(set(normal_classes) - set(present))
+    if not normal_classes or unknown:
+        raise DataError(
+            f"normal classes {list(normal_classes)} not all in the data; labels present: {present}"
+        )
+    normal = torch.as_tensor(list(normal_classes))
+    test = splits["test"]
+    is_anomaly = (~torch.isin(test.labels, normal)).numpy()  # type: ignore[arg-type]
+    if is_anomaly.all() or not is_anomaly.any():
+        raise DataError("the test split needs both normal and anomalous images")
+    return OneClassSplit(
+        train=_normal_only(splits["train"], normal, "train"),
+        val=_normal_only(splits["val"], normal, "val"),
+        test=test,
+        test_is_anomaly=is_anomaly,
+        normal_classes=tuple(int(c) for c in normal_classes),
+    )

@@ -1,0 +1,86 @@
+"""The trained model as an MLflow pyfunc model that scores images with its own threshold.
+
+The logged model carries the zoo model file and the calibration (score name, calibration scores,
+target false-positive rate), so ``mlflow.pyfunc.load_model(uri).predict(images)`` returns the same
+scores, p-values and flags as the pipeline that trained it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema, TensorSpec
+
+from genmodels.contract import GenerativeModel
+from genmodels.persistence import load_model, save_model
+from tasks.anomaly.scores import score_images
+from tasks.anomaly.threshold import ConformalThreshold
+
+_REQUIREMENTS = ("torch", "pytorch-lightning", "mlflow", "numpy", "pandas", "scikit-learn")
+
+
+class AnomalyScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc]
+    """Input ``(N, C, H, W)`` float32 in [0, 1]; output columns score, p_value, flagged."""
+
+    def load_context(self, context: Any) -> None:
+        self.model = load_model(context.artifacts["model"])
+        meta = json.loads(Path(context.artifacts["calibration"]).read_text())
+        self.score_name = meta["score"]
+        self.batch_size = int(meta.get("batch_size", 256))
+        self.threshold = ConformalThreshold.fit(np.asarray(meta["calibration"]), meta["target_fpr"])
+
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        import torch
+
+        x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
+        scores = score_images(self.model, x, self.score_name, self.batch_size)
+        return pd.DataFrame(
+            {
+                "score": scores,
+                "p_value": self.threshold.p_values(scores),
+                "flagged": self.threshold.flag(scores),
+            }
+        )
+
+
+def _signature(image_shape: tuple[int, int, int]) -> ModelSignature:
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *image_shape))]),
+        outputs=Schema([ColSpec("double", "score"), ColSpec("double", "p_value"), ColSpec("boolean", "flagged")]),
+    )
+
+
+def log_anomaly_model(
+    model: GenerativeModel, threshold: ConformalThreshold, score: str, batch_size: int = 256
+) -> str:
+    """Log the model under the active run as ``model``; return its model URI."""
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = save_model(model, Path(tmp) / "model.pt")
+        calibration = Path(tmp) / "calibration.json"
+        calibration.write_text(
+            json.dumps(
+                {
+                    "score": score,
+                    "target_fpr": threshold.target_fpr,
+                    "threshold": threshold.threshold,
+                    "calibration": threshold.calibration.tolist(),
+                    "batch_size": batch_size,
+                }
+            )
+        )
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=AnomalyScoringModel(),
+            artifacts={"model": str(weights), "calibration": str(calibration)},
+            signature=_signature(model.image_shape),  # type: ignore[arg-type]
+            pip_requirements=[f"{p}=={version(p)}" for p in _REQUIREMENTS],
+        )
+    return str(info.model_uri)

@@ -1,0 +1,14 @@
+"""Run a validated spec: dispatch on its task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pipelines.anomaly_pipeline import PipelineResult, run_anomaly
+from pipelines.spec import PipelineSpec
+
+_RUNNERS: dict[str, Callable[..., PipelineResult]] = {"anomaly": run_anomaly}
+
+
+def run_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -> PipelineResult:
+    return _RUNNERS[spec.task.name](spec, log=log)

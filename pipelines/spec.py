@@ -1,0 +1,232 @@
+"""Pipeline specs: YAML validated at load into typed objects.
+
+A spec has five sections (``data``, ``model``, ``train``, ``task``, ``output``) plus a name and a
+seed. Every key is checked: an unknown key names itself and the allowed keys, a bad value names
+its key and the allowed values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from genmodels.data.catalog import DATASETS
+from pipelines.errors import SpecError
+
+SPEC_DIR = Path(__file__).parent / "specs"
+BASELINE_NAMES = ("kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction")
+TASKS = ("anomaly",)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Section):
+    """Which images to use and how to split data sets that come without splits."""
+
+    name: str = "digits"
+    path: str | None = None
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = Field(0.3, gt=0, lt=1)
+    split_seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, v: str) -> str:
+        if v not in DATASETS:
+            raise ValueError(f"unknown dataset '{v}'; valid datasets: {', '.join(DATASETS)}")
+        return v
+
+
+class ModelSpec(_Section):
+    """A model of the zoo by registry name, with constructor parameters."""
+
+    name: str = "realnvp"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        from genmodels.registry import get_model_class
+
+        try:
+            get_model_class(v)
+        except KeyError as err:
+            raise ValueError(str(err)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _known_params(self) -> ModelSpec:
+        from genmodels.registry import get_model_class
+
+        cls = get_model_class(self.name)
+        allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "image_shape", "levels")]
+        unknown = sorted(set(self.params) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {', '.join(unknown)} for model '{self.name}'; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        return self
+
+
+class TrainSpec(_Section):
+    """Lightning training settings (the optimizer's settings are model parameters)."""
+
+    max_epochs: int = Field(50, ge=1)
+    batch_size: int = Field(64, ge=1)
+    patience: int = Field(10, ge=0)
+    gradient_clip: float | None = Field(100.0, gt=0)
+    limit_train_batches: int | None = Field(None, ge=1)
+    progress_bar: bool = False
+
+
+class AnomalyTaskSpec(_Section):
+    """Anomaly detection: which classes are normal, which score, which false-positive rate."""
+
+    name: Literal["anomaly"] = "anomaly"
+    normal_classes: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    score: Literal["nll", "bpd"] = "bpd"
+    target_fpr: float = Field(0.05, gt=0, lt=1)
+    baselines: list[Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]] = Field(
+        default_factory=lambda: list(BASELINE_NAMES)
+    )
+    bootstrap: int = Field(1000, ge=10)
+    batch_size: int = Field(256, ge=1)
+
+
+class OutputSpec(_Section):
+    """Where results go."""
+
+    experiment: str = "priorworks"
+    sample_grid: int = Field(64, ge=0)
+    log_model: bool = True
+
+
+class PipelineSpec(_Section):
+    """A whole pipeline."""
+
+    name: str
+    seed: int = 0
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    task: AnomalyTaskSpec = Field(default_factory=AnomalyTaskSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _known_task(cls, v: Any) -> Any:
+        if isinstance(v, dict) and v.get("name", "anomaly") not in TASKS:
+            raise ValueError(f"unknown task '{v['name']}'; valid tasks: {', '.join(TASKS)}")
+        return v
+
+    def config_hash(self) -> str:
+        """Stable short hash of the validated spec (defaults included)."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def flat_params(self) -> dict[str, str]:
+        """The spec flattened to ``section.key`` strings, for MLflow params."""
+        return flatten(self.model_dump(mode="json"))
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return out
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def resolve_spec_path(spec: str | Path) -> Path:
+    """A spec is a YAML path or the name of a bundled spec (``anomaly-detect``)."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    bundled = SPEC_DIR / f"{spec}.yaml"
+    if bundled.is_file():
+        return bundled
+    names = sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
+    raise SpecError(f"spec '{spec}' not found: not a file, nor a bundled spec ({', '.join(names)})")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.max_epochs=3"`` -> ``(["train", "max_epochs"], 3)``; values are parsed as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise SpecError(f"override '{text}' must look like key.subkey=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise SpecError(f"override '{text}': value is not valid YAML ({err})") from None
+    return key.strip().split("."), value
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = tree
+        for k in keys[:-1]:
+            child = node.setdefault(k, {})
+            if not isinstance(child, dict):
+                raise SpecError(f"override '{text}': '{k}' is not a section")
+            node = child
+        node[keys[-1]] = value
+    return tree
+
+
+def load_spec(spec: str | Path, overrides: list[str] | None = None) -> PipelineSpec:
+    """Read, override and validate a spec. Raises :class:`SpecError` with every problem found."""
+    path = resolve_spec_path(spec)
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(tree, dict):
+        raise SpecError(f"{path}: a spec must be a mapping of sections, got {type(tree).__name__}")
+    tree.setdefault("name", path.stem)
+    tree = apply_overrides(tree, overrides or [])
+    try:
+        return PipelineSpec.model_validate(tree)
+    except ValidationError as err:
+        raise SpecError(f"{path}: invalid spec\n" + format_errors(err)) from None
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = PipelineSpec
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def format_errors(err: ValidationError) -> str:
+    """One line per problem: ``key: what is wrong``."""
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            allowed = _fields_at(loc[:-1])
+            lines.append(f"  {key}: unknown key; allowed keys here: {', '.join(allowed)}")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            got = "" if e["type"] == "value_error" else f" (got {e.get('input')!r})"
+            lines.append(f"  {key}: {msg}{got}")
+    return "\n".join(lines)

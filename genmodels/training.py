@@ -78,7 +78,22 @@ def fit_model(
 ) -> FitResult:
     """Train ``model`` and return it with the weights of its best validation epoch."""
     pl.seed_everything(seed, workers=True, verbose=False)
-    ckpt_dir = Path(checkpoint_dir or tempfile.mkdtemp(prefix="priorworks-ckpt-"))
+    if checkpoint_dir is None:
+        with tempfile.TemporaryDirectory(prefix="priorworks-ckpt-") as tmp:
+            result = _fit(model, train, val, config, seed, loggers, Path(tmp))
+        return FitResult(result.model, None, result.best_score, result.epochs)
+    return _fit(model, train, val, config, seed, loggers, Path(checkpoint_dir))
+
+
+def _fit(
+    model: GenerativeModel,
+    train: ImageSet,
+    val: ImageSet,
+    config: TrainConfig,
+    seed: int,
+    loggers: list[Any] | None,
+    ckpt_dir: Path,
+) -> FitResult:
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, monitor=model.monitor, mode="min", save_last=True)
     callbacks: list[Callback] = [checkpoint, _FailOnNonFinite()]
     if config.patience > 0:
@@ -97,6 +112,7 @@ def fit_model(
         log_every_n_steps=1,
         deterministic=True,
     )
+    model.train()  # Lightning keeps a module's mode; a model scored before must train in train mode
     trainer.fit(
         model,
         _loader(train, config.batch_size, shuffle=True, seed=seed),

@@ -15,8 +15,11 @@ from collections.abc import Sequence
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    _quiet_libraries()
     from pipelines.runner import run_pipeline
     from pipelines.spec import load_spec
+
+    _quiet_libraries()  # after the imports: Lightning and MLflow set their log levels on import
 
     spec = load_spec(args.spec, args.set)
     print(f"priorworks: running '{spec.name}' (task {spec.task.name}, model {spec.model.name}, data {spec.data.name})")
@@ -70,13 +73,13 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", module="pytorch_lightning")
     warnings.filterwarnings("ignore", module="mlflow")
     warnings.filterwarnings("ignore", module="lightning_fabric")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "mlflow"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_libraries()
     from genmodels.errors import PriorworksError
 
     try:

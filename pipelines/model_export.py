@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,13 @@ from tasks.anomaly.threshold import ConformalThreshold
 _REQUIREMENTS = ("torch", "pytorch-lightning", "mlflow", "numpy", "pandas", "scikit-learn")
 
 
-class AnomalyScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc]
+class _Scorer:
     """Input ``(N, C, H, W)`` float32 in [0, 1]; output columns score, p_value, flagged."""
+
+    model: GenerativeModel
+    score_name: str
+    batch_size: int
+    threshold: ConformalThreshold
 
     def load_context(self, context: Any) -> None:
         self.model = load_model(context.artifacts["model"])
@@ -37,7 +43,8 @@ class AnomalyScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defin
         self.batch_size = int(meta.get("batch_size", 256))
         self.threshold = ConformalThreshold.fit(np.asarray(meta["calibration"]), meta["target_fpr"])
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    # No type hints on purpose: MLflow would try (and fail) to derive a schema from them.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         import torch
 
         x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
@@ -49,6 +56,15 @@ class AnomalyScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defin
                 "flagged": self.threshold.flag(scores),
             }
         )
+
+
+with warnings.catch_warnings():
+    # MLflow warns at class creation that `predict` has no type hints; the explicit signature
+    # given at logging time is what describes the input.
+    warnings.simplefilter("ignore")
+
+    class AnomalyScoringModel(_Scorer, mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc]
+        __doc__ = _Scorer.__doc__
 
 
 def _signature(image_shape: tuple[int, int, int]) -> ModelSignature:

@@ -1,0 +1,54 @@
+# priorworks — `make help` lists the targets. Every target creates .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+TORCH_VERSION := 2.13.0
+MLFLOW_PORT ?= 5000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing torch $(TORCH_VERSION) (CPU) and priorworks into $(VENV) ..."
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+.PHONY: help install anomaly-detect test test-slow lint format mlflow-ui clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install priorworks (torch CPU first)
+
+anomaly-detect: $(STAMP) ## train a flow on digits, detect anomalies, log to MLflow (ARGS="--set k=v")
+	$(VENV)/bin/priorworks run anomaly-detect $(ARGS)
+
+test: $(STAMP) ## run the test suite (fast tests; < 10 min on 2 cores)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP) ## run the slow checks (real data sets, longer training)
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff (lint + format check), mypy, import-linter layer contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+mlflow-ui: $(STAMP) ## serve the MLflow UI on 127.0.0.1:$(MLFLOW_PORT) over ./mlflow
+	@mkdir -p mlflow/artifacts
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db \
+		--default-artifact-root ./mlflow/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+clean: ## remove caches (keeps .venv and the MLflow store)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache lightning_logs
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

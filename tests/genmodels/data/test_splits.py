@@ -1,0 +1,31 @@
+import numpy as np
+import pytest
+
+from genmodels.data import ensure_splits, load_dataset
+from genmodels.errors import DataError
+
+
+def test_unsplit_data_gets_disjoint_stratified_seeded_splits():
+    splits = ensure_splits(load_dataset("digits"), 0.2, 0.3, seed=0)
+    ids = [set(splits[k].ids) for k in ("train", "val", "test")]
+    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+    assert sum(len(i) for i in ids) == 1797
+    assert len(splits["test"]) == pytest.approx(0.3 * 1797, abs=2)
+    # stratified: every class keeps roughly its share in the test split
+    share = np.bincount(splits["test"].labels.numpy()) / len(splits["test"])
+    assert np.all(np.abs(share - 0.1) < 0.02)
+    again = ensure_splits(load_dataset("digits"), 0.2, 0.3, seed=0)
+    assert again["val"].ids == splits["val"].ids
+    other = ensure_splits(load_dataset("digits"), 0.2, 0.3, seed=1)
+    assert other["val"].ids != splits["val"].ids
+
+
+def test_official_splits_are_kept_and_val_carved_from_train(tiny_images):
+    splits = ensure_splits({"train": tiny_images, "test": tiny_images}, 0.25, 0.3, seed=0)
+    assert len(splits["train"]) == 30 and len(splits["val"]) == 10
+    assert splits["test"] is tiny_images
+
+
+def test_bad_fraction_is_refused(tiny_images):
+    with pytest.raises(DataError, match="val_fraction"):
+        ensure_splits({"all": tiny_images}, 1.5, 0.3, seed=0)

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from tasks.anomaly.metrics import bootstrap_ci, detection_metrics, fpr_at_tpr
+
+
+def test_perfect_and_reversed_detectors():
+    y = np.array([False] * 5 + [True] * 5)
+    s = np.arange(10.0)
+    flags = s > 4.5
+    perfect = detection_metrics(y, s, flags, n_boot=50)
+    assert perfect["auroc"] == 1.0 and perfect["auprc"] == 1.0 and perfect["fpr_at_95tpr"] == 0.0
+    assert perfect["fpr_at_threshold"] == 0.0 and perfect["tpr_at_threshold"] == 1.0
+    reversed_ = detection_metrics(y, -s, flags, n_boot=50)
+    assert reversed_["auroc"] == 0.0
+
+
+def test_fpr_at_95_tpr_hand_built():
+    # 20 anomalies with scores 10..29, 10 normals; two normals score above anomaly #2 (score 11).
+    y = np.array([True] * 20 + [False] * 10)
+    s = np.concatenate([np.arange(10.0, 30.0), [0, 1, 2, 3, 4, 5, 6, 7, 11.5, 40]])
+    # 95% TPR = 19 of 20 anomalies caught: threshold at score 11 -> normals above: 11.5 and 40.
+    assert fpr_at_tpr(y, s, 0.95) == pytest.approx(0.2)
+
+
+def test_achieved_rates_from_flags():
+    y = np.array([False, False, False, False, True, True])
+    flags = np.array([True, False, False, False, True, False])
+    m = detection_metrics(y, np.arange(6.0), flags, n_boot=20)
+    assert m["fpr_at_threshold"] == 0.25 and m["tpr_at_threshold"] == 0.5
+
+
+def test_bootstrap_ci_brackets_the_estimate_and_narrows_with_n():
+    rng = np.random.default_rng(0)
+
+    def sample(n):
+        y = np.arange(2 * n) >= n
+        return y, rng.standard_normal(2 * n) + y
+
+    y, s = sample(100)
+    lo, hi = bootstrap_ci(y, s, n_boot=400)
+    from sklearn.metrics import roc_auc_score
+
+    assert lo < roc_auc_score(y, s) < hi
+    y2, s2 = sample(2000)
+    lo2, hi2 = bootstrap_ci(y2, s2, n_boot=200)
+    assert hi2 - lo2 < (hi - lo) / 2
+
+
+def test_single_class_test_set_is_refused():
+    with pytest.raises(ValueError, match="both normal and anomalous"):
+        detection_metrics(np.zeros(4, bool), np.arange(4.0), np.zeros(4, bool))
+
+
+def test_nan_scores_are_refused():
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        detection_metrics(np.array([0, 1], bool), np.array([0.0, np.nan]), np.zeros(2, bool))

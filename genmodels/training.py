@@ -59,6 +59,11 @@ class _FailOnNonFinite(Callback):
             )
 
 
+def seed_all(seed: int) -> None:
+    """Seed Python, NumPy and torch; call before building a model so its initialization repeats."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+
+
 @dataclass(frozen=True)
 class FitResult:
     model: GenerativeModel
@@ -77,7 +82,7 @@ def fit_model(
     checkpoint_dir: str | Path | None = None,
 ) -> FitResult:
     """Train ``model`` and return it with the weights of its best validation epoch."""
-    pl.seed_everything(seed, workers=True, verbose=False)
+    seed_all(seed)
     if checkpoint_dir is None:
         with tempfile.TemporaryDirectory(prefix="priorworks-ckpt-") as tmp:
             result = _fit(model, train, val, config, seed, loggers, Path(tmp))

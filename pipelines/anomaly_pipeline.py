@@ -18,7 +18,7 @@ from pytorch_lightning.loggers import MLFlowLogger
 
 from genmodels.data import ensure_splits, load_dataset
 from genmodels.registry import get_model_class
-from genmodels.training import TrainConfig, fit_model
+from genmodels.training import TrainConfig, fit_model, seed_all
 from pipelines.artifacts import log_figure, log_table
 from pipelines.fingerprint import data_fingerprint
 from pipelines.model_export import log_anomaly_model
@@ -94,6 +94,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
             f"({int(data.test_is_anomaly.sum())} anomalous)"
         )
 
+        seed_all(spec.seed)
         model = model_cls(image_shape=data.train.image_shape, levels=data.train.levels, **spec.model.params)
         with mlflow.start_run(run_name=f"train:{model.name}", nested=True) as train_run:
             mlflow.set_tags({**tags, "stage": "train"})

@@ -49,8 +49,12 @@ def setup_experiment(name: str) -> tuple[str, str]:
     if experiment is not None and experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     if experiment is None:
-        return uri, client.create_experiment(name, artifact_location=artifact_root(uri))
-    return uri, experiment.experiment_id
+        experiment_id = client.create_experiment(name, artifact_location=artifact_root(uri))
+    else:
+        experiment_id = experiment.experiment_id
+    # Nested runs are created in the active experiment: make it this one.
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return uri, experiment_id
 
 
 def git_commit() -> str:

@@ -1,0 +1,177 @@
+"""The CLI end to end against a temporary MLflow store, read back with MlflowClient."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from pipelines.cli import main
+
+TINY = [
+    "train.max_epochs=3",
+    "train.batch_size=32",
+    "model.params.hidden_channels=8",
+    "model.params.num_blocks=1",
+    "task.baselines=[pca_reconstruction, gmm]",
+    "task.bootstrap=50",
+    "output.sample_grid=8",
+    "output.experiment=it-anomaly",
+]
+
+
+def _args(*extra: str) -> list[str]:
+    out = ["run", "anomaly-detect"]
+    for s in [*TINY, *extra]:
+        out += ["--set", s]
+    return out
+
+
+def _runs(uri: str, experiment: str = "it-anomaly"):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client, ([] if exp is None else client.search_runs([exp.experiment_id]))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One tiny pipeline run shared by the read-back tests."""
+    store = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.delenv("PRIORWORKS_ARTIFACT_ROOT", raising=False)
+        code = main(_args())
+    assert code == 0
+    client, runs = _runs(uri)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    return client, parent, runs, store
+
+
+def test_parent_and_nested_runs_are_finished_and_tagged(finished_run):
+    _, parent, runs, _ = finished_run
+    assert parent.info.status == "FINISHED"
+    names = {r.info.run_name for r in runs}
+    assert {"anomaly-detect", "train:realnvp", "task:anomaly:realnvp:bpd", "baseline:pca_reconstruction", "baseline:gmm"} <= names
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 4 and all(r.info.status == "FINISHED" for r in children)
+    for r in runs:
+        assert r.data.tags["task"] == "anomaly" and len(r.data.tags["config_hash"]) == 16
+    assert parent.data.tags["likelihood"] == "exact"
+    assert parent.data.tags["model"] == "realnvp" and parent.data.tags["dataset"] == "digits"
+
+
+def test_params_and_metrics_are_logged(finished_run):
+    client, parent, runs, _ = finished_run
+    assert parent.data.params["train.max_epochs"] == "3"
+    assert parent.data.params["task.normal_classes"] == "[0]"
+    assert int(parent.data.params["n_test"]) == 540
+    auroc = parent.data.metrics["realnvp:bpd.auroc"]
+    assert 0.5 < auroc <= 1.0
+    train = next(r for r in runs if r.info.run_name == "train:realnvp")
+    history = client.get_metric_history(train.info.run_id, "val_bpd")
+    assert len(history) == 3  # one value per epoch, through Lightning's MLFlowLogger
+    assert train.data.params["hidden_channels"] == "8"
+    task = next(r for r in runs if r.info.run_name.startswith("task:"))
+    assert task.data.metrics["auroc_ci_low"] <= task.data.metrics["auroc"] <= task.data.metrics["auroc_ci_high"]
+
+
+def test_artifacts_are_logged_beside_the_store(finished_run):
+    client, parent, runs, store = finished_run
+    assert parent.info.artifact_uri.startswith((store / "artifacts").as_uri())
+    top = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"plots", "tables"} <= top
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "plots")} == {"plots/roc.png"}
+    task = next(r for r in runs if r.info.run_name.startswith("task:"))
+    plots = {a.path for a in client.list_artifacts(task.info.run_id, "plots")}
+    assert {"plots/score_histogram.png", "plots/most_anomalous.png"} <= plots
+    csv = client.download_artifacts(task.info.run_id, "tables/test_scores.csv")
+    import pandas as pd
+
+    frame = pd.read_csv(csv)
+    assert len(frame) == 540
+    assert set(frame.columns) >= {"id", "label", "is_anomaly", "score", "p_value", "flagged"}
+    assert frame["p_value"].between(0, 1).all()
+    train = next(r for r in runs if r.info.run_name == "train:realnvp")
+    assert "plots/samples.png" in {a.path for a in client.list_artifacts(train.info.run_id, "plots")}
+
+
+def test_logged_model_scores_like_the_trained_model(finished_run):
+    client, parent, runs, _ = finished_run
+    mlflow.set_tracking_uri(client.tracking_uri)
+    loaded = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
+    from genmodels.data import ensure_splits, load_dataset
+
+    # The same test images, in the same order as the pipeline's test split.
+    splits = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)
+    x = splits["test"].images[:64]
+    pred = loaded.predict(x.numpy())
+    assert list(pred.columns) == ["score", "p_value", "flagged"]
+    # The pipeline logged the trained Lightning model's scores: the exported model must match.
+    task = next(r for r in runs if r.info.run_name.startswith("task:"))
+    import pandas as pd
+
+    logged = pd.read_csv(client.download_artifacts(task.info.run_id, "tables/test_scores.csv"))
+    assert np.allclose(pred["score"].to_numpy(), logged["score"].to_numpy()[:64], atol=1e-5)
+    assert np.array_equal(pred["flagged"].to_numpy(), logged["flagged"].to_numpy()[:64])
+
+
+def test_same_seed_gives_same_metrics(finished_run, mlflow_store):
+    _, parent, _, _ = finished_run
+    assert main(_args()) == 0
+    _, runs = _runs(mlflow_store)
+    again = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    for key in ("realnvp:bpd.auroc", "gmm.auroc", "pca_reconstruction.auroc"):
+        assert again.data.metrics[key] == pytest.approx(parent.data.metrics[key], abs=1e-9)
+
+
+def test_missing_data_file_exits_2_and_marks_run_failed(mlflow_store, tmp_path, capsys):
+    code = main(_args("data.name=usps", f"data.path={tmp_path / 'missing.npz'}"))
+    assert code == 2
+    assert "missing.npz: file not found" in capsys.readouterr().err
+    _, runs = _runs(mlflow_store)
+    assert runs and all(r.info.status == "FAILED" for r in runs)
+
+
+def test_corrupt_image_folder_exits_2(mlflow_store, tmp_path, capsys):
+    folder = tmp_path / "imgs" / "a"
+    folder.mkdir(parents=True)
+    (folder / "x.png").write_bytes(b"garbage")
+    assert main(_args("data.name=folder", f"data.path={tmp_path / 'imgs'}")) == 2
+    assert "x.png: corrupt or unreadable image" in capsys.readouterr().err
+    _, runs = _runs(mlflow_store)
+    assert runs[0].info.status == "FAILED"
+
+
+def test_nan_data_exits_2(mlflow_store, tmp_path, capsys):
+    images = np.random.default_rng(0).random((20, 4, 4)).astype(np.float32)
+    images[3, 0, 0] = np.inf
+    np.savez(tmp_path / "d.npz", train_images=images, train_labels=np.arange(20) % 2)
+    assert main(_args("data.name=npz", f"data.path={tmp_path / 'd.npz'}")) == 2
+    assert "NaN or Inf" in capsys.readouterr().err
+
+
+def test_spec_errors_exit_2_before_any_run(mlflow_store, capsys):
+    assert main(_args("model.name=nosuch")) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'nosuch'; valid models: realnvp" in err
+    assert main(_args("train.epochs=3")) == 2
+    assert "train.epochs: unknown key" in capsys.readouterr().err
+    _, runs = _runs(mlflow_store)
+    assert runs == []
+
+
+def test_console_script_help_and_models():
+    exe = Path(sys.executable).parent / "priorworks"
+    out = subprocess.run([str(exe), "models"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    assert "realnvp" in out.stdout and "exact" in out.stdout
+    bad = subprocess.run([str(exe), "run", "no-such-spec"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "not found" in bad.stderr
+    assert torch.__version__.startswith("2.")

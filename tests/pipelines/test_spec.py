@@ -1,0 +1,63 @@
+import pytest
+
+from pipelines.errors import SpecError
+from pipelines.spec import apply_overrides, load_spec, parse_override
+
+
+def test_bundled_spec_loads_with_its_defaults():
+    spec = load_spec("anomaly-detect")
+    assert spec.name == "anomaly-detect"
+    assert spec.data.name == "digits" and spec.model.name == "realnvp"
+    assert spec.task.normal_classes == [0] and spec.task.target_fpr == 0.05
+
+
+def test_overrides_are_parsed_as_yaml_and_applied():
+    spec = load_spec("anomaly-detect", ["train.max_epochs=3", "task.normal_classes=[1, 7]", "data.path=null"])
+    assert spec.train.max_epochs == 3
+    assert spec.task.normal_classes == [1, 7]
+    assert spec.data.path is None
+
+
+def test_config_hash_changes_with_content_only():
+    a, b = load_spec("anomaly-detect"), load_spec("anomaly-detect")
+    assert a.config_hash() == b.config_hash()
+    assert load_spec("anomaly-detect", ["seed=1"]).config_hash() != a.config_hash()
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("train.max_epoch=3", "train.max_epoch: unknown key; allowed keys here: max_epochs"),
+        ("bogus=1", "bogus: unknown key; allowed keys here: name, seed, data"),
+        ("task.score=entropy", "task.score: Input should be 'nll' or 'bpd' (got 'entropy')"),
+        ("data.name=mnist", "data.name: unknown dataset 'mnist'; valid datasets: digits"),
+        ("model.name=gan", "model.name: unknown model 'gan'; valid models: realnvp"),
+        ("model.params.depth=3", "unknown parameter(s) depth for model 'realnvp'; allowed: num_scales"),
+        ("task.name=colorize", "unknown task 'colorize'; valid tasks: anomaly"),
+        ("task.target_fpr=1.5", "task.target_fpr: Input should be less than 1"),
+        ("task.baselines=[lof]", "task.baselines.0: Input should be 'kde'"),
+    ],
+)
+def test_bad_spec_names_key_and_allowed_values(override, expected):
+    with pytest.raises(SpecError) as err:
+        load_spec("anomaly-detect", [override])
+    assert expected in str(err.value)
+
+
+def test_unknown_spec_lists_bundled_specs():
+    with pytest.raises(SpecError, match="bundled spec.*anomaly-detect"):
+        load_spec("no-such-spec")
+
+
+def test_spec_that_is_not_a_mapping_is_refused(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(SpecError, match="must be a mapping"):
+        load_spec(path)
+
+
+def test_malformed_override_is_refused():
+    with pytest.raises(SpecError, match="key.subkey=value"):
+        parse_override("train.max_epochs")
+    with pytest.raises(SpecError, match="is not a section"):
+        apply_overrides({"seed": 0}, ["seed.x=1"])

@@ -1,0 +1,32 @@
+from pathlib import Path
+
+from pipelines.tracking import artifact_root, setup_experiment, tracking_uri
+
+
+def test_default_store_is_sqlite_under_mlflow_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    uri = tracking_uri()
+    assert uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+
+
+def test_env_uri_wins(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5555")
+    assert tracking_uri() == "http://127.0.0.1:5555"
+    assert artifact_root("http://127.0.0.1:5555") is None
+
+
+def test_sqlite_artifacts_live_beside_the_database(tmp_path, monkeypatch):
+    monkeypatch.delenv("PRIORWORKS_ARTIFACT_ROOT", raising=False)
+    root = artifact_root(f"sqlite:///{tmp_path}/store/mlflow.db")
+    assert root == (tmp_path / "store" / "artifacts").as_uri()
+
+
+def test_experiment_gets_the_explicit_artifact_location(mlflow_store, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    _, exp_id = setup_experiment("unit-test")
+    location = MlflowClient(mlflow_store).get_experiment(exp_id).artifact_location
+    assert location == (tmp_path / "artifacts").as_uri()
+    assert not Path("mlruns").exists() or Path("mlruns").is_dir()  # nothing written by us there
+    assert setup_experiment("unit-test")[1] == exp_id

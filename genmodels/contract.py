@@ -73,10 +73,13 @@ class GenerativeModel(pl.LightningModule):
     def __init__(self, image_shape: tuple[int, int, int], levels: int = 256) -> None:
         super().__init__()
         if len(image_shape) != 3 or min(image_shape) <= 0:
-            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {image_shape}")
+            raise ValueError(
+                f"image_shape must be (C, H, W) with positive sizes, got {image_shape}"
+            )
         if levels < 2:
             raise ValueError(f"levels must be >= 2, got {levels}")
-        self.image_shape = tuple(int(s) for s in image_shape)
+        c, h, w = (int(s) for s in image_shape)
+        self.image_shape: tuple[int, int, int] = (c, h, w)
         self.levels = int(levels)
 
     @property
@@ -129,7 +132,8 @@ class GenerativeModel(pl.LightningModule):
         """Raise a clear error when ``x`` does not match the model's image shape."""
         if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
             raise ValueError(
-                f"model '{self.name}' expects images of shape (B, {', '.join(map(str, self.image_shape))})"
+                f"model '{self.name}' expects images of shape "
+                f"(B, {', '.join(map(str, self.image_shape))})"
                 f", got {tuple(x.shape)}"
             )
 

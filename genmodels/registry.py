@@ -19,6 +19,7 @@ def _load_builtins() -> None:
     for module in _BUILTIN_MODULES:
         importlib.import_module(module)
 
+
 M = TypeVar("M", bound=type[GenerativeModel])
 
 

@@ -50,7 +50,14 @@ def _loader(ims: ImageSet, batch_size: int, shuffle: bool, seed: int) -> DataLoa
 
 
 class _FailOnNonFinite(Callback):
-    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None and not math.isfinite(float(loss)):
             raise TrainingDivergedError(
@@ -99,7 +106,9 @@ def _fit(
     loggers: list[Any] | None,
     ckpt_dir: Path,
 ) -> FitResult:
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, monitor=model.monitor, mode="min", save_last=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir, monitor=model.monitor, mode="min", save_last=True
+    )
     callbacks: list[Callback] = [checkpoint, _FailOnNonFinite()]
     if config.patience > 0:
         callbacks.append(EarlyStopping(monitor=model.monitor, mode="min", patience=config.patience))

@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import mlflow
 import numpy as np
 import pandas as pd
 import torch
 from pytorch_lightning.loggers import MLFlowLogger
 
+import mlflow
 from genmodels.data import ensure_splits, load_dataset
 from genmodels.registry import get_model_class
 from genmodels.training import TrainConfig, fit_model, seed_all
@@ -34,7 +34,15 @@ from tasks.anomaly import (
     score_images,
 )
 
-METRIC_COLUMNS = ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "fpr_at_95tpr", "fpr_at_threshold", "tpr_at_threshold")
+METRIC_COLUMNS = (
+    "auroc",
+    "auroc_ci_low",
+    "auroc_ci_high",
+    "auprc",
+    "fpr_at_95tpr",
+    "fpr_at_threshold",
+    "tpr_at_threshold",
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,10 @@ class PipelineResult:
 
 
 def _results_table(results: list[tuple[str, DetectionResult]]) -> pd.DataFrame:
-    rows = [{"method": r.method, "kind": kind, **{k: r.metrics[k] for k in METRIC_COLUMNS}} for kind, r in results]
+    rows = [
+        {"method": r.method, "kind": kind, **{k: r.metrics[k] for k in METRIC_COLUMNS}}
+        for kind, r in results
+    ]
     return pd.DataFrame(rows)
 
 
@@ -95,7 +106,9 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         )
 
         seed_all(spec.seed)
-        model = model_cls(image_shape=data.train.image_shape, levels=data.train.levels, **spec.model.params)
+        model = model_cls(
+            image_shape=data.train.image_shape, levels=data.train.levels, **spec.model.params
+        )
         with mlflow.start_run(run_name=f"train:{model.name}", nested=True) as train_run:
             mlflow.set_tags({**tags, "stage": "train"})
             logger = MLFlowLogger(tracking_uri=uri, run_id=train_run.info.run_id)
@@ -116,7 +129,10 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
                 gen = torch.Generator().manual_seed(spec.seed)
                 samples = model.sample(spec.output.sample_grid, generator=gen).cpu().numpy()
                 log_figure(image_grid(samples, title=f"samples from {model.name}"), "samples")
-        log(f"trained {model.name} in {train_seconds:.1f} s ({fit.epochs} epochs, best {model.monitor} {fit.best_score:.4f})")
+        log(
+            f"trained {model.name} in {train_seconds:.1f} s ({fit.epochs} epochs, "
+            f"best {model.monitor} {fit.best_score:.4f})"
+        )
 
         results: list[tuple[str, DetectionResult]] = []
         test_labels = data.test.labels.numpy() if data.test.labels is not None else None
@@ -126,37 +142,73 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
             val_scores = score_images(model, data.val.images, task.score, task.batch_size)
             test_scores = score_images(model, data.test.images, task.score, task.batch_size)
             result = evaluate_detector(
-                method, val_scores, test_scores, data.test_is_anomaly, task.target_fpr,
-                data.test.ids, test_labels, n_boot=task.bootstrap, seed=spec.seed,
+                method,
+                val_scores,
+                test_scores,
+                data.test_is_anomaly,
+                task.target_fpr,
+                data.test.ids,
+                test_labels,
+                n_boot=task.bootstrap,
+                seed=spec.seed,
             )
             mlflow.log_metrics(result.metrics)
             log_table(result.per_sample, "test_scores")
-            log_figure(score_histogram(data.test_is_anomaly, test_scores, result.threshold.threshold, task.score), "score_histogram")
+            log_figure(
+                score_histogram(
+                    data.test_is_anomaly, test_scores, result.threshold.threshold, task.score
+                ),
+                "score_histogram",
+            )
             order = np.argsort(test_scores)
             images = data.test.images.numpy()
-            log_figure(image_grid(images[order[-32:][::-1]], title="most anomalous test images"), "most_anomalous")
-            log_figure(image_grid(images[order[:32]], title="least anomalous test images"), "least_anomalous")
+            log_figure(
+                image_grid(images[order[-32:][::-1]], title="most anomalous test images"),
+                "most_anomalous",
+            )
+            log_figure(
+                image_grid(images[order[:32]], title="least anomalous test images"),
+                "least_anomalous",
+            )
         results.append((model.likelihood.value, result))
 
         flat_train = data.train.images.flatten(1).numpy()
         for name in task.baselines:
             with mlflow.start_run(run_name=f"baseline:{name}", nested=True):
-                mlflow.set_tags({**tags, "stage": "baseline", "model": name, "likelihood": "baseline"})
+                mlflow.set_tags(
+                    {**tags, "stage": "baseline", "model": name, "likelihood": "baseline"}
+                )
                 scorer = fit_baseline(name, flat_train, seed=spec.seed)
                 b = evaluate_detector(
                     name,
                     scorer(data.val.images.flatten(1).numpy()),
                     scorer(data.test.images.flatten(1).numpy()),
-                    data.test_is_anomaly, task.target_fpr, data.test.ids, test_labels,
-                    n_boot=task.bootstrap, seed=spec.seed,
+                    data.test_is_anomaly,
+                    task.target_fpr,
+                    data.test.ids,
+                    test_labels,
+                    n_boot=task.bootstrap,
+                    seed=spec.seed,
                 )
                 mlflow.log_metrics(b.metrics)
             results.append(("baseline", b))
 
         table = _results_table(results)
-        mlflow.log_metrics({f"{r.method}.{k}": r.metrics[k] for _, r in results for k in ("auroc", "auprc", "fpr_at_95tpr")})
+        mlflow.log_metrics(
+            {
+                f"{r.method}.{k}": r.metrics[k]
+                for _, r in results
+                for k in ("auroc", "auprc", "fpr_at_95tpr")
+            }
+        )
         log_table(table, "results")
-        log_figure(roc_figure(data.test_is_anomaly, {r.method: r.per_sample["score"].to_numpy() for _, r in results}), "roc")
+        log_figure(
+            roc_figure(
+                data.test_is_anomaly,
+                {r.method: r.per_sample["score"].to_numpy() for _, r in results},
+            ),
+            "roc",
+        )
         model_uri = None
         if spec.output.log_model:
             model_uri = log_anomaly_model(model, result.threshold, task.score, task.batch_size)

@@ -6,9 +6,10 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import mlflow
 import pandas as pd
 from matplotlib.figure import Figure
+
+import mlflow
 
 
 def log_figure(fig: Figure, name: str) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import warnings
 import sys
+import warnings
 from collections.abc import Sequence
 
 
@@ -22,11 +22,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _quiet_libraries()  # after the imports: Lightning and MLflow set their log levels on import
 
     spec = load_spec(args.spec, args.set)
-    print(f"priorworks: running '{spec.name}' (task {spec.task.name}, model {spec.model.name}, data {spec.data.name})")
+    print(
+        f"priorworks: running '{spec.name}' (task {spec.task.name}, "
+        f"model {spec.model.name}, data {spec.data.name})"
+    )
     result = run_pipeline(spec)
     import pandas as pd
 
-    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+    with pd.option_context(
+        "display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format
+    ):
         print("\n" + result.table.to_string(index=False) + "\n")
     print(f"MLflow run:  {result.run_id}  (experiment {result.experiment_id})")
     print(f"tracking:    {result.tracking_uri}")
@@ -41,7 +46,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     print(f"{'name':<12} {'likelihood':<10} {'capabilities':<28} description")
     for info in list_models():
-        print(f"{info.name:<12} {info.likelihood:<10} {', '.join(info.capabilities) or '-':<28} {info.description}")
+        print(
+            f"{info.name:<12} {info.likelihood:<10} "
+            f"{', '.join(info.capabilities) or '-':<28} {info.description}"
+        )
     return 0
 
 
@@ -53,16 +61,25 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="priorworks", description="Generative models put to work.")
+    parser = argparse.ArgumentParser(
+        prog="priorworks", description="Generative models put to work."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a pipeline spec (a YAML path or a bundled name)")
-    run.add_argument("spec", help="path to a spec YAML, or a bundled spec name such as anomaly-detect")
     run.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="override a spec key, e.g. --set train.max_epochs=5 (repeatable; values parsed as YAML)",
+        "spec", help="path to a spec YAML, or a bundled spec name such as anomaly-detect"
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec key, e.g. --set train.max_epochs=5 (repeatable; YAML values)",
     )
     run.set_defaults(func=_cmd_run)
-    sub.add_parser("models", help="list the model zoo with capabilities").set_defaults(func=_cmd_models)
+    sub.add_parser("models", help="list the model zoo with capabilities").set_defaults(
+        func=_cmd_models
+    )
     sub.add_parser("datasets", help="list the named data sets").set_defaults(func=_cmd_datasets)
     return parser
 

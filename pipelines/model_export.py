@@ -14,12 +14,12 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
+import mlflow
 from genmodels.contract import GenerativeModel
 from genmodels.persistence import load_model, save_model
 from tasks.anomaly.scores import score_images
@@ -44,7 +44,7 @@ class _Scorer:
         self.threshold = ConformalThreshold.fit(np.asarray(meta["calibration"]), meta["target_fpr"])
 
     # No type hints on purpose: MLflow would try (and fail) to derive a schema from them.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(self, context, model_input, params=None):
         import torch
 
         x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
@@ -63,14 +63,20 @@ with warnings.catch_warnings():
     # given at logging time is what describes the input.
     warnings.simplefilter("ignore")
 
-    class AnomalyScoringModel(_Scorer, mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc]
+    class AnomalyScoringModel(_Scorer, mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
         __doc__ = _Scorer.__doc__
 
 
 def _signature(image_shape: tuple[int, int, int]) -> ModelSignature:
     return ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *image_shape))]),
-        outputs=Schema([ColSpec("double", "score"), ColSpec("double", "p_value"), ColSpec("boolean", "flagged")]),
+        outputs=Schema(
+            [
+                ColSpec("double", "score"),
+                ColSpec("double", "p_value"),
+                ColSpec("boolean", "flagged"),
+            ]
+        ),
     )
 
 
@@ -96,7 +102,7 @@ def log_anomaly_model(
             name="model",
             python_model=AnomalyScoringModel(),
             artifacts={"model": str(weights), "calibration": str(calibration)},
-            signature=_signature(model.image_shape),  # type: ignore[arg-type]
+            signature=_signature(model.image_shape),
             pip_requirements=[f"{p}=={version(p)}" for p in _REQUIREMENTS],
         )
     return str(info.model_uri)

@@ -6,10 +6,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
 
 
 def roc_figure(is_anomaly: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
@@ -19,16 +19,20 @@ def roc_figure(is_anomaly: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
         fpr, tpr, _ = roc_curve(is_anomaly, s)
         ax.plot(fpr, tpr, label=name)
     ax.plot([0, 1], [0, 1], "k:", lw=1)
-    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title="ROC (anomaly = positive)")
+    ax.set(
+        xlabel="false-positive rate", ylabel="true-positive rate", title="ROC (anomaly = positive)"
+    )
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 
 
-def score_histogram(is_anomaly: np.ndarray, scores: np.ndarray, threshold: float, unit: str) -> Figure:
+def score_histogram(
+    is_anomaly: np.ndarray, scores: np.ndarray, threshold: float, unit: str
+) -> Figure:
     """Histogram of scores of normal vs anomalous test images, with the threshold."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.histogram_bin_edges(scores, bins=40)
+    bins = np.histogram_bin_edges(scores, bins=40).tolist()
     ax.hist(scores[~is_anomaly], bins=bins, alpha=0.6, density=True, label="normal")
     ax.hist(scores[is_anomaly], bins=bins, alpha=0.6, density=True, label="anomalous")
     ax.axvline(threshold, color="k", ls="--", label="threshold")
@@ -42,7 +46,9 @@ def image_grid(images: np.ndarray, ncols: int = 8, title: str = "") -> Figure:
     """Grid of ``images (N, C, H, W) in [0, 1]``."""
     n = images.shape[0]
     nrows = max(1, int(np.ceil(n / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9, nrows * 0.9 + (0.4 if title else 0)))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * 0.9, nrows * 0.9 + (0.4 if title else 0))
+    )
     for i, ax in enumerate(np.atleast_1d(axes).ravel()):
         ax.axis("off")
         if i < n:

@@ -11,7 +11,7 @@ import hashlib
 import inspect
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -20,7 +20,8 @@ from genmodels.data.catalog import DATASETS
 from pipelines.errors import SpecError
 
 SPEC_DIR = Path(__file__).parent / "specs"
-BASELINE_NAMES = ("kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction")
+BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
+BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
 TASKS = ("anomaly",)
 
 
@@ -67,7 +68,11 @@ class ModelSpec(_Section):
         from genmodels.registry import get_model_class
 
         cls = get_model_class(self.name)
-        allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "image_shape", "levels")]
+        allowed = [
+            p
+            for p in inspect.signature(cls.__init__).parameters
+            if p not in ("self", "image_shape", "levels")
+        ]
         unknown = sorted(set(self.params) - set(allowed))
         if unknown:
             raise ValueError(
@@ -95,9 +100,7 @@ class AnomalyTaskSpec(_Section):
     normal_classes: list[int] = Field(default_factory=lambda: [0], min_length=1)
     score: Literal["nll", "bpd"] = "bpd"
     target_fpr: float = Field(0.05, gt=0, lt=1)
-    baselines: list[Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]] = Field(
-        default_factory=lambda: list(BASELINE_NAMES)
-    )
+    baselines: list[BaselineName] = Field(default_factory=lambda: list(BASELINE_NAMES))
     bootstrap: int = Field(1000, ge=10)
     batch_size: int = Field(256, ge=1)
 
@@ -115,11 +118,11 @@ class PipelineSpec(_Section):
 
     name: str
     seed: int = 0
-    data: DataSpec = Field(default_factory=DataSpec)
-    model: ModelSpec = Field(default_factory=ModelSpec)
-    train: TrainSpec = Field(default_factory=TrainSpec)
-    task: AnomalyTaskSpec = Field(default_factory=AnomalyTaskSpec)
-    output: OutputSpec = Field(default_factory=OutputSpec)
+    data: DataSpec = Field(default_factory=lambda: DataSpec())
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec())
+    train: TrainSpec = Field(default_factory=lambda: TrainSpec())
+    task: AnomalyTaskSpec = Field(default_factory=lambda: AnomalyTaskSpec())
+    output: OutputSpec = Field(default_factory=lambda: OutputSpec())
 
     @field_validator("task", mode="before")
     @classmethod

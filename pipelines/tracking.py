@@ -7,8 +7,9 @@ import subprocess
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import mlflow
 from mlflow.tracking import MlflowClient
+
+import mlflow
 
 STORE_DIR = Path("mlflow")
 

@@ -22,13 +22,15 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def tiny_images() -> ImageSet:
-    """40 4x4 gray images with 17 levels: 20 'bright centre' (label 0), 20 'dark centre' (label 1)."""
+    """40 4x4 gray images, 17 levels: 20 'bright centre' (label 0), 20 'dark centre' (label 1)."""
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 6, (40, 1, 4, 4), generator=g).float()
     x[:20, :, 1:3, 1:3] += 10
     x = x.clamp(0, 16) / 16
     labels = torch.tensor([0] * 20 + [1] * 20)
-    return ImageSet(x, labels, levels=17, class_names=("bright", "dark"), ids=tuple(f"i{i}" for i in range(40)))
+    return ImageSet(
+        x, labels, levels=17, class_names=("bright", "dark"), ids=tuple(f"i{i}" for i in range(40))
+    )
 
 
 @pytest.fixture

@@ -54,7 +54,9 @@ def load_image_folder(root: str | Path) -> dict[str, ImageSet]:
         raise DataError(f"{root}: image folder not found")
     files = _list_files(root)
     if not files:
-        raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder or its sub-folders")
+        raise DataError(
+            f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder or its sub-folders"
+        )
     arrays, labels_txt = [], []
     first_shape: tuple[int, ...] | None = None
     first_dtype = None
@@ -69,7 +71,9 @@ def load_image_folder(root: str | Path) -> dict[str, ImageSet]:
                 f"({_describe(arr.shape)} vs {_describe(first_shape)})"
             )
         elif arr.dtype != first_dtype:
-            raise DataError(f"{path}: bit depth {arr.dtype} differs from {first_path.name} ({first_dtype})")
+            raise DataError(
+                f"{path}: bit depth {arr.dtype} differs from {first_path.name} ({first_dtype})"
+            )
         arrays.append(arr)
         labels_txt.append(label)
     stack = np.stack(arrays)
@@ -78,9 +82,10 @@ def load_image_folder(root: str | Path) -> dict[str, ImageSet]:
     ids = tuple(str(p.relative_to(root)) for p, _ in files)
     if labels_txt[0] is None:
         return {"all": imageset_from_arrays(stack, None, str(root), ids=ids)}
-    class_names = tuple(sorted(set(labels_txt)))  # type: ignore[type-var]
+    names = [t or "" for t in labels_txt]
+    class_names = tuple(sorted(set(names)))
     index = {name: i for i, name in enumerate(class_names)}
-    labels = np.array([index[t] for t in labels_txt])
+    labels = np.array([index[t] for t in names])
     return {"all": imageset_from_arrays(stack, labels, str(root), class_names, ids)}
 
 

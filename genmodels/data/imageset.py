@@ -76,7 +76,9 @@ def to_unit_float(array: np.ndarray, source: str) -> tuple[np.ndarray, int]:
             raise DataError(f"{source}: {bad} image(s) contain NaN or Inf values")
         lo, hi = float(array.min()), float(array.max())
         if lo < 0.0 or hi > 1.0:
-            raise DataError(f"{source}: float pixel values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]")
+            raise DataError(
+                f"{source}: float pixel values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]"
+            )
         return array.astype(np.float32), 256
     raise DataError(f"{source}: unsupported pixel dtype {array.dtype}")
 
@@ -90,8 +92,12 @@ def to_nchw(array: np.ndarray, source: str) -> np.ndarray:
             return array
         if array.shape[3] in (1, 3):
             return np.ascontiguousarray(array.transpose(0, 3, 1, 2))
-        raise DataError(f"{source}: cannot tell the channel axis of shape {array.shape}; use 1 or 3 channels")
-    raise DataError(f"{source}: expected images of shape (N, H, W) or (N, C, H, W), got {array.shape}")
+        raise DataError(
+            f"{source}: cannot tell the channel axis of shape {array.shape}; use 1 or 3 channels"
+        )
+    raise DataError(
+        f"{source}: expected images of shape (N, H, W) or (N, C, H, W), got {array.shape}"
+    )
 
 
 def imageset_from_arrays(

@@ -53,7 +53,7 @@ def load_usps(path: str | Path) -> dict[str, ImageSet]:
 
 
 def load_pneumoniamnist(path: str | Path) -> dict[str, ImageSet]:
-    """PneumoniaMNIST chest X-rays, ``(1, 28, 28)``, splits train/val/test, 0 normal / 1 pneumonia."""
+    """PneumoniaMNIST chest X-rays ``(1, 28, 28)``; train/val/test; 0 normal, 1 pneumonia."""
     splits = load_npz(path, ("normal", "pneumonia"))
     for name, ims in splits.items():
         if ims.image_shape != (1, 28, 28):

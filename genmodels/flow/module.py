@@ -46,7 +46,9 @@ class RealNVP(GenerativeModel):
         self.lr, self.weight_decay = lr, weight_decay
 
     # -- dequantization ---------------------------------------------------------------------
-    def dequantize(self, x: Tensor, generator: torch.Generator | None = None, noise: bool = True) -> Tensor:
+    def dequantize(
+        self, x: Tensor, generator: torch.Generator | None = None, noise: bool = True
+    ) -> Tensor:
         """Discrete ``x in [0, 1]`` -> continuous ``y in (0, 1)`` inside the pixel's bin."""
         x_int = torch.round(x.clamp(0, 1) * (self.levels - 1))
         if noise:

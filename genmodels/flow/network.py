@@ -27,10 +27,16 @@ from genmodels.flow.layers import (
 )
 
 
-def _couplings(kind: type[FlowStep], channels: int, hidden: int, blocks: int, n: int) -> list[FlowStep]:
+def _couplings(
+    kind: type[CheckerboardCoupling | ChannelCoupling],
+    channels: int,
+    hidden: int,
+    blocks: int,
+    n: int,
+) -> list[FlowStep]:
     steps: list[FlowStep] = []
     for i in range(n):
-        steps += [kind(channels, hidden, blocks, parity=i % 2), ActNorm(channels)]  # type: ignore[call-arg]
+        steps += [kind(channels, hidden, blocks, parity=i % 2), ActNorm(channels)]
     return steps
 
 
@@ -69,14 +75,20 @@ class MultiScaleFlow(nn.Module):
         self.preprocess = LogitTransform(alpha)
         self.scales = nn.ModuleList()
         for _ in range(num_scales - 1):
-            steps = _couplings(CheckerboardCoupling, c, hidden_channels, num_blocks, couplings_per_scale)
+            steps = _couplings(
+                CheckerboardCoupling, c, hidden_channels, num_blocks, couplings_per_scale
+            )
             steps.append(Squeeze())
             c, h, w = 4 * c, h // 2, w // 2
-            steps += _couplings(ChannelCoupling, c, hidden_channels, num_blocks, couplings_per_scale)
+            steps += _couplings(
+                ChannelCoupling, c, hidden_channels, num_blocks, couplings_per_scale
+            )
             self.scales.append(SequentialFlow(steps))
             c = c - c // 2  # the other c // 2 channels are factored out
         self.final = SequentialFlow(
-            _couplings(CheckerboardCoupling, c, hidden_channels, num_blocks, couplings_per_scale + 1)
+            _couplings(
+                CheckerboardCoupling, c, hidden_channels, num_blocks, couplings_per_scale + 1
+            )
         )
         self.num_dims = image_shape[0] * image_shape[1] * image_shape[2]
 
@@ -105,7 +117,7 @@ class MultiScaleFlow(nn.Module):
             reversed(self.scales), reversed(parts[:-1]), reversed(shapes[:-1]), strict=True
         ):
             h = torch.cat([part.view(-1, *shape), h], dim=1)
-            h = scale.inverse(h)
+            h = scale.inverse(h)  # type: ignore[operator]  # every scale is a SequentialFlow
         return self.preprocess.inverse(h)
 
     def _latent_shapes(self) -> list[tuple[int, int, int]]:

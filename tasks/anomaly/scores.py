@@ -49,7 +49,9 @@ def score_images(
     try:
         with torch.inference_mode():
             for start in range(0, images.shape[0], batch_size):
-                batch = images[start : start + batch_size].to(model.device, model.dtype)
+                batch = images[start : start + batch_size].to(
+                    model.device, torch.get_default_dtype()
+                )
                 out.append(fn(model, batch).double().cpu())
     finally:
         model.train(was_training)

@@ -13,8 +13,8 @@ class ConformalThreshold:
     """Threshold on anomaly scores (higher = more anomalous) calibrated on normal data.
 
     With ``n`` calibration scores of normal data and target false-positive rate ``alpha``, the
-    threshold is the ``k``-th smallest calibration score, ``k = ceil((n + 1)(1 - alpha))``. For a new
-    normal score exchangeable with the calibration scores, ``P(score > threshold) <= alpha``
+    threshold is the ``k``-th smallest calibration score, ``k = ceil((n + 1)(1 - alpha))``. For a
+    new normal score exchangeable with the calibration scores, ``P(score > threshold) <= alpha``
     (Vovk et al. 2005; Angelopoulos & Bates 2021). The p-value of a score ``s`` is
     ``(1 + #{cal >= s}) / (n + 1)``; small p-values mean unusual under the normal data.
     """

@@ -63,9 +63,17 @@ def test_logdet_matches_brute_force_jacobian(flow64):
     "steps",
     [
         # channel coupling on a (2, 1, 1) "image"
-        lambda: [ChannelCoupling(2, 8, 1, parity=0), ActNorm(2), ChannelCoupling(2, 8, 1, parity=1)],
+        lambda: [
+            ChannelCoupling(2, 8, 1, parity=0),
+            ActNorm(2),
+            ChannelCoupling(2, 8, 1, parity=1),
+        ],
         # checkerboard coupling on a (1, 1, 2) "image"
-        lambda: [CheckerboardCoupling(1, 8, 1, parity=0), ActNorm(1), CheckerboardCoupling(1, 8, 1, parity=1)],
+        lambda: [
+            CheckerboardCoupling(1, 8, 1, parity=0),
+            ActNorm(1),
+            CheckerboardCoupling(1, 8, 1, parity=1),
+        ],
     ],
     ids=["channel", "checkerboard"],
 )

@@ -30,7 +30,12 @@ class _Exploding(GenerativeModel):
 
 def test_nan_loss_stops_training_with_a_clear_error(tiny_images):
     with pytest.raises(TrainingDivergedError, match="training loss became nan at epoch 0, batch 1"):
-        fit_model(_Exploding(), tiny_images, tiny_images, TrainConfig(max_epochs=3, batch_size=10, gradient_clip=None))
+        fit_model(
+            _Exploding(),
+            tiny_images,
+            tiny_images,
+            TrainConfig(max_epochs=3, batch_size=10, gradient_clip=None),
+        )
 
 
 def test_best_validation_weights_are_restored(tiny_images):
@@ -38,7 +43,9 @@ def test_best_validation_weights_are_restored(tiny_images):
 
     torch.manual_seed(0)
     m = RealNVP((1, 4, 4), levels=17, num_scales=2, hidden_channels=8, num_blocks=1, lr=3e-3)
-    result = fit_model(m, tiny_images, tiny_images, TrainConfig(max_epochs=6, batch_size=20, patience=0))
+    result = fit_model(
+        m, tiny_images, tiny_images, TrainConfig(max_epochs=6, batch_size=20, patience=0)
+    )
     assert result.epochs == 6
     val = m.bits_per_dim(tiny_images.images).mean().item()
     assert val == pytest.approx(result.best_score, rel=1e-4)

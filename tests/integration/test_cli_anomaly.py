@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+import mlflow
 from pipelines.cli import main
 
 TINY = [
@@ -58,7 +58,13 @@ def test_parent_and_nested_runs_are_finished_and_tagged(finished_run):
     _, parent, runs, _ = finished_run
     assert parent.info.status == "FINISHED"
     names = {r.info.run_name for r in runs}
-    assert {"anomaly-detect", "train:realnvp", "task:anomaly:realnvp:bpd", "baseline:pca_reconstruction", "baseline:gmm"} <= names
+    assert {
+        "anomaly-detect",
+        "train:realnvp",
+        "task:anomaly:realnvp:bpd",
+        "baseline:pca_reconstruction",
+        "baseline:gmm",
+    } <= names
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == 4 and all(r.info.status == "FINISHED" for r in children)
     for r in runs:
@@ -79,7 +85,11 @@ def test_params_and_metrics_are_logged(finished_run):
     assert len(history) == 3  # one value per epoch, through Lightning's MLFlowLogger
     assert train.data.params["hidden_channels"] == "8"
     task = next(r for r in runs if r.info.run_name.startswith("task:"))
-    assert task.data.metrics["auroc_ci_low"] <= task.data.metrics["auroc"] <= task.data.metrics["auroc_ci_high"]
+    assert (
+        task.data.metrics["auroc_ci_low"]
+        <= task.data.metrics["auroc"]
+        <= task.data.metrics["auroc_ci_high"]
+    )
 
 
 def test_artifacts_are_logged_beside_the_store(finished_run):
@@ -99,7 +109,9 @@ def test_artifacts_are_logged_beside_the_store(finished_run):
     assert set(frame.columns) >= {"id", "label", "is_anomaly", "score", "p_value", "flagged"}
     assert frame["p_value"].between(0, 1).all()
     train = next(r for r in runs if r.info.run_name == "train:realnvp")
-    assert "plots/samples.png" in {a.path for a in client.list_artifacts(train.info.run_id, "plots")}
+    assert "plots/samples.png" in {
+        a.path for a in client.list_artifacts(train.info.run_id, "plots")
+    }
 
 
 def test_logged_model_scores_like_the_trained_model(finished_run):
@@ -172,6 +184,8 @@ def test_console_script_help_and_models():
     out = subprocess.run([str(exe), "models"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0
     assert "realnvp" in out.stdout and "exact" in out.stdout
-    bad = subprocess.run([str(exe), "run", "no-such-spec"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [str(exe), "run", "no-such-spec"], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 2 and "not found" in bad.stderr
     assert torch.__version__.startswith("2.")

@@ -12,7 +12,9 @@ def test_bundled_spec_loads_with_its_defaults():
 
 
 def test_overrides_are_parsed_as_yaml_and_applied():
-    spec = load_spec("anomaly-detect", ["train.max_epochs=3", "task.normal_classes=[1, 7]", "data.path=null"])
+    spec = load_spec(
+        "anomaly-detect", ["train.max_epochs=3", "task.normal_classes=[1, 7]", "data.path=null"]
+    )
     assert spec.train.max_epochs == 3
     assert spec.task.normal_classes == [1, 7]
     assert spec.data.path is None
@@ -32,7 +34,10 @@ def test_config_hash_changes_with_content_only():
         ("task.score=entropy", "task.score: Input should be 'nll' or 'bpd' (got 'entropy')"),
         ("data.name=mnist", "data.name: unknown dataset 'mnist'; valid datasets: digits"),
         ("model.name=gan", "model.name: unknown model 'gan'; valid models: realnvp"),
-        ("model.params.depth=3", "unknown parameter(s) depth for model 'realnvp'; allowed: num_scales"),
+        (
+            "model.params.depth=3",
+            "unknown parameter(s) depth for model 'realnvp'; allowed: num_scales",
+        ),
         ("task.name=colorize", "unknown task 'colorize'; valid tasks: anomaly"),
         ("task.target_fpr=1.5", "task.target_fpr: Input should be less than 1"),
         ("task.baselines=[lof]", "task.baselines.0: Input should be 'kde'"),

@@ -12,7 +12,9 @@ class _Bound(GenerativeModel):
 
 
 def test_missing_likelihood_and_capability_are_both_named():
-    need = TaskRequirement("augment", frozenset({Likelihood.EXACT}), frozenset({Capability.CONDITIONAL}))
+    need = TaskRequirement(
+        "augment", frozenset({Likelihood.EXACT}), frozenset({Capability.CONDITIONAL})
+    )
     with pytest.raises(CapabilityError) as err:
         need.check(_Bound)
     msg = str(err.value)

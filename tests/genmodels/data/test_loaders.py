@@ -24,7 +24,7 @@ def test_usps_from_shared_data(shared_data):
     splits = load_dataset("usps", shared_data / "digits" / "usps.npz")
     assert len(splits["train"]) == 7291 and len(splits["test"]) == 2007
     assert splits["train"].image_shape == (1, 16, 16)
-    assert 0.0 <= float(splits["train"].images.min()) and float(splits["train"].images.max()) <= 1.0
+    assert float(splits["train"].images.min()) >= 0.0 and float(splits["train"].images.max()) <= 1.0
 
 
 def test_pneumoniamnist_official_splits(shared_data):

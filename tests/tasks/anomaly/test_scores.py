@@ -41,11 +41,16 @@ def test_nll_and_bpd_have_the_right_sign_and_units():
 def test_batching_does_not_change_scores():
     model = _Gaussian((1, 3, 3))
     x = torch.rand(10, 1, 3, 3)
-    assert np.allclose(score_images(model, x, "nll", batch_size=3), score_images(model, x, "nll", batch_size=100))
+    assert np.allclose(
+        score_images(model, x, "nll", batch_size=3), score_images(model, x, "nll", batch_size=100)
+    )
 
 
 def test_model_without_likelihood_is_refused():
-    with pytest.raises(CapabilityError, match="task 'anomaly' cannot use model 'test-gan'.*BOUND or EXACT; it has NONE"):
+    with pytest.raises(
+        CapabilityError,
+        match="task 'anomaly' cannot use model 'test-gan'.*BOUND or EXACT; it has NONE",
+    ):
         score_images(_Gan((1, 2, 2)), torch.zeros(1, 1, 2, 2))
 
 

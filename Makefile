@@ -18,15 +18,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-.PHONY: help install anomaly-detect test test-slow lint format mlflow-ui clean
+.PHONY: help install anomaly-detect anomaly-pneumonia test test-slow lint format mlflow-ui clean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
 install: $(STAMP) ## create .venv and install priorworks (torch CPU first)
 
 anomaly-detect: $(STAMP) ## train a flow on digits, detect anomalies, log to MLflow (ARGS="--set k=v")
 	$(VENV)/bin/priorworks run anomaly-detect $(ARGS)
+
+anomaly-pneumonia: $(STAMP) ## the same on PneumoniaMNIST from ../shared/data (normal X-rays vs pneumonia)
+	$(VENV)/bin/priorworks run anomaly-pneumonia $(ARGS)
 
 test: $(STAMP) ## run the test suite (fast tests; < 10 min on 2 cores)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -76,7 +76,7 @@ def test_parent_and_nested_runs_are_finished_and_tagged(finished_run):
 def test_params_and_metrics_are_logged(finished_run):
     client, parent, runs, _ = finished_run
     assert parent.data.params["train.max_epochs"] == "3"
-    assert parent.data.params["task.normal_classes"] == "[0]"
+    assert parent.data.params["task.normal_classes"] == "[8]"
     assert int(parent.data.params["n_test"]) == 540
     auroc = parent.data.metrics["realnvp:bpd.auroc"]
     assert 0.5 < auroc <= 1.0

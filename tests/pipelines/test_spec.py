@@ -8,7 +8,7 @@ def test_bundled_spec_loads_with_its_defaults():
     spec = load_spec("anomaly-detect")
     assert spec.name == "anomaly-detect"
     assert spec.data.name == "digits" and spec.model.name == "realnvp"
-    assert spec.task.normal_classes == [0] and spec.task.target_fpr == 0.05
+    assert spec.task.normal_classes == [8] and spec.task.target_fpr == 0.05
 
 
 def test_overrides_are_parsed_as_yaml_and_applied():

@@ -11,13 +11,12 @@ CSV under ``benchmarks/results/``.
 from __future__ import annotations
 
 import argparse
-import logging
 import time
-import warnings
 from pathlib import Path
 
 import pandas as pd
 
+from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
 from pipelines.spec import load_spec
 
@@ -32,8 +31,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    quiet_libraries()
 
     rows, walls = [], {}
     for c in args.classes:

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    _quiet_libraries()
+    quiet_libraries()
     from pipelines.runner import run_pipeline
     from pipelines.spec import load_spec
 
-    _quiet_libraries()  # after the imports: Lightning and MLflow set their log levels on import
+    quiet_libraries()  # after the imports: Lightning and MLflow set their log levels on import
 
     spec = load_spec(args.spec, args.set)
     print(
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """Keep the console to what the user needs: results, not library tips and progress bars."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     warnings.filterwarnings("ignore", module="pytorch_lightning")

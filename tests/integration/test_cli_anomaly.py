@@ -175,6 +175,10 @@ def test_spec_errors_exit_2_before_any_run(mlflow_store, capsys):
     assert "unknown model 'nosuch'; valid models: realnvp" in err
     assert main(_args("train.epochs=3")) == 2
     assert "train.epochs: unknown key" in capsys.readouterr().err
+    assert main(_args("data.name=mnist")) == 2
+    assert "unknown dataset 'mnist'; valid datasets: digits" in capsys.readouterr().err
+    assert main(_args("task.name=colorize")) == 2
+    assert "unknown task 'colorize'; valid tasks: anomaly" in capsys.readouterr().err
     _, runs = _runs(mlflow_store)
     assert runs == []
 

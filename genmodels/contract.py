@@ -67,8 +67,13 @@ class GenerativeModel(pl.LightningModule):
     description: ClassVar[str] = ""
     likelihood: ClassVar[Likelihood] = Likelihood.NONE
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
-    #: Validation metric (logged by ``validation_step``) for early stopping and checkpointing.
-    monitor: ClassVar[str] = "val_bpd"
+    #: Validation metric (logged by ``validation_step``) for early stopping and checkpointing;
+    #: ``None`` for models without one (a GAN): the last epoch's weights are kept.
+    monitor: ClassVar[str | None] = "val_bpd"
+    #: True for models fit in closed form (classical densities): no gradient training.
+    closed_form: ClassVar[bool] = False
+    #: Constructor parameters of a tiny configuration, for fast tests of the whole zoo.
+    tiny_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, image_shape: tuple[int, int, int], levels: int = 256) -> None:
         super().__init__()
@@ -97,6 +102,31 @@ class GenerativeModel(pl.LightningModule):
             f"model '{self.name}' (likelihood: {self.likelihood.value}, capabilities: "
             f"{sorted(c.value for c in self.capabilities) or 'none'}) cannot {what}"
         )
+
+    # -- discrete <-> continuous ---------------------------------------------------------------
+    def dequantize(
+        self, x: Tensor, generator: torch.Generator | None = None, noise: bool = True
+    ) -> Tensor:
+        """Discrete ``x in [0, 1]`` -> continuous ``y in (0, 1)`` inside the pixel's bin.
+
+        ``noise=True`` draws a uniform position in the bin (training); ``False`` takes the bin
+        centre (scoring), so scores are deterministic.
+        """
+        x_int = torch.round(x.clamp(0, 1) * (self.levels - 1))
+        if noise:
+            u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        else:
+            u = torch.full_like(x, 0.5)
+        return (x_int + u) / self.levels
+
+    def to_levels(self, y: Tensor) -> Tensor:
+        """Continuous ``y`` (any real values) -> the data's discrete grid in ``[0, 1]``."""
+        x_int = torch.clamp(torch.floor(y * self.levels), 0, self.levels - 1)
+        return x_int / (self.levels - 1)
+
+    def fit_closed_form(self, images: Tensor, generator: torch.Generator | None = None) -> None:
+        """Fit without gradient training (``closed_form`` models only)."""
+        raise self._refuse("be fit in closed form")
 
     # -- the contract -------------------------------------------------------------------------
     def sample(

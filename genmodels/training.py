@@ -88,8 +88,20 @@ def fit_model(
     loggers: list[Any] | None = None,
     checkpoint_dir: str | Path | None = None,
 ) -> FitResult:
-    """Train ``model`` and return it with the weights of its best validation epoch."""
+    """Train ``model`` and return it with the weights of its best validation epoch.
+
+    Closed-form models (classical densities) are fit directly on the training images; their
+    ``best_score`` is the validation bits/dim.
+    """
     seed_all(seed)
+    if model.closed_form:
+        model.fit_closed_form(train.images, generator=torch.Generator().manual_seed(seed))
+        model.eval()
+        with torch.no_grad():
+            val_bpd = float(model.bits_per_dim(val.images).mean())
+        for logger in loggers or []:
+            logger.log_metrics({"val_bpd": val_bpd}, step=0)
+        return FitResult(model, None, val_bpd, 0)
     if checkpoint_dir is None:
         with tempfile.TemporaryDirectory(prefix="priorworks-ckpt-") as tmp:
             result = _fit(model, train, val, config, seed, loggers, Path(tmp))
@@ -110,7 +122,7 @@ def _fit(
         dirpath=ckpt_dir, monitor=model.monitor, mode="min", save_last=True
     )
     callbacks: list[Callback] = [checkpoint, _FailOnNonFinite()]
-    if config.patience > 0:
+    if config.patience > 0 and model.monitor is not None:
         callbacks.append(EarlyStopping(monitor=model.monitor, mode="min", patience=config.patience))
     trainer = pl.Trainer(
         max_epochs=config.max_epochs,
@@ -132,7 +144,7 @@ def _fit(
         _loader(train, config.batch_size, shuffle=True, seed=seed),
         _loader(val, config.batch_size, shuffle=False, seed=seed),
     )
-    best = checkpoint.best_model_path
+    best = checkpoint.best_model_path if model.monitor is not None else ""
     if best:
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
         model.load_state_dict(state)

@@ -99,7 +99,7 @@ def _train_stage(
         fit = fit_model(model, data.train, data.val, config, seed=spec.seed, loggers=[logger])
         mlflow.log_metrics({"train_seconds": time.perf_counter() - t0, "epochs_run": fit.epochs})
         if fit.best_score is not None:
-            mlflow.log_metric(f"best_{model.monitor}", fit.best_score)
+            mlflow.log_metric(f"best_{model.monitor or 'score'}", fit.best_score)
         if spec.output.sample_grid:
             gen = torch.Generator().manual_seed(spec.seed)
             samples = model.sample(spec.output.sample_grid, generator=gen).cpu().numpy()

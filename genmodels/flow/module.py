@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -25,6 +26,12 @@ class RealNVP(GenerativeModel):
     description = "multi-scale RealNVP/Glow-style flow (affine couplings, actnorm, logit)"
     likelihood = Likelihood.EXACT
     capabilities = frozenset({Capability.SAMPLE})
+    tiny_params: ClassVar[dict[str, Any]] = {
+        "num_scales": 2,
+        "hidden_channels": 8,
+        "num_blocks": 1,
+        "couplings_per_scale": 2,
+    }
 
     def __init__(
         self,
@@ -44,18 +51,6 @@ class RealNVP(GenerativeModel):
             self.image_shape, num_scales, hidden_channels, num_blocks, couplings_per_scale, alpha
         )
         self.lr, self.weight_decay = lr, weight_decay
-
-    # -- dequantization ---------------------------------------------------------------------
-    def dequantize(
-        self, x: Tensor, generator: torch.Generator | None = None, noise: bool = True
-    ) -> Tensor:
-        """Discrete ``x in [0, 1]`` -> continuous ``y in (0, 1)`` inside the pixel's bin."""
-        x_int = torch.round(x.clamp(0, 1) * (self.levels - 1))
-        if noise:
-            u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        else:
-            u = torch.full_like(x, 0.5)
-        return (x_int + u) / self.levels
 
     def _discrete_log_prob(self, y: Tensor) -> Tensor:
         return self.net.log_density(y) - self.num_dims * math.log(self.levels)
@@ -77,8 +72,7 @@ class RealNVP(GenerativeModel):
             raise self._refuse("sample conditionally (it is unconditional)")
         z = torch.randn(n, self.num_dims, generator=generator, device=self.device) * temperature
         y = self.net.inverse(z.to(self.dtype))
-        x_int = torch.clamp(torch.floor(y * self.levels), 0, self.levels - 1)
-        return x_int / (self.levels - 1)
+        return self.to_levels(y)
 
     # -- Lightning ----------------------------------------------------------------------------
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:

@@ -1,0 +1,6 @@
+"""Classical densities with the zoo's interface: fit in seconds, exact likelihood, baselines."""
+
+from genmodels.classical.gmm import GMM
+from genmodels.classical.ppca import PPCA
+
+__all__ = ["GMM", "PPCA"]

@@ -1,0 +1,116 @@
+"""The contract, checked for every registered model: adding a model to the registry is enough.
+
+Each model is built from its ``tiny_params`` on tiny 4x4 images, fit briefly, and then held to
+the contract: samples in range, per-example finite scores, identical scores after a save/load,
+and clear capability errors for what it cannot do.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genmodels.contract import Capability, GenerativeModel, Likelihood
+from genmodels.errors import CapabilityError
+from genmodels.persistence import load_model, save_model
+from genmodels.registry import get_model_class, list_models
+from genmodels.training import TrainConfig, fit_model, seed_all
+
+MODEL_NAMES = [m.name for m in list_models()]
+
+
+@pytest.fixture(scope="module", params=MODEL_NAMES)
+def fitted(request, tiny_images_module) -> GenerativeModel:
+    cls = get_model_class(request.param)
+    seed_all(0)
+    model = cls(tiny_images_module.image_shape, tiny_images_module.levels, **cls.tiny_params)
+    fit_model(
+        model,
+        tiny_images_module,
+        tiny_images_module,
+        TrainConfig(max_epochs=2, batch_size=20, patience=0),
+    )
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_images_module():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 6, (40, 1, 4, 4), generator=g).float()
+    x[:20, :, 1:3, 1:3] += 10
+    from genmodels.data.imageset import ImageSet
+
+    return ImageSet(x.clamp(0, 16) / 16, torch.tensor([0] * 20 + [1] * 20), levels=17)
+
+
+def test_declarations_are_complete(fitted):
+    assert fitted.name and fitted.description
+    assert isinstance(fitted.likelihood, Likelihood)
+    assert all(isinstance(c, Capability) for c in fitted.capabilities)
+
+
+def test_samples_have_shape_range_and_are_seeded(fitted):
+    if not fitted.supports(Capability.SAMPLE):
+        with pytest.raises(CapabilityError):
+            fitted.sample(2)
+        return
+    s = fitted.sample(6, generator=torch.Generator().manual_seed(1))
+    assert s.shape == (6, 1, 4, 4)
+    assert torch.isfinite(s).all() and s.min() >= 0 and s.max() <= 1
+    again = fitted.sample(6, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(s, again)
+
+
+def test_scores_are_per_example_and_finite(fitted, tiny_images_module):
+    x = tiny_images_module.images[:7]
+    if fitted.likelihood is Likelihood.NONE:
+        for method in (fitted.log_prob, fitted.elbo, fitted.bits_per_dim):
+            with pytest.raises(CapabilityError, match="cannot"):
+                method(x)
+        return
+    ll = fitted.log_likelihood(x)
+    assert ll.shape == (7,) and torch.isfinite(ll).all()
+    # per example: scoring one image alone gives its score in the batch
+    assert torch.allclose(fitted.log_likelihood(x[3:4])[0], ll[3], rtol=1e-4, atol=1e-3)
+    assert torch.isfinite(fitted.elbo(x)).all()
+    if fitted.likelihood is Likelihood.EXACT:
+        assert torch.allclose(fitted.log_prob(x), ll)
+    else:
+        with pytest.raises(CapabilityError, match="exact log_prob"):
+            fitted.log_prob(x)
+
+
+def test_conditional_sampling_only_where_declared(fitted):
+    labels = torch.tensor([0, 1])
+    if fitted.supports(Capability.CONDITIONAL):
+        assert fitted.sample(2, condition=labels).shape == (2, 1, 4, 4)
+    else:
+        with pytest.raises(CapabilityError):
+            fitted.sample(2, condition=labels)
+
+
+def test_save_and_load_give_identical_behaviour(fitted, tiny_images_module, tmp_path):
+    loaded = load_model(save_model(fitted, tmp_path / "m.pt"))
+    assert type(loaded) is type(fitted)
+    x = tiny_images_module.images
+    if fitted.likelihood is not Likelihood.NONE:
+        assert torch.allclose(loaded.log_likelihood(x), fitted.log_likelihood(x), atol=1e-5)
+    if fitted.supports(Capability.SAMPLE):
+        a = fitted.sample(4, generator=torch.Generator().manual_seed(3))
+        b = loaded.sample(4, generator=torch.Generator().manual_seed(3))
+        assert torch.equal(a, b)
+
+
+def test_fitting_improves_on_the_untrained_model(fitted, tiny_images_module):
+    x = tiny_images_module.images
+    if fitted.likelihood is Likelihood.NONE:
+        with pytest.raises(CapabilityError):
+            fitted.log_likelihood(x)
+        return
+    cls = type(fitted)
+    seed_all(0)
+    fresh = cls(tiny_images_module.image_shape, tiny_images_module.levels, **cls.tiny_params)
+    with torch.no_grad():
+        before = fresh.eval().log_likelihood(x).mean()
+        after = fitted.log_likelihood(x).mean()
+    assert after > before

@@ -12,7 +12,7 @@ from genmodels.errors import DuplicateNameError, UnknownNameError
 _MODELS: dict[str, type[GenerativeModel]] = {}
 
 # Modules whose import registers the built-in families; loaded on first lookup.
-_BUILTIN_MODULES = ("genmodels.flow.module", "genmodels.classical")
+_BUILTIN_MODULES = ("genmodels.flow.module", "genmodels.classical", "genmodels.vae")
 
 
 def _load_builtins() -> None:

@@ -64,6 +64,8 @@ class GenerativeModel(pl.LightningModule):
     """
 
     name: ClassVar[str] = ""
+    #: The family of the field's table: flow, autoregressive, vae, diffusion, gan, classical.
+    family: ClassVar[str] = ""
     description: ClassVar[str] = ""
     likelihood: ClassVar[Likelihood] = Likelihood.NONE
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
@@ -86,6 +88,13 @@ class GenerativeModel(pl.LightningModule):
         c, h, w = (int(s) for s in image_shape)
         self.image_shape: tuple[int, int, int] = (c, h, w)
         self.levels = int(levels)
+
+    def num_parameters(self) -> int:
+        """Learned numbers: trainable parameters, plus fitted buffers for closed-form models."""
+        count = sum(p.numel() for p in self.parameters())
+        if self.closed_form:
+            count += sum(b.numel() for b in self.buffers())
+        return count
 
     @property
     def num_dims(self) -> int:

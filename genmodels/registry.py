@@ -26,6 +26,7 @@ M = TypeVar("M", bound=type[GenerativeModel])
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
+    family: str
     likelihood: str
     capabilities: tuple[str, ...]
     description: str
@@ -52,12 +53,18 @@ def get_model_class(name: str) -> type[GenerativeModel]:
         raise UnknownNameError("model", name, _MODELS) from None
 
 
+def count_parameters(name: str, image_shape: tuple[int, int, int] = (1, 28, 28)) -> int:
+    """Parameter count of a model at its default configuration for ``image_shape``."""
+    return get_model_class(name)(image_shape).num_parameters()
+
+
 def list_models() -> list[ModelInfo]:
     """All registered models with their declared likelihood kind and capabilities."""
     _load_builtins()
     return [
         ModelInfo(
             name=cls.name,
+            family=cls.family,
             likelihood=cls.likelihood.value,
             capabilities=tuple(sorted(c.value for c in cls.capabilities)),
             description=cls.description,

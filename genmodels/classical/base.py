@@ -20,6 +20,7 @@ class ClassicalDensity(GenerativeModel, ABC):
     checkpoints and the model file carry them; scoring is differentiable in ``x``.
     """
 
+    family = "classical"
     likelihood = Likelihood.EXACT
     capabilities = frozenset({Capability.SAMPLE})
     closed_form = True

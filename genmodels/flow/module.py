@@ -23,6 +23,7 @@ class RealNVP(GenerativeModel):
     """
 
     name = "realnvp"
+    family = "flow"
     description = "multi-scale RealNVP/Glow-style flow (affine couplings, actnorm, logit)"
     likelihood = Likelihood.EXACT
     capabilities = frozenset({Capability.SAMPLE})

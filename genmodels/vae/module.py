@@ -26,6 +26,7 @@ class VAE(GenerativeModel):
     """
 
     name = "vae"
+    family = "vae"
     description = "convolutional VAE, discretized-logistic decoder, IWAE estimate of log p"
     likelihood = Likelihood.BOUND
     capabilities = frozenset({Capability.SAMPLE, Capability.LATENT})

@@ -11,6 +11,15 @@ def test_realnvp_is_listed_with_its_capabilities():
     assert "sample" in info["realnvp"].capabilities
 
 
+def test_parameter_count_at_default_config():
+    from genmodels.registry import count_parameters
+
+    model = get_model_class("realnvp")((1, 28, 28))
+    assert count_parameters("realnvp") == sum(p.numel() for p in model.parameters())
+    # closed-form models count their fitted numbers: PPCA on D = 784 with q = 32 components
+    assert count_parameters("ppca") == 784 + 32 * 784 + 32 + 1
+
+
 def test_unknown_name_lists_valid_models():
     with pytest.raises(UnknownNameError) as err:
         get_model_class("no-such-model")

@@ -45,6 +45,8 @@ def tiny_images_module():
 
 def test_declarations_are_complete(fitted):
     assert fitted.name and fitted.description
+    assert fitted.family in ("flow", "autoregressive", "vae", "diffusion", "gan", "classical")
+    assert fitted.num_parameters() > 0
     assert isinstance(fitted.likelihood, Likelihood)
     assert all(isinstance(c, Capability) for c in fitted.capabilities)
 

@@ -187,7 +187,9 @@ def test_console_script_help_and_models():
     exe = Path(sys.executable).parent / "priorworks"
     out = subprocess.run([str(exe), "models"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0
-    assert "realnvp" in out.stdout and "exact" in out.stdout
+    row = next(line for line in out.stdout.splitlines() if line.startswith("realnvp"))
+    assert row.split()[1:3] == ["flow", "exact"]
+    assert "vae" in out.stdout and "bound" in out.stdout
     bad = subprocess.run(
         [str(exe), "run", "no-such-spec"], capture_output=True, text=True, timeout=120
     )

@@ -12,7 +12,12 @@ from genmodels.errors import DuplicateNameError, UnknownNameError
 _MODELS: dict[str, type[GenerativeModel]] = {}
 
 # Modules whose import registers the built-in families; loaded on first lookup.
-_BUILTIN_MODULES = ("genmodels.flow.module", "genmodels.classical", "genmodels.vae")
+_BUILTIN_MODULES = (
+    "genmodels.flow.module",
+    "genmodels.classical",
+    "genmodels.vae",
+    "genmodels.pixelcnn",
+)
 
 
 def _load_builtins() -> None:

@@ -1,0 +1,90 @@
+"""PixelCNN: the masks are causal and the probabilities of every image sum to one."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from genmodels.pixelcnn import ConditionalPixelCNN, PixelCNN
+
+
+def _randomized(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_changing_a_value_never_changes_earlier_predictions(channels):
+    c, h, w = channels, 5, 5
+    model = _randomized(
+        PixelCNN((c, h, w), levels=4, hidden_channels=12, num_blocks=2, first_kernel=3)
+    )
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 4, (1, c, h, w), generator=g).float() / 3
+    base = model.net(x)  # (1, C, L, H, W)
+    for row, col, ch in [(0, 0, 0), (2, 3, c - 1), (4, 4, 0), (1, 0, c // 2)]:
+        changed = x.clone()
+        changed[0, ch, row, col] = 1.0 - changed[0, ch, row, col]
+        out = model.net(changed)
+        order_changed = (row * w + col) * c + ch
+        for r, q, k in itertools.product(range(h), range(w), range(c)):
+            same = torch.allclose(out[0, k, :, r, q], base[0, k, :, r, q])
+            if (r * w + q) * c + k <= order_changed:
+                assert same, f"prediction of {(k, r, q)} depends on later value {(ch, row, col)}"
+        # and the next value does depend on it (the model is not trivially blind)
+        if order_changed + 1 < h * w * c:
+            nxt = order_changed + 1
+            r, rem = divmod(nxt // c, w)
+            assert not torch.allclose(out[0, nxt % c, :, r, rem], base[0, nxt % c, :, r, rem])
+
+
+@pytest.mark.parametrize(("shape", "levels"), [((1, 2, 2), 4), ((2, 2, 1), 4), ((1, 3, 3), 2)])
+def test_probabilities_of_all_images_sum_to_one(shape, levels):
+    model = _randomized(
+        PixelCNN(shape, levels=levels, hidden_channels=8, num_blocks=1, first_kernel=3)
+    )
+    d = shape[0] * shape[1] * shape[2]
+    grid = torch.tensor(list(itertools.product(range(levels), repeat=d)), dtype=torch.float32)
+    images = grid.view(-1, *shape) / (levels - 1)
+    with torch.no_grad():
+        total = model.log_prob(images).exp().sum().item()
+    assert total == pytest.approx(1.0, abs=1e-3)
+
+
+def test_conditional_marginal_sums_to_one_and_conditionals_differ():
+    model = _randomized(
+        ConditionalPixelCNN(
+            (1, 2, 2), levels=4, hidden_channels=8, num_blocks=1, first_kernel=3, num_classes=3
+        )
+    )
+    grid = torch.tensor(list(itertools.product(range(4), repeat=4)), dtype=torch.float32)
+    images = grid.view(-1, 1, 2, 2) / 3
+    with torch.no_grad():
+        assert model.log_prob(images).exp().sum().item() == pytest.approx(1.0, abs=1e-3)
+        p0 = model.conditional_log_prob(images, torch.zeros(256, dtype=torch.long))
+        p1 = model.conditional_log_prob(images, torch.ones(256, dtype=torch.long))
+        assert p0.exp().sum().item() == pytest.approx(1.0, abs=1e-3)
+    assert not torch.allclose(p0, p1)
+
+
+def test_conditional_sampling_validates_labels():
+    model = ConditionalPixelCNN((1, 2, 2), levels=4, hidden_channels=8, num_blocks=1, num_classes=3)
+    with pytest.raises(ValueError, match=r"condition must be 2 labels in \[0, 2\]"):
+        model.sample(2, condition=torch.tensor([0, 5]))
+
+
+def test_sampling_follows_the_model_on_a_tiny_domain():
+    model = _randomized(
+        PixelCNN((1, 1, 2), levels=2, hidden_channels=8, num_blocks=1, first_kernel=3)
+    )
+    s = model.sample(4000, generator=torch.Generator().manual_seed(0)).view(4000, 2)
+    grid = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.float32)
+    with torch.no_grad():
+        p = model.log_prob(grid.view(4, 1, 1, 2)).exp()
+    freq = torch.stack([((s == g).all(1)).float().mean() for g in grid])
+    assert torch.allclose(freq, p, atol=0.03)

@@ -17,6 +17,7 @@ _BUILTIN_MODULES = (
     "genmodels.classical",
     "genmodels.vae",
     "genmodels.pixelcnn",
+    "genmodels.gan",
 )
 
 

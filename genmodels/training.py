@@ -130,7 +130,8 @@ def _fit(
         devices=1,
         logger=loggers if loggers else False,
         callbacks=callbacks,
-        gradient_clip_val=config.gradient_clip,
+        # Lightning clips gradients only under automatic optimization (a GAN steps by hand).
+        gradient_clip_val=config.gradient_clip if model.automatic_optimization else None,
         limit_train_batches=config.limit_train_batches,
         num_sanity_val_steps=0,
         enable_progress_bar=config.progress_bar,

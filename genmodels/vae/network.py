@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-
-def _stride(h: int, w: int) -> int:
-    """Downsample once where the size allows it; tiny or odd images keep full resolution."""
-    return 2 if h % 2 == 0 and w % 2 == 0 and min(h, w) >= 8 else 1
+from genmodels.nets import downsample_factor
 
 
 class Encoder(nn.Module):
@@ -16,7 +13,7 @@ class Encoder(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], hidden: int, latent_dim: int) -> None:
         super().__init__()
         c, h, w = image_shape
-        s = _stride(h, w)
+        s = downsample_factor(h, w)
         self.features = nn.Sequential(
             nn.Conv2d(c, hidden, 3, padding=1),
             nn.SiLU(),
@@ -39,7 +36,7 @@ class Decoder(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], hidden: int, latent_dim: int) -> None:
         super().__init__()
         c, h, w = image_shape
-        s = _stride(h, w)
+        s = downsample_factor(h, w)
         self.shape = (hidden, h // s, w // s)
         self.project = nn.Sequential(nn.Linear(latent_dim, hidden * (h // s) * (w // s)), nn.SiLU())
         up: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest")] if s == 2 else []

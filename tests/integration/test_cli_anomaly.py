@@ -172,13 +172,21 @@ def test_nan_data_exits_2(mlflow_store, tmp_path, capsys):
 def test_spec_errors_exit_2_before_any_run(mlflow_store, capsys):
     assert main(_args("model.name=nosuch")) == 2
     err = capsys.readouterr().err
-    assert "unknown model 'nosuch'; valid models: gmm, pixelcnn" in err
+    assert "unknown model 'nosuch'; valid models: dcgan, gmm, pixelcnn" in err
     assert main(_args("train.epochs=3")) == 2
     assert "train.epochs: unknown key" in capsys.readouterr().err
     assert main(_args("data.name=mnist")) == 2
     assert "unknown dataset 'mnist'; valid datasets: digits" in capsys.readouterr().err
     assert main(_args("task.name=colorize")) == 2
     assert "unknown task 'colorize'; valid tasks: anomaly" in capsys.readouterr().err
+    _, runs = _runs(mlflow_store)
+    assert runs == []
+
+
+def test_model_without_likelihood_is_refused_before_any_run(mlflow_store, capsys):
+    assert main(_args("model.name=dcgan", "model.params={}")) == 2
+    err = capsys.readouterr().err
+    assert "task 'anomaly' cannot use model 'dcgan': it needs a likelihood" in err
     _, runs = _runs(mlflow_store)
     assert runs == []
 

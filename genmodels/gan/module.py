@@ -1,0 +1,110 @@
+"""DCGAN with manual optimization: samples only, no likelihood."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from genmodels.contract import Capability, GenerativeModel, Likelihood
+from genmodels.gan.network import Discriminator, Generator
+from genmodels.registry import register_model
+
+
+@register_model
+class DCGAN(GenerativeModel):
+    """Generator and discriminator trained alternately with the non-saturating GAN loss.
+
+    Declares no likelihood: density tasks refuse it before any weights load. Training keeps the
+    last epoch's weights (a GAN has no validation likelihood to select on); the validation step
+    logs the discriminator's mean probability for real and generated images.
+    """
+
+    name = "dcgan"
+    family = "gan"
+    description = "DCGAN-style GAN, non-saturating loss, manual optimization"
+    likelihood = Likelihood.NONE
+    capabilities = frozenset({Capability.SAMPLE})
+    monitor = None
+    tiny_params: ClassVar[dict[str, Any]] = {"hidden_channels": 8, "latent_dim": 4}
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        levels: int = 256,
+        hidden_channels: int = 32,
+        latent_dim: int = 32,
+        lr: float = 2e-4,
+    ) -> None:
+        super().__init__(image_shape, levels)
+        self.save_hyperparameters()
+        self.generator = Generator(self.image_shape, hidden_channels, latent_dim)
+        self.discriminator = Discriminator(self.image_shape, hidden_channels)
+        self.latent_dim, self.lr = latent_dim, lr
+        self.automatic_optimization = False
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        if condition is not None:
+            raise self._refuse("sample conditionally (it is unconditional)")
+        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        was_training = self.generator.training
+        self.generator.eval()  # batch-norm running statistics: samples independent of n
+        try:
+            return self.to_levels(self.generator(z).clamp(0, 1 - 1e-6))
+        finally:
+            self.generator.train(was_training)
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        opt_g, opt_d = self.optimizers()  # type: ignore[attr-defined]
+        real = batch[0]
+        n = real.shape[0]
+        z = torch.randn(n, self.latent_dim, device=real.device)
+        fake = self.generator(z)
+
+        logits_real = self.discriminator(real)
+        logits_fake = self.discriminator(fake.detach())
+        loss_d = F.binary_cross_entropy_with_logits(
+            logits_real, torch.ones_like(logits_real)
+        ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
+        opt_d.zero_grad()
+        self.manual_backward(loss_d)
+        opt_d.step()
+
+        logits_gen = self.discriminator(fake)
+        loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
+        opt_g.zero_grad()
+        self.manual_backward(loss_g)
+        opt_g.step()
+
+        self.log_dict(
+            {"train_loss_d": loss_d, "train_loss_g": loss_g},
+            on_step=False,
+            on_epoch=True,
+            batch_size=n,
+        )
+        return (loss_d + loss_g).detach()
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        real = batch[0]
+        fake = self.generator(torch.randn(real.shape[0], self.latent_dim, device=real.device))
+        self.log_dict(
+            {
+                "val_d_real": torch.sigmoid(self.discriminator(real)).mean(),
+                "val_d_fake": torch.sigmoid(self.discriminator(fake)).mean(),
+            },
+            on_step=False,
+            on_epoch=True,
+            batch_size=real.shape[0],
+        )
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        betas = (0.5, 0.999)
+        return [
+            torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=betas),
+            torch.optim.Adam(self.discriminator.parameters(), lr=self.lr, betas=betas),
+        ]

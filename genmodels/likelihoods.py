@@ -49,3 +49,29 @@ def sample_discretized_logistic(
     u = u.clamp(1e-5, 1 - 1e-5)
     y = mean + torch.exp(log_scale) * (torch.log(u) - torch.log1p(-u))
     return torch.round(y.clamp(0, 1) * (levels - 1)) / (levels - 1)
+
+
+def discretized_gaussian_log_prob(
+    x: Tensor, mean: Tensor, log_scale: Tensor, levels: int
+) -> Tensor:
+    """Per-pixel log-probability of discrete ``x`` under a Gaussian discretized to ``levels`` bins.
+
+    Same bins as :func:`discretized_logistic_log_prob` (units of ``[0, 1]``); the end bins extend to
+    infinity, so the levels' probabilities sum to one. This is the decoder of a DDPM's last step
+    (Ho et al. 2020). Computed in log space (``log_ndtr``), so far-off bins stay finite and exact.
+    """
+    half = 0.5 / (levels - 1)
+    inv_scale = torch.exp(-log_scale)
+    plus = inv_scale * (x - mean + half)
+    minus = inv_scale * (x - mean - half)
+    log_cdf_plus = torch.special.log_ndtr(plus)
+    log_survival_minus = torch.special.log_ndtr(-minus)
+    # log(Phi(b) - Phi(a)) on the side of the bin away from the bulk, for precision in the tails
+    upper_side = minus > 0  # bin above the mean: use survival functions
+    hi = torch.where(upper_side, torch.special.log_ndtr(-minus), log_cdf_plus)
+    lo = torch.where(upper_side, torch.special.log_ndtr(-plus), torch.special.log_ndtr(minus))
+    log_delta = hi + torch.log1p(-torch.exp((lo - hi).clamp(max=-1e-12)))
+    k = torch.round(x * (levels - 1))
+    return torch.where(
+        k <= 0, log_cdf_plus, torch.where(k >= levels - 1, log_survival_minus, log_delta)
+    )

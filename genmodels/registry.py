@@ -18,6 +18,7 @@ _BUILTIN_MODULES = (
     "genmodels.vae",
     "genmodels.pixelcnn",
     "genmodels.gan",
+    "genmodels.diffusion",
 )
 
 

@@ -1,7 +1,11 @@
 import pytest
 import torch
 
-from genmodels.likelihoods import discretized_logistic_log_prob, sample_discretized_logistic
+from genmodels.likelihoods import (
+    discretized_gaussian_log_prob,
+    discretized_logistic_log_prob,
+    sample_discretized_logistic,
+)
 
 
 @pytest.mark.parametrize("levels", [2, 4, 17, 256])
@@ -31,3 +35,14 @@ def test_samples_follow_the_distribution():
     grid = torch.arange(5.0) / 4
     probs = discretized_logistic_log_prob(grid, torch.tensor(0.4), torch.tensor(-2.0), 5).exp()
     assert torch.allclose(freq, probs, atol=0.01)
+
+
+@pytest.mark.parametrize("levels", [2, 17, 256])
+def test_discretized_gaussian_sums_to_one_and_stays_finite_far_out(levels):
+    g = torch.Generator().manual_seed(2)
+    mean = torch.rand(30, generator=g, dtype=torch.float64) * 2 - 0.5
+    log_scale = torch.rand(30, generator=g, dtype=torch.float64) * 8 - 9  # down to sigma ~ 1e-4
+    grid = torch.arange(levels, dtype=torch.float64) / (levels - 1)
+    lp = discretized_gaussian_log_prob(grid[:, None], mean[None], log_scale[None], levels)
+    assert torch.isfinite(lp).all()
+    assert torch.allclose(lp.exp().sum(0), torch.ones(30, dtype=torch.float64), atol=1e-6)

@@ -1,0 +1,5 @@
+"""Diffusion models on MONAI: a variational bound on the likelihood, slow but strong sampling."""
+
+from genmodels.diffusion.module import DDPM
+
+__all__ = ["DDPM"]

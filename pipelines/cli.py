@@ -42,6 +42,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    if args.measure:
+        return _measure_models(args)
     from genmodels.registry import count_parameters, list_models
 
     shape = (1, 28, 28)
@@ -51,6 +53,24 @@ def _cmd_models(args: argparse.Namespace) -> int:
         caps = ", ".join(info.capabilities) or "-"
         print(f"{info.name:<10} {info.family:<15} {info.likelihood:<10} {caps:<26} {params:>10,}")
     print("\nparams: learned numbers at the default config for 1x28x28 images")
+    return 0
+
+
+def _measure_models(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipelines.zoo_benchmark import ZooBudget, measure_zoo
+
+    quiet_libraries()
+    budget = ZooBudget(
+        dataset=args.data, path=args.path, epochs=args.epochs, models=tuple(args.model or ())
+    )
+    command = "priorworks " + " ".join(sys.argv[1:])
+    frame = measure_zoo(budget, Path(args.out), command)
+    print(frame.to_string(index=False, float_format="{:.3f}".format))
+    print(
+        f"saved: {args.out}/zoo-{args.data}.csv and .md (and the MLflow experiment zoo-benchmark)"
+    )
     return 0
 
 
@@ -78,9 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a spec key, e.g. --set train.max_epochs=5 (repeatable; YAML values)",
     )
     run.set_defaults(func=_cmd_run)
-    sub.add_parser("models", help="list the model zoo with capabilities").set_defaults(
-        func=_cmd_models
-    )
+    models = sub.add_parser("models", help="list the model zoo with capabilities")
+    models.add_argument("--measure", action="store_true", help="train and measure every model")
+    models.add_argument("--data", default="usps", help="data set to measure on (default usps)")
+    models.add_argument("--path", default="../shared/data/digits/usps.npz", help="its file")
+    models.add_argument("--epochs", type=int, default=3, help="training epochs per model")
+    models.add_argument("--model", action="append", help="measure only this model (repeatable)")
+    models.add_argument("--out", default="benchmarks/results", help="folder for CSV and Markdown")
+    models.set_defaults(func=_cmd_models)
     sub.add_parser("datasets", help="list the named data sets").set_defaults(func=_cmd_datasets)
     return parser
 

@@ -63,7 +63,10 @@ def _measure_models(args: argparse.Namespace) -> int:
 
     quiet_libraries()
     budget = ZooBudget(
-        dataset=args.data, path=args.path, epochs=args.epochs, models=tuple(args.model or ())
+        dataset=args.data,
+        path=args.path or None,  # an empty --path for embedded data sets
+        epochs=args.epochs,
+        models=tuple(args.model or ()),
     )
     command = "priorworks " + " ".join(sys.argv[1:])
     frame = measure_zoo(budget, Path(args.out), command)

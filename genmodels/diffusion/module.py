@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 from torch import Tensor
 
+from genmodels.conditional import ClassConditional
 from genmodels.contract import Capability, GenerativeModel, Likelihood
 from genmodels.diffusion.network import PaddedUNet
 from genmodels.likelihoods import discretized_gaussian_log_prob
@@ -67,6 +68,7 @@ class DDPM(GenerativeModel):
         sample_steps: int = 50,
         bound_timesteps: int = 16,
         lr: float = 2e-4,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__(image_shape, levels)
         self.save_hyperparameters()
@@ -78,6 +80,7 @@ class DDPM(GenerativeModel):
             num_res_blocks,
             groups,
             max(channels[-1] // 2, 1),
+            num_classes,
         )
         self.scheduler = DDPMScheduler(
             num_train_timesteps=num_train_timesteps, **_schedule(num_train_timesteps)
@@ -124,6 +127,10 @@ class DDPM(GenerativeModel):
         )
 
     def elbo(self, x: Tensor) -> Tensor:
+        return self.conditional_elbo(x)
+
+    def conditional_elbo(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The bound on ``log p(x | y)`` (``y`` ignored by unconditional models), ``(B,)``."""
         self.check_input(x)
         x0 = self._to_model(x)
         n = x0.shape[0]
@@ -134,11 +141,11 @@ class DDPM(GenerativeModel):
         width = (self.num_train_timesteps - 1) / len(steps)
         for t, e in zip(steps.tolist(), eps, strict=True):
             xt = abar[t].sqrt() * x0 + (1 - abar[t]).sqrt() * e
-            pred = self.net(xt, torch.full((n,), t, device=x0.device, dtype=torch.long))
+            pred = self.net(xt, torch.full((n,), t, device=x0.device, dtype=torch.long), y)
             diffusion = diffusion + width * self.kl_weights[t] * ((e - pred) ** 2).flatten(1).sum(1)
         # decoder term: -log p(x_0 | x_1), discretized Gaussian with variance beta_1
         x1 = abar[0].sqrt() * x0 + (1 - abar[0]).sqrt() * eps0
-        pred0 = self.net(x1, torch.zeros(n, device=x0.device, dtype=torch.long))
+        pred0 = self.net(x1, torch.zeros(n, device=x0.device, dtype=torch.long), y)
         mean = (x1 - self.betas[0] / (1 - abar[0]).sqrt() * pred0) / (1 - self.betas[0]).sqrt()
         log_scale = 0.5 * torch.log(self.betas[0]) - math.log(2.0)  # sigma in [0, 1] units
         decoder = discretized_gaussian_log_prob(
@@ -159,25 +166,34 @@ class DDPM(GenerativeModel):
         steps: int | None = None,
     ) -> Tensor:
         """DDIM sampling (deterministic given the initial noise) with ``steps`` denoising steps."""
-        if condition is not None:
-            raise self._refuse("sample conditionally (it is unconditional)")
+        y = self._condition(n, condition, generator)
         ddim = DDIMScheduler(
             num_train_timesteps=self.num_train_timesteps, **_schedule(self.num_train_timesteps)
         )
         ddim.set_timesteps(min(steps or self.sample_steps, self.num_train_timesteps))
         x = torch.randn((n, *self.image_shape), generator=generator).to(self.device)
         for t in ddim.timesteps:
-            pred = self.net(x, torch.full((n,), int(t), device=self.device, dtype=torch.long))
+            pred = self.net(x, torch.full((n,), int(t), device=self.device, dtype=torch.long), y)
             x, _ = ddim.step(pred, int(t), x)
         return self.to_levels(((x.clamp(-1, 1) + 1) / 2).clamp(0, 1 - 1e-6))
 
     # -- Lightning ------------------------------------------------------------------------------
+    def _condition(
+        self, n: int, condition: Tensor | None, generator: torch.Generator | None
+    ) -> Tensor | None:
+        if condition is not None:
+            raise self._refuse("sample conditionally (it is unconditional)")
+        return None
+
+    def _labels(self, batch: tuple[Tensor, ...]) -> Tensor | None:
+        return None
+
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         x0 = self._to_model(batch[0])
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.num_train_timesteps, (x0.shape[0],), device=x0.device)
         xt = self.scheduler.add_noise(original_samples=x0, noise=noise, timesteps=t)
-        loss = F.mse_loss(self.net(xt, t), noise)
+        loss = F.mse_loss(self.net(xt, t, self._labels(batch)), noise)
         self.log(
             "train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x0)
         )
@@ -192,3 +208,53 @@ class DDPM(GenerativeModel):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+@register_model
+class ConditionalDDPM(ClassConditional, DDPM):
+    """Class-conditional DDPM (MONAI class embeddings); unlabelled scores use the marginal bound
+    ``log sum_y pi_y exp(bound(x | y))``, still a lower bound on ``log p(x)``."""
+
+    name = "ddpm-cond"
+    description = "class-conditional DDPM (MONAI class embeddings); marginal bound over classes"
+    capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL})
+    tiny_params: ClassVar[dict[str, Any]] = {**DDPM.tiny_params, "num_classes": 2}
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        levels: int = 256,
+        channels: Sequence[int] = (32, 64, 64),
+        attention_levels: Sequence[bool] = (False, False, True),
+        num_res_blocks: int = 1,
+        num_train_timesteps: int = 1000,
+        sample_steps: int = 50,
+        bound_timesteps: int = 16,
+        lr: float = 2e-4,
+        num_classes: int = 10,
+    ) -> None:
+        DDPM.__init__(
+            self,
+            image_shape,
+            levels,
+            channels,
+            attention_levels,
+            num_res_blocks,
+            num_train_timesteps,
+            sample_steps,
+            bound_timesteps,
+            lr,
+            max(num_classes, 1),
+        )
+        self._init_classes(num_classes)
+
+    def elbo(self, x: Tensor) -> Tensor:
+        return self.marginal(lambda y: self.conditional_elbo(x, y), x)
+
+    def _condition(
+        self, n: int, condition: Tensor | None, generator: torch.Generator | None
+    ) -> Tensor | None:
+        return self.resolve_condition(n, condition, generator)
+
+    def _labels(self, batch: tuple[Tensor, ...]) -> Tensor | None:
+        return self.labels_of(batch)

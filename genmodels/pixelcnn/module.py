@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genmodels.conditional import ClassConditional
 from genmodels.contract import Capability, GenerativeModel, Likelihood, bits_per_dim
 from genmodels.pixelcnn.network import PixelCNNNetwork
 from genmodels.registry import register_model
@@ -118,7 +118,7 @@ class PixelCNN(GenerativeModel):
 
 
 @register_model
-class ConditionalPixelCNN(PixelCNN):
+class ConditionalPixelCNN(ClassConditional, PixelCNN):
     """Class-conditional PixelCNN: ``p(x | y)`` with class embeddings in every gated block.
 
     Without a label, ``log_prob(x) = log sum_y pi_y p(x | y)`` is the exact marginal under the
@@ -140,53 +140,19 @@ class ConditionalPixelCNN(PixelCNN):
         lr: float = 1e-3,
         num_classes: int = 10,
     ) -> None:
-        if num_classes < 1:
-            raise ValueError(f"a conditional model needs num_classes >= 1, got {num_classes}")
-        super().__init__(
-            image_shape, levels, hidden_channels, num_blocks, first_kernel, lr, num_classes
+        n_embed = max(num_classes, 1)  # _init_classes rejects < 1 with a clear message
+        PixelCNN.__init__(
+            self, image_shape, levels, hidden_channels, num_blocks, first_kernel, lr, n_embed
         )
-        self.log_class_prior: Tensor
-        self.register_buffer("log_class_prior", torch.full((num_classes,), -math.log(num_classes)))
-
-    def on_train_start(self) -> None:
-        # The class prior of the marginal log p(x): label frequencies of the training data.
-        loader = self.trainer.train_dataloader
-        labels = torch.cat([b[1] for b in loader]) if loader is not None else None
-        if labels is None or labels.numel() == 0:
-            raise ValueError(
-                f"model '{self.name}' trains on labelled images; the data has no labels"
-            )
-        counts = torch.bincount(labels, minlength=self.num_classes).float() + 1.0
-        self.log_class_prior.copy_(torch.log(counts / counts.sum()))
+        self._init_classes(num_classes)
 
     def log_prob(self, x: Tensor) -> Tensor:
-        per_class = torch.stack(
-            [
-                self.conditional_log_prob(x, torch.full((x.shape[0],), k, device=x.device))
-                for k in range(self.num_classes)
-            ]
-        )
-        return torch.logsumexp(per_class + self.log_class_prior[:, None], dim=0)
+        return self.marginal(lambda y: self.conditional_log_prob(x, y), x)
 
     def _check_condition(
         self, n: int, condition: Tensor | None, generator: torch.Generator | None
     ) -> Tensor | None:
-        if condition is None:  # draw classes from the training frequencies
-            prior = self.log_class_prior.exp().cpu()
-            return torch.multinomial(prior, n, replacement=True, generator=generator).to(
-                self.device
-            )
-        condition = torch.as_tensor(condition, device=self.device).long()
-        if condition.shape != (n,) or condition.min() < 0 or condition.max() >= self.num_classes:
-            raise ValueError(
-                f"condition must be {n} labels in [0, {self.num_classes - 1}], "
-                f"got {condition.tolist()}"
-            )
-        return condition
+        return self.resolve_condition(n, condition, generator)
 
     def _batch_log_prob(self, batch: tuple[Tensor, ...]) -> Tensor:
-        if len(batch) < 2:
-            raise ValueError(
-                f"model '{self.name}' trains on labelled images; the batch has no labels"
-            )
-        return self.conditional_log_prob(batch[0], batch[1])
+        return self.conditional_log_prob(batch[0], self.labels_of(batch))

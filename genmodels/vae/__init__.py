@@ -1,5 +1,5 @@
 """Variational autoencoders: a bound on the likelihood, fast sampling, a latent space."""
 
-from genmodels.vae.module import VAE
+from genmodels.vae.module import VAE, ConditionalVAE
 
-__all__ = ["VAE"]
+__all__ = ["VAE", "ConditionalVAE"]

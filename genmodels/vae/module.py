@@ -6,8 +6,10 @@ import math
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
+from genmodels.conditional import ClassConditional
 from genmodels.contract import Capability, GenerativeModel, Likelihood, bits_per_dim
 from genmodels.likelihoods import discretized_logistic_log_prob, sample_discretized_logistic
 from genmodels.registry import register_model
@@ -40,11 +42,13 @@ class VAE(GenerativeModel):
         latent_dim: int = 16,
         eval_samples: int = 8,
         lr: float = 1e-3,
+        num_classes: int = 0,
     ) -> None:
         super().__init__(image_shape, levels)
         self.save_hyperparameters()
-        self.encoder = Encoder(self.image_shape, hidden_channels, latent_dim)
-        self.decoder = Decoder(self.image_shape, hidden_channels, latent_dim)
+        self.encoder = Encoder(self.image_shape, hidden_channels, latent_dim, num_classes)
+        self.decoder = Decoder(self.image_shape, hidden_channels, latent_dim, num_classes)
+        self.label_dim = num_classes
         self.latent_dim, self.eval_samples, self.lr = latent_dim, eval_samples, lr
 
     # -- latent space ----------------------------------------------------------------------------
@@ -75,8 +79,11 @@ class VAE(GenerativeModel):
         eps = torch.randn(k, 1, self.latent_dim, generator=g, dtype=like.dtype)
         return eps.to(like.device).expand(k, n, self.latent_dim)
 
+    def _onehot(self, y: Tensor | None) -> Tensor | None:
+        return None if y is None else F.one_hot(y.long(), self.label_dim).float()
+
     def _log_weights(
-        self, x: Tensor, k: int, generator: torch.Generator | None = None
+        self, x: Tensor, k: int, generator: torch.Generator | None = None, y: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         """Log importance weights ``(k, B)`` and the ELBO with analytic KL ``(B,)``.
 
@@ -84,11 +91,13 @@ class VAE(GenerativeModel):
         """
         self.check_input(x)
         x = torch.round(x.clamp(0, 1) * (self.levels - 1)) / (self.levels - 1)
-        mu, log_var = self.encoder(x)
+        onehot = self._onehot(y)
+        mu, log_var = self.encoder(x, onehot)
         std = torch.exp(0.5 * log_var)
         eps = self._noise(k, x.shape[0], mu, generator)
         z = mu + std * eps  # (k, B, latent)
-        mean, log_scale = self.decoder(z.reshape(-1, self.latent_dim))
+        onehot_k = None if onehot is None else onehot.repeat(k, 1)
+        mean, log_scale = self.decoder(z.reshape(-1, self.latent_dim), onehot_k)
         xk = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *self.image_shape)
         log_px = discretized_logistic_log_prob(xk, mean, log_scale, self.levels).flatten(1).sum(1)
         log_px = log_px.view(k, -1)
@@ -98,7 +107,11 @@ class VAE(GenerativeModel):
         return log_px + log_pz - log_qz, log_px.mean(0) - kl
 
     def elbo(self, x: Tensor) -> Tensor:
-        return self._log_weights(x, 1 if self.training else self.eval_samples)[1]
+        return self.conditional_elbo(x)
+
+    def conditional_elbo(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """ELBO of ``log p(x | y)`` (``y`` ignored by unconditional models), ``(B,)``."""
+        return self._log_weights(x, 1 if self.training else self.eval_samples, None, y)[1]
 
     def importance_weighted(
         self, x: Tensor, k: int = 64, generator: torch.Generator | None = None
@@ -117,20 +130,29 @@ class VAE(GenerativeModel):
         use_mean: bool = False,
     ) -> Tensor:
         """Draw ``z ~ N(0, I)`` and a pixel image from the decoder (or its mean)."""
-        if condition is not None:
-            raise self._refuse("sample conditionally (it is unconditional)")
+        y = self._condition(n, condition, generator)
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        mean, log_scale = self.decoder(z)
+        mean, log_scale = self.decoder(z, self._onehot(y))
         if use_mean:
             return self.to_levels(mean.clamp(0, 1 - 1e-6))
         return sample_discretized_logistic(mean.cpu(), log_scale.cpu(), self.levels, generator).to(
             self.device
         )
 
+    def _condition(
+        self, n: int, condition: Tensor | None, generator: torch.Generator | None
+    ) -> Tensor | None:
+        if condition is not None:
+            raise self._refuse("sample conditionally (it is unconditional)")
+        return None
+
+    def _batch_elbo(self, batch: tuple[Tensor, ...]) -> Tensor:
+        return self.elbo(batch[0])
+
     # -- Lightning -------------------------------------------------------------------------------
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         x = batch[0]
-        bpd = bits_per_dim(self.elbo(x), self.num_dims).mean()
+        bpd = bits_per_dim(self._batch_elbo(batch), self.num_dims).mean()
         self.log("train_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return bpd
 
@@ -142,3 +164,47 @@ class VAE(GenerativeModel):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+@register_model
+class ConditionalVAE(ClassConditional, VAE):
+    """Class-conditional VAE: one-hot labels enter the encoder head and the decoder input.
+
+    Unlabelled scores use ``log sum_y pi_y exp(ELBO(x | y))``, a lower bound on ``log p(x)``.
+    """
+
+    name = "vae-cond"
+    description = "class-conditional VAE; marginal ELBO over classes"
+    # No LATENT: the posterior needs a label, so encode(x) alone is not offered.
+    capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL})
+    tiny_params: ClassVar[dict[str, Any]] = {**VAE.tiny_params, "num_classes": 2}
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        levels: int = 256,
+        hidden_channels: int = 32,
+        latent_dim: int = 16,
+        eval_samples: int = 8,
+        lr: float = 1e-3,
+        num_classes: int = 10,
+    ) -> None:
+        n_embed = max(num_classes, 1)  # _init_classes rejects < 1 with a clear message
+        VAE.__init__(
+            self, image_shape, levels, hidden_channels, latent_dim, eval_samples, lr, n_embed
+        )
+        self._init_classes(num_classes)
+
+    def encode(self, x: Tensor) -> Tensor:
+        raise self._refuse("encode without a label; use encoder(x, onehot) directly")
+
+    def elbo(self, x: Tensor) -> Tensor:
+        return self.marginal(lambda y: self.conditional_elbo(x, y), x)
+
+    def _condition(
+        self, n: int, condition: Tensor | None, generator: torch.Generator | None
+    ) -> Tensor | None:
+        return self.resolve_condition(n, condition, generator)
+
+    def _batch_elbo(self, batch: tuple[Tensor, ...]) -> Tensor:
+        return self.conditional_elbo(batch[0], self.labels_of(batch))

@@ -67,3 +67,23 @@ def test_eval_scores_do_not_depend_on_the_batch(trained):
         whole = model.elbo(x)
         parts = torch.cat([model.elbo(x[i : i + 7]) for i in range(0, len(x), 7)])
     assert torch.allclose(whole, parts, atol=1e-4)
+
+
+def test_conditional_vae_follows_its_label():
+    from genmodels.vae import ConditionalVAE
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 6, (60, 1, 4, 4), generator=g).float()
+    x[:30, :, 1:3, 1:3] += 10  # label 0: bright centre
+    from genmodels.data.imageset import ImageSet
+
+    ims = ImageSet(x.clamp(0, 16) / 16, torch.tensor([0] * 30 + [1] * 30), levels=17)
+    seed_all(0)
+    model = ConditionalVAE((1, 4, 4), 17, hidden_channels=16, latent_dim=4, lr=3e-3, num_classes=2)
+    fit_model(model, ims, ims, TrainConfig(max_epochs=40, batch_size=20, patience=0))
+    gen = torch.Generator().manual_seed(0)
+    bright = model.sample(200, condition=torch.zeros(200, dtype=torch.long), generator=gen)
+    dark = model.sample(200, condition=torch.ones(200, dtype=torch.long), generator=gen)
+    assert bright[:, :, 1:3, 1:3].mean() > dark[:, :, 1:3, 1:3].mean() + 0.3
+    # the class prior was learned from the labels (30 / 30, +1 smoothing)
+    assert torch.allclose(model.log_class_prior.exp(), torch.tensor([0.5, 0.5]))

@@ -33,7 +33,10 @@ def test_config_hash_changes_with_content_only():
         ("bogus=1", "bogus: unknown key; allowed keys here: name, seed, data"),
         ("task.score=entropy", "task.score: Input should be 'nll' or 'bpd' (got 'entropy')"),
         ("data.name=mnist", "data.name: unknown dataset 'mnist'; valid datasets: digits"),
-        ("model.name=gan", "model.name: unknown model 'gan'; valid models: dcgan, ddpm, ddpm-cond, gmm"),
+        (
+            "model.name=gan",
+            "model.name: unknown model 'gan'; valid models: dcgan, ddpm, ddpm-cond, gmm",
+        ),
         (
             "model.params.depth=3",
             "unknown parameter(s) depth for model 'realnvp'; allowed: num_scales",

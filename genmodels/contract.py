@@ -167,6 +167,30 @@ class GenerativeModel(pl.LightningModule):
         """Per-example negative log-likelihood ``(B,)`` in bits per dimension."""
         return bits_per_dim(self.log_likelihood(x), self.num_dims)
 
+    # -- Lightning: maximum likelihood, shared by the likelihood families ------------------------
+    def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
+        """The per-example objective to maximize on a training batch (override to dequantize,
+        use labels, or take a bound); by default the model's log-likelihood of the images."""
+        return self.log_likelihood(batch[0])
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        n = len(batch[0])
+        bpd = bits_per_dim(self.training_log_likelihood(batch), self.num_dims).mean()
+        self.log("train_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        return bpd
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor | None:
+        n = len(batch[0])
+        bpd = self.bits_per_dim(batch[0]).mean()
+        self.log("val_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        return bpd
+
+    def configure_optimizers(self) -> Any:
+        """Adam with the model's ``lr`` (and ``weight_decay`` where it has one)."""
+        lr = float(self.hparams.get("lr", 1e-3))
+        weight_decay = float(self.hparams.get("weight_decay", 0.0))
+        return torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
+
     def check_input(self, x: Tensor) -> None:
         """Raise a clear error when ``x`` does not match the model's image shape."""
         if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:

@@ -199,16 +199,6 @@ class DDPM(GenerativeModel):
         )
         return loss
 
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        bpd = self.bits_per_dim(batch[0]).mean()
-        self.log(
-            "val_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch[0])
-        )
-        return bpd
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
-
 
 @register_model
 class ConditionalDDPM(ClassConditional, DDPM):

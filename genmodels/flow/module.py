@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from genmodels.contract import Capability, GenerativeModel, Likelihood, bits_per_dim
+from genmodels.contract import Capability, GenerativeModel, Likelihood
 from genmodels.flow.network import MultiScaleFlow
 from genmodels.registry import register_model
 
@@ -75,18 +75,5 @@ class RealNVP(GenerativeModel):
         y = self.net.inverse(z.to(self.dtype))
         return self.to_levels(y)
 
-    # -- Lightning ----------------------------------------------------------------------------
-    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        x = batch[0]
-        bpd = bits_per_dim(self._discrete_log_prob(self.dequantize(x)), self.num_dims).mean()
-        self.log("train_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
-        return bpd
-
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        x = batch[0]
-        bpd = self.bits_per_dim(x).mean()
-        self.log("val_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
-        return bpd
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+    def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
+        return self._discrete_log_prob(self.dequantize(batch[0]))  # uniform dequantization

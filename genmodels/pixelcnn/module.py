@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genmodels.conditional import ClassConditional
-from genmodels.contract import Capability, GenerativeModel, Likelihood, bits_per_dim
+from genmodels.contract import Capability, GenerativeModel, Likelihood
 from genmodels.pixelcnn.network import PixelCNNNetwork
 from genmodels.registry import register_model
 
@@ -96,25 +96,8 @@ class PixelCNN(GenerativeModel):
         return None
 
     # -- Lightning -------------------------------------------------------------------------------
-    def _batch_log_prob(self, batch: tuple[Tensor, ...]) -> Tensor:
+    def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self.log_prob(batch[0])
-
-    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        bpd = bits_per_dim(self._batch_log_prob(batch), self.num_dims).mean()
-        self.log(
-            "train_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch[0])
-        )
-        return bpd
-
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        bpd = bits_per_dim(self.log_prob(batch[0]), self.num_dims).mean()
-        self.log(
-            "val_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch[0])
-        )
-        return bpd
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
 @register_model
@@ -154,5 +137,5 @@ class ConditionalPixelCNN(ClassConditional, PixelCNN):
     ) -> Tensor | None:
         return self.resolve_condition(n, condition, generator)
 
-    def _batch_log_prob(self, batch: tuple[Tensor, ...]) -> Tensor:
+    def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self.conditional_log_prob(batch[0], self.labels_of(batch))

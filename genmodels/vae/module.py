@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genmodels.conditional import ClassConditional
-from genmodels.contract import Capability, GenerativeModel, Likelihood, bits_per_dim
+from genmodels.contract import Capability, GenerativeModel, Likelihood
 from genmodels.likelihoods import discretized_logistic_log_prob, sample_discretized_logistic
 from genmodels.registry import register_model
 from genmodels.vae.network import Decoder, Encoder
@@ -146,24 +146,8 @@ class VAE(GenerativeModel):
             raise self._refuse("sample conditionally (it is unconditional)")
         return None
 
-    def _batch_elbo(self, batch: tuple[Tensor, ...]) -> Tensor:
+    def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self.elbo(batch[0])
-
-    # -- Lightning -------------------------------------------------------------------------------
-    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        x = batch[0]
-        bpd = bits_per_dim(self._batch_elbo(batch), self.num_dims).mean()
-        self.log("train_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
-        return bpd
-
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        x = batch[0]
-        bpd = self.bits_per_dim(x).mean()
-        self.log("val_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
-        return bpd
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
 @register_model
@@ -206,5 +190,5 @@ class ConditionalVAE(ClassConditional, VAE):
     ) -> Tensor | None:
         return self.resolve_condition(n, condition, generator)
 
-    def _batch_elbo(self, batch: tuple[Tensor, ...]) -> Tensor:
+    def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self.conditional_elbo(batch[0], self.labels_of(batch))

@@ -76,7 +76,7 @@ class PixelCNN(GenerativeModel):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
     ) -> Tensor:
-        y = self._check_condition(n, condition, generator)
+        y = self._condition(n, condition, generator)
         c, h, w = self.image_shape
         x = torch.zeros(n, c, h, w, device=self.device)
         for row in range(h):
@@ -88,7 +88,7 @@ class PixelCNN(GenerativeModel):
                     x[:, ch, row, col] = level.to(x) / (self.levels - 1)
         return x
 
-    def _check_condition(
+    def _condition(
         self, n: int, condition: Tensor | None, generator: torch.Generator | None
     ) -> Tensor | None:
         if condition is not None:
@@ -132,7 +132,7 @@ class ConditionalPixelCNN(ClassConditional, PixelCNN):
     def log_prob(self, x: Tensor) -> Tensor:
         return self.marginal(lambda y: self.conditional_log_prob(x, y), x)
 
-    def _check_condition(
+    def _condition(
         self, n: int, condition: Tensor | None, generator: torch.Generator | None
     ) -> Tensor | None:
         return self.resolve_condition(n, condition, generator)

@@ -1,6 +1,6 @@
 """Normalizing flows: exact likelihood by change of variables, fast sampling."""
 
-from genmodels.flow.module import RealNVP
+from genmodels.flow.module import ConditionalRealNVP, RealNVP
 from genmodels.flow.network import MultiScaleFlow
 
-__all__ = ["MultiScaleFlow", "RealNVP"]
+__all__ = ["ConditionalRealNVP", "MultiScaleFlow", "RealNVP"]

@@ -184,3 +184,32 @@ def test_training_lowers_bits_per_dim(tiny_images):
     fit_model(m, tiny_images, tiny_images, TrainConfig(max_epochs=15, batch_size=20, patience=0))
     after = m.bits_per_dim(tiny_images.images).mean().item()
     assert after < before - 0.3
+
+
+def test_conditional_flow_marginal_is_the_prior_weighted_mixture(tiny_images):
+    from genmodels.flow import ConditionalRealNVP
+
+    torch.manual_seed(0)
+    m = ConditionalRealNVP((1, 4, 4), 17, hidden_channels=8, num_blocks=1, num_classes=2)
+    _randomize(m, scale=0.1)
+    m.log_class_prior.copy_(torch.log(torch.tensor([0.25, 0.75])))
+    x = tiny_images.images[:6]
+    with torch.no_grad():
+        p0 = m.conditional_log_prob(x, torch.zeros(6, dtype=torch.long))
+        p1 = m.conditional_log_prob(x, torch.ones(6, dtype=torch.long))
+        expected = torch.logaddexp(p0 + math.log(0.25), p1 + math.log(0.75))
+        assert torch.allclose(m.log_prob(x), expected, atol=1e-5)
+        assert not torch.allclose(p0, p1)  # the class means differ after randomization
+
+
+def test_conditional_flow_follows_its_label(tiny_images):
+    from genmodels.flow import ConditionalRealNVP
+    from genmodels.training import TrainConfig, fit_model, seed_all
+
+    seed_all(0)
+    m = ConditionalRealNVP((1, 4, 4), 17, hidden_channels=16, num_blocks=1, lr=1e-2, num_classes=2)
+    fit_model(m, tiny_images, tiny_images, TrainConfig(max_epochs=60, batch_size=20, patience=0))
+    gen = torch.Generator().manual_seed(0)
+    bright = m.sample(200, condition=torch.zeros(200, dtype=torch.long), generator=gen)
+    dark = m.sample(200, condition=torch.ones(200, dtype=torch.long), generator=gen)
+    assert bright[:, :, 1:3, 1:3].mean() > dark[:, :, 1:3, 1:3].mean() + 0.2

@@ -137,6 +137,15 @@ class GenerativeModel(pl.LightningModule):
         """Fit without gradient training (``closed_form`` models only)."""
         raise self._refuse("be fit in closed form")
 
+    def resolve_condition(
+        self, n: int, condition: Tensor | None, generator: torch.Generator | None
+    ) -> Tensor | None:
+        """Labels for sampling: unconditional models refuse a condition (conditional ones
+        override this, see :class:`genmodels.conditional.ClassConditional`)."""
+        if condition is not None:
+            raise self._refuse("sample conditionally (it is unconditional)")
+        return None
+
     # -- the contract -------------------------------------------------------------------------
     def sample(
         self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None

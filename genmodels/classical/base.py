@@ -52,7 +52,6 @@ class ClassicalDensity(GenerativeModel, ABC):
     def sample(
         self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
-        if condition is not None:
-            raise self._refuse("sample conditionally (it is unconditional)")
+        self.resolve_condition(n, condition, generator)  # refuses a condition
         y = self._sample_flat(n, generator).view(n, *self.image_shape)
         return self.to_levels(y).float()

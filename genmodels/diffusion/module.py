@@ -166,7 +166,7 @@ class DDPM(GenerativeModel):
         steps: int | None = None,
     ) -> Tensor:
         """DDIM sampling (deterministic given the initial noise) with ``steps`` denoising steps."""
-        y = self._condition(n, condition, generator)
+        y = self.resolve_condition(n, condition, generator)
         ddim = DDIMScheduler(
             num_train_timesteps=self.num_train_timesteps, **_schedule(self.num_train_timesteps)
         )
@@ -178,13 +178,6 @@ class DDPM(GenerativeModel):
         return self.to_levels(((x.clamp(-1, 1) + 1) / 2).clamp(0, 1 - 1e-6))
 
     # -- Lightning ------------------------------------------------------------------------------
-    def _condition(
-        self, n: int, condition: Tensor | None, generator: torch.Generator | None
-    ) -> Tensor | None:
-        if condition is not None:
-            raise self._refuse("sample conditionally (it is unconditional)")
-        return None
-
     def _labels(self, batch: tuple[Tensor, ...]) -> Tensor | None:
         return None
 
@@ -240,11 +233,6 @@ class ConditionalDDPM(ClassConditional, DDPM):
 
     def elbo(self, x: Tensor) -> Tensor:
         return self.marginal(lambda y: self.conditional_elbo(x, y), x)
-
-    def _condition(
-        self, n: int, condition: Tensor | None, generator: torch.Generator | None
-    ) -> Tensor | None:
-        return self.resolve_condition(n, condition, generator)
 
     def _labels(self, batch: tuple[Tensor, ...]) -> Tensor | None:
         return self.labels_of(batch)

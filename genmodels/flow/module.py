@@ -70,8 +70,7 @@ class RealNVP(GenerativeModel):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
     ) -> Tensor:
-        if condition is not None:
-            raise self._refuse("sample conditionally (it is unconditional)")
+        self.resolve_condition(n, condition, generator)  # refuses a condition
         z = torch.randn(n, self.num_dims, generator=generator, device=self.device) * temperature
         y = self.net.inverse(z.to(self.dtype))
         return self.to_levels(y)

@@ -49,8 +49,7 @@ class DCGAN(GenerativeModel):
     def sample(
         self, n: int, condition: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
-        if condition is not None:
-            raise self._refuse("sample conditionally (it is unconditional)")
+        self.resolve_condition(n, condition, generator)  # refuses a condition
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         was_training = self.generator.training
         self.generator.eval()  # batch-norm running statistics: samples independent of n

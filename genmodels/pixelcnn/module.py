@@ -76,7 +76,7 @@ class PixelCNN(GenerativeModel):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
     ) -> Tensor:
-        y = self._condition(n, condition, generator)
+        y = self.resolve_condition(n, condition, generator)
         c, h, w = self.image_shape
         x = torch.zeros(n, c, h, w, device=self.device)
         for row in range(h):
@@ -87,13 +87,6 @@ class PixelCNN(GenerativeModel):
                     level = torch.multinomial(probs, 1, generator=generator).squeeze(1)
                     x[:, ch, row, col] = level.to(x) / (self.levels - 1)
         return x
-
-    def _condition(
-        self, n: int, condition: Tensor | None, generator: torch.Generator | None
-    ) -> Tensor | None:
-        if condition is not None:
-            raise self._refuse("sample conditionally (it is unconditional)")
-        return None
 
     # -- Lightning -------------------------------------------------------------------------------
     def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
@@ -131,11 +124,6 @@ class ConditionalPixelCNN(ClassConditional, PixelCNN):
 
     def log_prob(self, x: Tensor) -> Tensor:
         return self.marginal(lambda y: self.conditional_log_prob(x, y), x)
-
-    def _condition(
-        self, n: int, condition: Tensor | None, generator: torch.Generator | None
-    ) -> Tensor | None:
-        return self.resolve_condition(n, condition, generator)
 
     def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self.conditional_log_prob(batch[0], self.labels_of(batch))

@@ -130,7 +130,7 @@ class VAE(GenerativeModel):
         use_mean: bool = False,
     ) -> Tensor:
         """Draw ``z ~ N(0, I)`` and a pixel image from the decoder (or its mean)."""
-        y = self._condition(n, condition, generator)
+        y = self.resolve_condition(n, condition, generator)
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         mean, log_scale = self.decoder(z, self._onehot(y))
         if use_mean:
@@ -138,13 +138,6 @@ class VAE(GenerativeModel):
         return sample_discretized_logistic(mean.cpu(), log_scale.cpu(), self.levels, generator).to(
             self.device
         )
-
-    def _condition(
-        self, n: int, condition: Tensor | None, generator: torch.Generator | None
-    ) -> Tensor | None:
-        if condition is not None:
-            raise self._refuse("sample conditionally (it is unconditional)")
-        return None
 
     def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self.elbo(batch[0])
@@ -184,11 +177,6 @@ class ConditionalVAE(ClassConditional, VAE):
 
     def elbo(self, x: Tensor) -> Tensor:
         return self.marginal(lambda y: self.conditional_elbo(x, y), x)
-
-    def _condition(
-        self, n: int, condition: Tensor | None, generator: torch.Generator | None
-    ) -> Tensor | None:
-        return self.resolve_condition(n, condition, generator)
 
     def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self.conditional_elbo(batch[0], self.labels_of(batch))

@@ -7,8 +7,9 @@ loaded and refuse a model that lacks what they need.
 Data convention (all models): images ``x`` of shape ``(B, C, H, W)`` with values in ``[0, 1]``,
 quantized to ``levels`` evenly spaced values (``levels = 256`` for 8-bit images, 17 for
 scikit-learn digits). Log-likelihoods are per example, in nats, of the *discrete* image: a model of
-a continuous density ``p(y)`` on the dequantized ``y`` reports ``log p(y) - D log(levels)``, the
-usual bound on the probability mass of the pixel bin.
+a continuous density ``p(y)`` on the dequantized ``y`` reports ``log p(y) - D log(levels)`` at the
+bin centre, the usual estimate of the pixel bin's probability mass (its sum over all images is at
+most the density's mass inside the unit cube, so at most one).
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class GenerativeModel(pl.LightningModule):
     #: Validation metric (logged by ``validation_step``) for early stopping and checkpointing;
     #: ``None`` for models without one (a GAN): the last epoch's weights are kept.
     monitor: ClassVar[str | None] = "val_bpd"
+    #: True when ``log_prob`` is a probability mass over the discrete levels (it sums to one over
+    #: every image of the domain); False for a continuous density on dequantized images, whose
+    #: sum over the levels' bin centres is a midpoint rule for its mass inside the unit cube.
+    discrete: ClassVar[bool] = False
     #: True for models fit in closed form (classical densities): no gradient training.
     closed_form: ClassVar[bool] = False
     #: Constructor parameters of a tiny configuration, for fast tests of the whole zoo.

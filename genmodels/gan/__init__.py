@@ -1,5 +1,5 @@
 """Generative adversarial networks: fast sampling, no likelihood."""
 
-from genmodels.gan.module import DCGAN
+from genmodels.gan.module import DCGAN, ConditionalDCGAN
 
-__all__ = ["DCGAN"]
+__all__ = ["DCGAN", "ConditionalDCGAN"]

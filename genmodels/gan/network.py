@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from genmodels.nets import downsample_factor
 
 
 class Generator(nn.Module):
-    """``z: (B, latent_dim)`` -> images ``(B, C, H, W)`` in ``[0, 1]``."""
+    """``z: (B, latent_dim)`` (and one-hot labels) -> images ``(B, C, H, W)`` in ``[0, 1]``."""
 
-    def __init__(self, image_shape: tuple[int, int, int], hidden: int, latent_dim: int) -> None:
+    def __init__(
+        self, image_shape: tuple[int, int, int], hidden: int, latent_dim: int, num_classes: int = 0
+    ) -> None:
         super().__init__()
         c, h, w = image_shape
         s = downsample_factor(h, w)
         self.shape = (2 * hidden, h // s, w // s)
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, 2 * hidden * (h // s) * (w // s)),
+            nn.Linear(latent_dim + num_classes, 2 * hidden * (h // s) * (w // s)),
             nn.BatchNorm1d(2 * hidden * (h // s) * (w // s)),
             nn.ReLU(),
         )
@@ -30,25 +33,41 @@ class Generator(nn.Module):
             nn.Sigmoid(),
         )
 
-    def forward(self, z: Tensor) -> Tensor:
+    def forward(self, z: Tensor, onehot: Tensor | None = None) -> Tensor:
+        if onehot is not None:
+            z = torch.cat([z, onehot], dim=1)
         return self.body(self.project(z).view(-1, *self.shape))
 
 
 class Discriminator(nn.Module):
-    """Images ``(B, C, H, W)`` in ``[0, 1]`` -> real/fake logits ``(B,)``."""
+    """Images ``(B, C, H, W)`` in ``[0, 1]`` (and labels) -> real/fake logits ``(B,)``.
 
-    def __init__(self, image_shape: tuple[int, int, int], hidden: int) -> None:
+    With ``num_classes > 0`` the label enters by projection: the logit gains the inner product
+    of a learned class embedding with the image features (Miyato & Koyama, 2018).
+    """
+
+    def __init__(
+        self, image_shape: tuple[int, int, int], hidden: int, num_classes: int = 0
+    ) -> None:
         super().__init__()
         c, h, w = image_shape
         s = downsample_factor(h, w)
+        features = 2 * hidden * (h // s) * (w // s)
         self.body = nn.Sequential(
             nn.Conv2d(c, hidden, 3, padding=1),
             nn.LeakyReLU(0.2),
             nn.Conv2d(hidden, 2 * hidden, 3, stride=s, padding=1),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
-            nn.Linear(2 * hidden * (h // s) * (w // s), 1),
         )
+        self.head = nn.Linear(features, 1)
+        self.embed = nn.Embedding(num_classes, features) if num_classes > 0 else None
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(2 * x - 1).squeeze(1)
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        h = self.body(2 * x - 1)
+        logits = self.head(h).squeeze(1)
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this discriminator is class-conditional; pass labels")
+            logits = logits + (self.embed(labels) * h).sum(dim=1)
+        return logits

@@ -20,13 +20,15 @@ class PixelCNN(GenerativeModel):
 
     ``log p(x) = sum_i log p(x_i | x_<i)``: exact, discrete, normalized by construction.
     Sampling draws the ``C H W`` values one after another, each step one forward pass over the
-    whole batch of images (no activation cache), so ``n`` samples cost ``C H W`` passes.
+    whole batch of images (no activation cache), so ``n`` samples cost ``C H W`` passes; each pass
+    convolves only the window of pixels the masks let the current pixel see.
     """
 
     name = "pixelcnn"
     family = "autoregressive"
     description = "gated PixelCNN, masked convolutions, categorical over the levels"
     likelihood = Likelihood.EXACT
+    discrete = True
     capabilities = frozenset({Capability.SAMPLE})
     tiny_params: ClassVar[dict[str, Any]] = {
         "hidden_channels": 8,
@@ -68,7 +70,7 @@ class PixelCNN(GenerativeModel):
     def log_prob(self, x: Tensor) -> Tensor:
         return self.conditional_log_prob(x)
 
-    @torch.no_grad()
+    @torch.no_grad()  # not inference_mode: samples may become training data for another model
     def sample(
         self,
         n: int,
@@ -76,13 +78,15 @@ class PixelCNN(GenerativeModel):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
     ) -> Tensor:
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         y = self.resolve_condition(n, condition, generator)
         c, h, w = self.image_shape
         x = torch.zeros(n, c, h, w, device=self.device)
         for row in range(h):
             for col in range(w):
                 for ch in range(c):
-                    logits = self.net(x, y)[:, ch, :, row, col] / temperature
+                    logits = self.net.logits_at(x, y, row, col)[:, ch] / temperature
                     probs = F.softmax(logits, dim=1).cpu()
                     level = torch.multinomial(probs, 1, generator=generator).squeeze(1)
                     x[:, ch, row, col] = level.to(x) / (self.levels - 1)

@@ -81,6 +81,9 @@ class PixelCNNNetwork(nn.Module):
         self.blocks = nn.ModuleList(
             GatedBlock(hidden, channels, num_classes) for _ in range(num_blocks)
         )
+        # How far (rows up, columns either side) a pixel's prediction can see: the first kernel's
+        # half width plus one per gated 3x3 block (the 1x1 convolutions see no further).
+        self.reach = first_kernel // 2 + num_blocks
         self.head = nn.Sequential(
             nn.ReLU(),
             MaskedConv2d(hidden, hidden, 1, "B", channels),
@@ -94,3 +97,19 @@ class PixelCNNNetwork(nn.Module):
             h = block(h, y)
         b, _, height, width = x.shape
         return self.head(h).view(b, self.channels, self.levels, height, width)
+
+    def logits_at(self, x: Tensor, y: Tensor | None, row: int, col: int) -> Tensor:
+        """Logits ``(B, C, L)`` of pixel ``(row, col)``, equal to ``forward(x, y)[..., row, col]``.
+
+        Exact and cache-free, but cheaper: the masks make the prediction depend only on rows
+        ``row - reach .. row`` and columns ``col - reach .. col + reach``, so only that window is
+        convolved (zero padding outside it never reaches the pixel), and the head runs on that
+        one pixel.
+        """
+        top, left = max(0, row - self.reach), max(0, col - self.reach)
+        window = x[:, :, top : row + 1, left : col + self.reach + 1]
+        h = self.first(2 * window - 1)
+        for block in self.blocks:
+            h = block(h, y)
+        pixel = h[:, :, row - top : row - top + 1, col - left : col - left + 1]
+        return self.head(pixel).view(x.shape[0], self.channels, self.levels)

@@ -1,9 +1,10 @@
 """DCGAN: trains by manual optimization, moves its samples toward the data, refuses densities."""
 
+import pytest
 import torch
 
 from genmodels.data.imageset import ImageSet
-from genmodels.gan import DCGAN
+from genmodels.gan import DCGAN, ConditionalDCGAN
 from genmodels.training import TrainConfig, fit_model, seed_all
 
 
@@ -35,3 +36,31 @@ def test_single_samples_use_running_batch_norm_statistics():
     one = model.sample(1, generator=torch.Generator().manual_seed(2))
     assert one.shape == (1, 1, 8, 8)
     assert model.generator.training
+
+
+def _two_class_images(n: int = 64) -> ImageSet:
+    # class 0: bright left half; class 1: bright right half
+    x = torch.zeros(n, 1, 8, 8)
+    y = torch.arange(n) % 2
+    x[y == 0, :, :, :4] = 1.0
+    x[y == 1, :, :, 4:] = 1.0
+    return ImageSet(x, y, levels=2)
+
+
+def test_conditional_gan_samples_follow_the_label():
+    data = _two_class_images()
+    seed_all(0)
+    model = ConditionalDCGAN((1, 8, 8), 2, hidden_channels=16, latent_dim=8, lr=2e-3, num_classes=2)
+    fit_model(model, data, data, TrainConfig(max_epochs=60, batch_size=32))
+    g = torch.Generator().manual_seed(0)
+    left = model.sample(32, condition=torch.zeros(32, dtype=torch.long), generator=g)
+    right = model.sample(32, condition=torch.ones(32, dtype=torch.long), generator=g)
+    # the label, not the noise, decides which half is bright
+    assert left[..., :4].mean() - left[..., 4:].mean() > 0.5
+    assert right[..., 4:].mean() - right[..., :4].mean() > 0.5
+
+
+def test_conditional_gan_refuses_bad_labels():
+    model = ConditionalDCGAN((1, 8, 8), 2, hidden_channels=8, latent_dim=4, num_classes=2)
+    with pytest.raises(ValueError, match=r"labels in \[0, 1\]"):
+        model.sample(2, condition=torch.tensor([0, 5]))

@@ -88,3 +88,31 @@ def test_sampling_follows_the_model_on_a_tiny_domain():
         p = model.log_prob(grid.view(4, 1, 1, 2)).exp()
     freq = torch.stack([((s == g).all(1)).float().mean() for g in grid])
     assert torch.allclose(freq, p, atol=0.03)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_windowed_logits_equal_the_full_forward_pass_everywhere(channels):
+    # Sampling convolves only the window a pixel can see; on an image larger than the receptive
+    # field that must give exactly the full network's prediction at every pixel.
+    c, h, w = channels, 12, 11
+    model = _randomized(
+        ConditionalPixelCNN(
+            (c, h, w), levels=4, hidden_channels=12, num_blocks=2, first_kernel=5, num_classes=3
+        )
+    )
+    assert 2 * model.net.reach + 1 < w  # the window is a real crop, in rows and columns
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 4, (2, c, h, w), generator=g).float() / 3
+    y = torch.tensor([0, 2])
+    full = model.net(x, y)
+    for row in range(h):
+        for col in range(w):
+            torch.testing.assert_close(
+                model.net.logits_at(x, y, row, col), full[..., row, col], atol=1e-5, rtol=1e-5
+            )
+
+
+def test_sampling_refuses_a_non_positive_temperature():
+    model = PixelCNN((1, 3, 3), levels=2, hidden_channels=4, num_blocks=1, first_kernel=3)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        model.sample(1, temperature=0.0)

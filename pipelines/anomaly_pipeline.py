@@ -6,6 +6,7 @@ likelihood kind is a tag of every run, so exact and bound scores are never compa
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,22 +19,32 @@ from pytorch_lightning.loggers import MLFlowLogger
 import mlflow
 from genmodels.contract import GenerativeModel
 from genmodels.data import ensure_splits, load_dataset
+from genmodels.data.imageset import ImageSet
+from genmodels.errors import DataError
 from genmodels.registry import get_model_class
 from genmodels.training import FitResult, TrainConfig, fit_model, seed_all
 from pipelines.artifacts import log_figure, log_table
 from pipelines.fingerprint import data_fingerprint
 from pipelines.model_export import log_anomaly_model
+from pipelines.model_registry import promote_if_better
 from pipelines.plots import image_grid, roc_figure, score_histogram
 from pipelines.spec import PipelineSpec
 from pipelines.tracking import git_commit, setup_experiment
 from tasks.anomaly import (
     REQUIREMENT,
     DetectionResult,
+    Evidence,
     OneClassSplit,
+    Score,
+    background_data,
+    code_length_bits,
     evaluate_detector,
     fit_baseline,
+    fit_compressor_baseline,
+    gather_evidence,
+    make_score,
     one_class_split,
-    score_images,
+    reference_calibration_split,
 )
 
 METRIC_COLUMNS = (
@@ -64,9 +75,18 @@ def _results_table(results: list[tuple[str, DetectionResult]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class _Evidence:
+    """The evidence of the model's scores on each part of the split, computed once."""
+
+    reference: Evidence
+    calibration: Evidence
+    test: Evidence
+
+
 def _evaluate(
     method: str,
-    val_scores: np.ndarray,
+    cal_scores: np.ndarray,
     test_scores: np.ndarray,
     data: OneClassSplit,
     spec: PipelineSpec,
@@ -75,7 +95,7 @@ def _evaluate(
     labels = data.test.labels.numpy() if data.test.labels is not None else None
     result = evaluate_detector(
         method,
-        val_scores,
+        cal_scores,
         test_scores,
         data.test_is_anomaly,
         spec.task.target_fpr,
@@ -89,56 +109,155 @@ def _evaluate(
 
 
 def _train_stage(
-    model: GenerativeModel, data: OneClassSplit, spec: PipelineSpec, uri: str, tags: dict[str, str]
+    model: GenerativeModel,
+    train: ImageSet,
+    val: ImageSet,
+    spec: PipelineSpec,
+    uri: str,
+    tags: dict[str, str],
+    role: str = "model",
+    max_epochs: int | None = None,
 ) -> FitResult:
-    with mlflow.start_run(run_name=f"train:{model.name}", nested=True) as run:
-        mlflow.set_tags({**tags, "stage": "train"})
+    with mlflow.start_run(run_name=f"train:{model.name}:{role}", nested=True) as run:
+        mlflow.set_tags({**tags, "stage": "train", "role": role})
         logger = MLFlowLogger(tracking_uri=uri, run_id=run.info.run_id)
         t0 = time.perf_counter()
-        config = TrainConfig(**spec.train.model_dump())
-        fit = fit_model(model, data.train, data.val, config, seed=spec.seed, loggers=[logger])
+        settings = spec.train.model_dump()
+        if max_epochs is not None:
+            settings["max_epochs"] = max_epochs
+        fit = fit_model(
+            model, train, val, TrainConfig(**settings), seed=spec.seed, loggers=[logger]
+        )
         mlflow.log_metrics({"train_seconds": time.perf_counter() - t0, "epochs_run": fit.epochs})
         if fit.best_score is not None:
             mlflow.log_metric(f"best_{model.monitor or 'score'}", fit.best_score)
-        if spec.output.sample_grid:
+        if spec.output.sample_grid and role == "model":
             gen = torch.Generator().manual_seed(spec.seed)
             samples = model.sample(spec.output.sample_grid, generator=gen).cpu().numpy()
             log_figure(image_grid(samples, title=f"samples from {model.name}"), "samples")
     return fit
 
 
-def _task_stage(
-    model: GenerativeModel, data: OneClassSplit, spec: PipelineSpec, tags: dict[str, str]
-) -> DetectionResult:
+def _reference_and_calibration(n_val: int, spec: PipelineSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Split the normal validation images when a score has state to fit; else all calibrate."""
     task = spec.task
-    method = f"{model.name}:{task.score}"
-    with mlflow.start_run(run_name=f"task:anomaly:{method}", nested=True):
-        mlflow.set_tags({**tags, "stage": "task", "score": task.score})
-        val_scores = score_images(model, data.val.images, task.score, task.batch_size)
-        test_scores = score_images(model, data.test.images, task.score, task.batch_size)
-        result = _evaluate(method, val_scores, test_scores, data, spec)
-        log_table(result.per_sample, "test_scores")
-        threshold = result.threshold.threshold
-        histogram = score_histogram(data.test_is_anomaly, test_scores, threshold, task.score)
-        log_figure(histogram, "score_histogram")
-        order = np.argsort(test_scores)
-        images = data.test.images.numpy()
-        most = image_grid(images[order[-32:][::-1]], title="most anomalous test images")
-        log_figure(most, "most_anomalous")
-        log_figure(
-            image_grid(images[order[:32]], title="least anomalous test images"), "least_anomalous"
+    if not any(make_score(name).needs_reference for name in task.all_scores):
+        everything = np.arange(n_val)
+        return everything, everything  # reference unused by stateless scores
+    reference, calibration = reference_calibration_split(n_val, task.reference_fraction, spec.seed)
+    need = math.ceil(1.0 / task.target_fpr) - 1
+    if len(calibration) < need:
+        raise DataError(
+            f"{n_val} normal validation images leave {len(calibration)} for calibration after "
+            f"task.reference_fraction={task.reference_fraction}; a target FPR of "
+            f"{task.target_fpr} needs at least {need}: lower the fraction or raise the FPR"
         )
-    return result
+    return reference, calibration
+
+
+def _gather(
+    model: GenerativeModel,
+    background: GenerativeModel | None,
+    data: OneClassSplit,
+    reference: np.ndarray,
+    calibration: np.ndarray,
+    spec: PipelineSpec,
+) -> _Evidence:
+    task = spec.task
+
+    def gather(images: torch.Tensor) -> Evidence:
+        return gather_evidence(model, images, background, task.batch_size, task.compressor)
+
+    val = gather(data.val.images)
+    return _Evidence(val.subset(reference), val.subset(calibration), gather(data.test.images))
+
+
+def _log_score_plots(
+    method: str, test_scores: np.ndarray, threshold: float, data: OneClassSplit
+) -> None:
+    log_figure(score_histogram(data.test_is_anomaly, test_scores, threshold, method), "histogram")
+    order = np.argsort(test_scores)
+    images = data.test.images.numpy()
+    most = image_grid(images[order[-32:][::-1]], title=f"most anomalous test images ({method})")
+    log_figure(most, "most_anomalous")
+    least = image_grid(images[order[:32]], title=f"least anomalous test images ({method})")
+    log_figure(least, "least_anomalous")
+
+
+def _score_stage(
+    model: GenerativeModel,
+    score_name: str,
+    evidence: _Evidence,
+    data: OneClassSplit,
+    calibration: np.ndarray,
+    spec: PipelineSpec,
+    tags: dict[str, str],
+) -> tuple[Score, DetectionResult]:
+    score = make_score(score_name).fit(evidence.reference)
+    method = f"{model.name}:{score_name}"
+    with mlflow.start_run(run_name=f"task:anomaly:{method}", nested=True):
+        mlflow.set_tags({**tags, "stage": "task", "score": score_name})
+        test_scores = score(evidence.test)
+        result = _evaluate(method, score(evidence.calibration), test_scores, data, spec)
+        per_sample = result.per_sample
+        log_table(per_sample, "test_scores")
+        _log_score_plots(method, test_scores, result.threshold.threshold, data)
+    return score, result
 
 
 def _baseline_stage(
-    name: str, data: OneClassSplit, spec: PipelineSpec, tags: dict[str, str]
-) -> DetectionResult:
+    name: str, data: OneClassSplit, calibration: np.ndarray, spec: PipelineSpec,
+    tags: dict[str, str],
+) -> DetectionResult:  # fmt: skip
     with mlflow.start_run(run_name=f"baseline:{name}", nested=True):
         mlflow.set_tags({**tags, "stage": "baseline", "model": name, "likelihood": "baseline"})
         scorer = fit_baseline(name, data.train.images.flatten(1).numpy(), seed=spec.seed)
-        val_scores = scorer(data.val.images.flatten(1).numpy())
-        return _evaluate(name, val_scores, scorer(data.test.images.flatten(1).numpy()), data, spec)
+        cal_scores = scorer(data.val.images[calibration].flatten(1).numpy())
+        return _evaluate(name, cal_scores, scorer(data.test.images.flatten(1).numpy()), data, spec)
+
+
+def _compressor_stage(
+    name: str, data: OneClassSplit, calibration: np.ndarray, spec: PipelineSpec,
+    tags: dict[str, str],
+) -> DetectionResult:  # fmt: skip
+    """A detector with no model at all: the compressor's code length of each image."""
+    task = spec.task
+    with mlflow.start_run(run_name=f"baseline:{name}", nested=True):
+        mlflow.set_tags({**tags, "stage": "baseline", "model": name, "likelihood": "baseline"})
+        levels = data.train.levels
+
+        def bits(images: torch.Tensor) -> np.ndarray:
+            return code_length_bits(images, levels, task.compressor)
+
+        scorer = fit_compressor_baseline(name, bits(data.train.images))
+        cal_scores = scorer(bits(data.val.images[calibration]))
+        return _evaluate(name, cal_scores, scorer(bits(data.test.images)), data, spec)
+
+
+def _background_stage(
+    model_cls: type[GenerativeModel],
+    data: OneClassSplit,
+    spec: PipelineSpec,
+    uri: str,
+    tags: dict[str, str],
+    log: Callable[[str], None],
+) -> GenerativeModel | None:
+    bg = spec.task.background
+    if bg is None:
+        return None
+    train = background_data(data.train, bg.mutation_rate, spec.seed, bg.copies)
+    val = background_data(data.val, bg.mutation_rate, spec.seed + 1)
+    seed_all(spec.seed)
+    background = model_cls(data.train.image_shape, data.train.levels, **spec.model.params)
+    t0 = time.perf_counter()
+    fit = _train_stage(
+        background, train, val, spec, uri, tags, role="background", max_epochs=bg.max_epochs
+    )
+    log(
+        f"trained background {background.name} (mutation rate {bg.mutation_rate}) in "
+        f"{time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)"
+    )
+    return background
 
 
 def _load_data(spec: PipelineSpec) -> tuple[OneClassSplit, str]:
@@ -164,6 +283,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         "config_hash": spec.config_hash(),
         "git_commit": git_commit(),
     }
+    task = spec.task
     with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
         started = time.perf_counter()
         mlflow.set_tags(tags)
@@ -190,14 +310,30 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         seed_all(spec.seed)
         model = model_cls(data.train.image_shape, data.train.levels, **spec.model.params)
         t0 = time.perf_counter()
-        fit = _train_stage(model, data, spec, uri, tags)
+        fit = _train_stage(model, data.train, data.val, spec, uri, tags)
         log(
             f"trained {model.name} in {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs, "
             f"best {model.monitor} {fit.best_score:.4f})"
         )
-        result = _task_stage(model, data, spec, tags)
-        results = [(model.likelihood.value, result)]
-        results += [("baseline", _baseline_stage(n, data, spec, tags)) for n in spec.task.baselines]
+        background = _background_stage(model_cls, data, spec, uri, tags, log)
+        reference, calibration = _reference_and_calibration(len(data.val), spec)
+        shared = reference is calibration or np.array_equal(reference, calibration)
+        mlflow.log_params(
+            {"n_reference": 0 if shared else len(reference), "n_calibration": len(calibration)}
+        )
+        evidence = _gather(model, background, data, reference, calibration, spec)
+        scored = [
+            _score_stage(model, name, evidence, data, calibration, spec, tags)
+            for name in task.all_scores
+        ]
+        results = [(model.likelihood.value, result) for _, result in scored]
+        results += [
+            ("baseline", _baseline_stage(n, data, calibration, spec, tags)) for n in task.baselines
+        ]
+        results += [
+            ("baseline", _compressor_stage(n, data, calibration, spec, tags))
+            for n in task.compressor_baselines
+        ]
 
         table = _results_table(results)
         key_metrics = ("auroc", "auprc", "fpr_at_95tpr")
@@ -208,9 +344,21 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         curves = {r.method: r.per_sample["score"].to_numpy() for _, r in results}
         log_figure(roc_figure(data.test_is_anomaly, curves), "roc")
         model_uri = None
+        primary_score, primary = scored[0]
         if spec.output.log_model:
             model_uri = log_anomaly_model(
-                model, result.threshold, spec.task.score, spec.task.batch_size
+                model,
+                primary.threshold,
+                primary_score,
+                task.batch_size,
+                background,
+                task.compressor,
             )
+            if spec.output.registered_model:
+                decision = promote_if_better(
+                    spec.output.registered_model, model_uri, primary.metrics["auroc"]
+                )
+                mlflow.set_tags(decision.tags())
+                log(decision.message)
         mlflow.log_metric("pipeline_seconds", time.perf_counter() - started)
         return PipelineResult(parent.info.run_id, experiment_id, uri, table, model_uri)

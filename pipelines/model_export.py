@@ -1,8 +1,9 @@
 """The trained model as an MLflow pyfunc model that scores images with its own threshold.
 
-The logged model carries the zoo model file and the calibration (score name, calibration scores,
-target false-positive rate), so ``mlflow.pyfunc.load_model(uri).predict(images)`` returns the same
-scores, p-values and flags as the pipeline that trained it.
+The logged model carries the zoo model file, the background model when the score needs one, and
+the calibration (score name, the score's fitted state, calibration scores, target false-positive
+rate), so ``mlflow.pyfunc.load_model(uri).predict(images)`` returns the same scores, p-values and
+flags as the pipeline that trained it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 import mlflow
 from genmodels.contract import GenerativeModel
 from genmodels.persistence import load_model, save_model
-from tasks.anomaly.scores import score_images
+from tasks.anomaly.complexity import Compressor
+from tasks.anomaly.scores import Score, gather_evidence, make_score
 from tasks.anomaly.threshold import ConformalThreshold
 
 _REQUIREMENTS = ("torch", "pytorch-lightning", "mlflow", "numpy", "pandas", "scikit-learn")
@@ -32,14 +34,19 @@ class _Scorer:
     """Input ``(N, C, H, W)`` float32 in [0, 1]; output columns score, p_value, flagged."""
 
     model: GenerativeModel
-    score_name: str
+    background: GenerativeModel | None
+    score: Score
+    compressor: Compressor | None
     batch_size: int
     threshold: ConformalThreshold
 
     def load_context(self, context: Any) -> None:
         self.model = load_model(context.artifacts["model"])
+        bg = context.artifacts.get("background")
+        self.background = load_model(bg) if bg else None
         meta = json.loads(Path(context.artifacts["calibration"]).read_text())
-        self.score_name = meta["score"]
+        self.score = make_score(meta["score"]).load_state(meta.get("score_state", {}))
+        self.compressor = meta.get("compressor", "png") if self.score.needs_code else None
         self.batch_size = int(meta.get("batch_size", 256))
         self.threshold = ConformalThreshold.fit(np.asarray(meta["calibration"]), meta["target_fpr"])
 
@@ -48,7 +55,8 @@ class _Scorer:
         import torch
 
         x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
-        scores = score_images(self.model, x, self.score_name, self.batch_size)
+        evidence = gather_evidence(self.model, x, self.background, self.batch_size, self.compressor)
+        scores = self.score(evidence)
         return pd.DataFrame(
             {
                 "score": scores,
@@ -81,16 +89,28 @@ def _signature(image_shape: tuple[int, int, int]) -> ModelSignature:
 
 
 def log_anomaly_model(
-    model: GenerativeModel, threshold: ConformalThreshold, score: str, batch_size: int = 256
+    model: GenerativeModel,
+    threshold: ConformalThreshold,
+    score: Score,
+    batch_size: int = 256,
+    background: GenerativeModel | None = None,
+    compressor: Compressor = "png",
 ) -> str:
     """Log the model under the active run as ``model``; return its model URI."""
     with tempfile.TemporaryDirectory() as tmp:
-        weights = save_model(model, Path(tmp) / "model.pt")
+        artifacts = {"model": str(save_model(model, Path(tmp) / "model.pt"))}
+        if score.uses_background:
+            if background is None:
+                raise ValueError(f"score '{score.name}' needs its background model to be logged")
+            artifacts["background"] = str(save_model(background, Path(tmp) / "background.pt"))
         calibration = Path(tmp) / "calibration.json"
+        artifacts["calibration"] = str(calibration)
         calibration.write_text(
             json.dumps(
                 {
-                    "score": score,
+                    "score": score.name,
+                    "score_state": score.state(),
+                    "compressor": compressor,
                     "target_fpr": threshold.target_fpr,
                     "threshold": threshold.threshold,
                     "calibration": threshold.calibration.tolist(),
@@ -101,7 +121,7 @@ def log_anomaly_model(
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=AnomalyScoringModel(),
-            artifacts={"model": str(weights), "calibration": str(calibration)},
+            artifacts=artifacts,
             signature=_signature(model.image_shape),
             pip_requirements=[f"{p}=={version(p)}" for p in _REQUIREMENTS],
         )

@@ -22,6 +22,8 @@ from pipelines.errors import SpecError
 SPEC_DIR = Path(__file__).parent / "specs"
 BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
 BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
+CompressorBaseline = Literal["png_bits", "png_typicality"]
+ScoreName = Literal["nll", "bpd", "complexity", "likelihood-ratio", "typicality", "ensemble"]
 TASKS = ("anomaly",)
 
 
@@ -93,16 +95,43 @@ class TrainSpec(_Section):
     progress_bar: bool = False
 
 
+class BackgroundSpec(_Section):
+    """The likelihood-ratio background: the same model trained on perturbed normal images."""
+
+    mutation_rate: float = Field(0.2, gt=0, le=1)
+    copies: int = Field(1, ge=1)
+    max_epochs: int | None = Field(None, ge=1)  # None: the main model's train.max_epochs
+
+
 class AnomalyTaskSpec(_Section):
-    """Anomaly detection: which classes are normal, which score, which false-positive rate."""
+    """Anomaly detection: which classes are normal, which scores, which false-positive rate."""
 
     name: Literal["anomaly"] = "anomaly"
     normal_classes: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    score: Literal["nll", "bpd"] = "bpd"
+    score: ScoreName = "bpd"  # the primary score: the logged model scores with it
+    scores: list[ScoreName] = Field(default_factory=list)  # more scores compared in the run
+    reference_fraction: float = Field(0.3, gt=0, lt=1)  # of normal val, for fitted scores
+    background: BackgroundSpec | None = None
+    compressor: Literal["png", "zlib"] = "png"
     target_fpr: float = Field(0.05, gt=0, lt=1)
     baselines: list[BaselineName] = Field(default_factory=lambda: list(BASELINE_NAMES))
+    compressor_baselines: list[CompressorBaseline] = Field(default_factory=list)
     bootstrap: int = Field(1000, ge=10)
     batch_size: int = Field(256, ge=1)
+
+    @property
+    def all_scores(self) -> list[str]:
+        """The primary score first, then the others, each once."""
+        return list(dict.fromkeys([self.score, *self.scores]))
+
+    @model_validator(mode="after")
+    def _background_when_needed(self) -> AnomalyTaskSpec:
+        if "likelihood-ratio" in self.all_scores and self.background is None:
+            raise ValueError(
+                "score 'likelihood-ratio' needs a background model: set task.background "
+                "(e.g. task.background={mutation_rate: 0.2})"
+            )
+        return self
 
 
 class OutputSpec(_Section):
@@ -111,6 +140,15 @@ class OutputSpec(_Section):
     experiment: str = "priorworks"
     sample_grid: int = Field(64, ge=0)
     log_model: bool = True
+    # Register the logged model under this name in the MLflow model registry; the alias
+    # `champion` moves to it when its primary-score AUROC beats the current champion's.
+    registered_model: str | None = None
+
+    @model_validator(mode="after")
+    def _registry_needs_a_model(self) -> OutputSpec:
+        if self.registered_model and not self.log_model:
+            raise ValueError("output.registered_model needs output.log_model: true")
+        return self
 
 
 class PipelineSpec(_Section):

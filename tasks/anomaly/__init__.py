@@ -1,24 +1,51 @@
 """Anomaly detection by density: fit on normal data only, flag what the model finds unlikely."""
 
-from tasks.anomaly.baselines import BASELINES, fit_baseline
+from tasks.anomaly.background import background_data, perturb
+from tasks.anomaly.baselines import (
+    BASELINES,
+    COMPRESSOR_BASELINES,
+    fit_baseline,
+    fit_compressor_baseline,
+)
+from tasks.anomaly.complexity import code_length_bits
 from tasks.anomaly.detector import DetectionResult, evaluate_detector
 from tasks.anomaly.metrics import bootstrap_ci, detection_metrics, fpr_at_tpr
-from tasks.anomaly.protocol import OneClassSplit, one_class_split
-from tasks.anomaly.scores import REQUIREMENT, SCORES, score_images
+from tasks.anomaly.protocol import OneClassSplit, one_class_split, reference_calibration_split
+from tasks.anomaly.scores import (
+    REQUIREMENT,
+    SCORES,
+    Evidence,
+    Score,
+    gather_evidence,
+    make_score,
+    model_nll_bits,
+    score_images,
+)
 from tasks.anomaly.threshold import ConformalThreshold
 
 __all__ = [
     "BASELINES",
+    "COMPRESSOR_BASELINES",
     "REQUIREMENT",
     "SCORES",
     "ConformalThreshold",
     "DetectionResult",
+    "Evidence",
     "OneClassSplit",
+    "Score",
+    "background_data",
     "bootstrap_ci",
+    "code_length_bits",
     "detection_metrics",
     "evaluate_detector",
     "fit_baseline",
+    "fit_compressor_baseline",
     "fpr_at_tpr",
+    "gather_evidence",
+    "make_score",
+    "model_nll_bits",
     "one_class_split",
+    "perturb",
+    "reference_calibration_split",
     "score_images",
 ]

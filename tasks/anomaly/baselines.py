@@ -69,3 +69,29 @@ def fit_baseline(name: str, train: np.ndarray, seed: int = 0) -> Scorer:
     if name not in BASELINES:
         raise UnknownNameError("baseline", name, BASELINES)
     return BASELINES[name](np.asarray(train, dtype=np.float64), seed)
+
+
+# -- no model at all: the compressor's code length (tasks.anomaly.complexity) ------------------
+CodeScorer = Callable[[np.ndarray], np.ndarray]
+
+
+def _png_bits(train_bits: np.ndarray) -> CodeScorer:
+    return lambda bits: np.asarray(bits, dtype=np.float64)  # longer code = more anomalous
+
+
+def _png_typicality(train_bits: np.ndarray) -> CodeScorer:
+    centre = float(np.mean(train_bits))  # two-sided: too simple is as unusual as too complex
+    return lambda bits: np.abs(np.asarray(bits, dtype=np.float64) - centre)
+
+
+COMPRESSOR_BASELINES: dict[str, Callable[[np.ndarray], CodeScorer]] = {
+    "png_bits": _png_bits,
+    "png_typicality": _png_typicality,
+}
+
+
+def fit_compressor_baseline(name: str, train_bits: np.ndarray) -> CodeScorer:
+    """A detector from code lengths alone, fit on the normal training images' code lengths."""
+    if name not in COMPRESSOR_BASELINES:
+        raise UnknownNameError("compressor baseline", name, COMPRESSOR_BASELINES)
+    return COMPRESSOR_BASELINES[name](np.asarray(train_bits, dtype=np.float64))

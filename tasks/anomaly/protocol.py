@@ -61,3 +61,24 @@ def one_class_split(splits: dict[str, ImageSet], normal_classes: Sequence[int]) 
         test_is_anomaly=is_anomaly,
         normal_classes=tuple(int(c) for c in normal_classes),
     )
+
+
+def reference_calibration_split(
+    n: int, reference_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint indices ``(reference, calibration)`` into ``n`` normal validation images.
+
+    Scores with fitted state (a typical value, standardization) learn it on the reference part;
+    the conformal threshold uses only the calibration part, so calibration scores stay
+    exchangeable with normal test scores.
+    """
+    if not 0.0 < reference_fraction < 1.0:
+        raise ValueError(f"reference_fraction must be in (0, 1), got {reference_fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    k = round(n * reference_fraction)
+    if k < 1 or n - k < 1:
+        raise DataError(
+            f"{n} normal validation images cannot be split into reference and calibration "
+            f"parts with reference_fraction={reference_fraction}"
+        )
+    return np.sort(order[:k]), np.sort(order[k:])

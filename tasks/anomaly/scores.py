@@ -1,8 +1,30 @@
-"""Anomaly scores from a generative model's likelihood. Higher score = more anomalous."""
+"""Anomaly scores from a generative model's likelihood. Higher score = more anomalous.
+
+Every score is computed from per-image :class:`Evidence` gathered once: the model's code length
+``-log2 p(x)`` (a bound for BOUND models), a lossless compressor's code length ``L(x)``, and,
+when a background model was trained, its code length. All are in bits per image.
+
+* ``nll`` (nats) and ``bpd`` (bits per dimension): the raw likelihood.
+* ``complexity`` (Serrà et al. 2020): ``-log2 p(x) - L(x)``. Simple images get high likelihood
+  from any model *and* short codes from the compressor; the difference keeps what is specific
+  to the model.
+* ``likelihood-ratio`` (Ren et al. 2019): ``-log2 p(x) + log2 p_bg(x)``, the background model
+  trained on perturbed normal images so it captures only low-level statistics.
+* ``typicality`` (Nalisnick et al. 2019): ``|-log2 p(x) - mu|``, two-sided, ``mu`` the mean code
+  length on normal reference images: too likely is as suspicious as too unlikely.
+* ``ensemble``: the mean of the ``complexity`` and ``typicality`` scores (and ``likelihood-ratio``
+  when a background exists), each standardized on the reference images.
+
+Scores with state (``typicality``, ``ensemble``) are fit on normal *reference* images that are
+not the conformal calibration images, so the calibration stays exchangeable with normal test data.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -10,6 +32,7 @@ from torch import Tensor
 
 from genmodels.contract import GenerativeModel, Likelihood
 from genmodels.errors import UnknownNameError
+from tasks.anomaly.complexity import Compressor, code_length_bits
 from tasks.requirements import TaskRequirement
 
 REQUIREMENT = TaskRequirement(
@@ -17,32 +40,31 @@ REQUIREMENT = TaskRequirement(
 )
 
 
-def _nll(model: GenerativeModel, x: Tensor) -> Tensor:
-    """Negative log-likelihood in nats (ELBO-based for BOUND models)."""
-    return -model.log_likelihood(x)
+@dataclass(frozen=True)
+class Evidence:
+    """Per-image code lengths in bits, ``(N,)`` float64 each."""
+
+    nll_bits: np.ndarray
+    code_bits: np.ndarray | None
+    background_nll_bits: np.ndarray | None
+    num_dims: int
+
+    def __len__(self) -> int:
+        return len(self.nll_bits)
+
+    def subset(self, index: np.ndarray) -> Evidence:
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[index]
+
+        return Evidence(
+            self.nll_bits[index], pick(self.code_bits), pick(self.background_nll_bits),
+            self.num_dims,
+        )  # fmt: skip
 
 
-def _bpd(model: GenerativeModel, x: Tensor) -> Tensor:
-    """Negative log-likelihood in bits per dimension."""
-    return model.bits_per_dim(x)
-
-
-SCORES: dict[str, Callable[[GenerativeModel, Tensor], Tensor]] = {"nll": _nll, "bpd": _bpd}
-
-
-def score_images(
-    model: GenerativeModel, images: Tensor, score: str = "bpd", batch_size: int = 256
-) -> np.ndarray:
-    """Score ``images (N, C, H, W) in [0, 1]`` in batches; returns ``(N,)`` float64.
-
-    Raises:
-        UnknownNameError: ``score`` is not one of :data:`SCORES`.
-        CapabilityError: the model has no likelihood.
-    """
-    if score not in SCORES:
-        raise UnknownNameError("score", score, SCORES)
+def model_nll_bits(model: GenerativeModel, images: Tensor, batch_size: int = 256) -> np.ndarray:
+    """``-log2 p(x)`` per image (an upper bound for BOUND models), in batches; ``(N,)`` float64."""
     REQUIREMENT.check(type(model))
-    fn = SCORES[score]
     was_training = model.training
     model.eval()
     out = []
@@ -52,7 +74,206 @@ def score_images(
                 batch = images[start : start + batch_size].to(
                     model.device, torch.get_default_dtype()
                 )
-                out.append(fn(model, batch).double().cpu())
+                out.append((-model.log_likelihood(batch)).double().cpu() / math.log(2))
     finally:
         model.train(was_training)
     return torch.cat(out).numpy() if out else np.empty(0)
+
+
+def gather_evidence(
+    model: GenerativeModel,
+    images: Tensor,
+    background: GenerativeModel | None = None,
+    batch_size: int = 256,
+    compressor: Compressor | None = "png",
+) -> Evidence:
+    """Everything the scores need about ``images``, computed once (``compressor=None`` skips the
+    code lengths, for scores that do not use them)."""
+    return Evidence(
+        nll_bits=model_nll_bits(model, images, batch_size),
+        code_bits=None
+        if compressor is None
+        else code_length_bits(images, model.levels, compressor),
+        background_nll_bits=(
+            None if background is None else model_nll_bits(background, images, batch_size)
+        ),
+        num_dims=model.num_dims,
+    )
+
+
+class Score(ABC):
+    """A scoring rule over :class:`Evidence`; ``fit`` learns what it needs from normal images."""
+
+    name: ClassVar[str]
+    needs_background: ClassVar[bool] = False
+    needs_reference: ClassVar[bool] = False
+    needs_code: ClassVar[bool] = False
+
+    @property
+    def uses_background(self) -> bool:
+        """Whether this (fitted) score reads the background model's code lengths."""
+        return self.needs_background
+
+    def fit(self, reference: Evidence) -> Score:
+        return self
+
+    @abstractmethod
+    def compute(self, ev: Evidence) -> np.ndarray: ...
+
+    def __call__(self, ev: Evidence) -> np.ndarray:
+        if self.needs_background and ev.background_nll_bits is None:
+            raise ValueError(
+                f"score '{self.name}' needs a background model; enable task.background"
+            )
+        if self.needs_code and ev.code_bits is None:
+            raise ValueError(f"score '{self.name}' needs the compressor's code lengths")
+        return self.compute(ev)
+
+    def state(self) -> dict[str, Any]:
+        """The fitted state, JSON-serializable (travels inside an exported model)."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> Score:
+        return self
+
+
+class NLL(Score):
+    name = "nll"
+
+    def compute(self, ev: Evidence) -> np.ndarray:
+        return ev.nll_bits * math.log(2)
+
+
+class BitsPerDim(Score):
+    name = "bpd"
+
+    def compute(self, ev: Evidence) -> np.ndarray:
+        return ev.nll_bits / ev.num_dims
+
+
+class Complexity(Score):
+    name = "complexity"
+    needs_code = True
+
+    def compute(self, ev: Evidence) -> np.ndarray:
+        assert ev.code_bits is not None
+        return ev.nll_bits - ev.code_bits
+
+
+class LikelihoodRatio(Score):
+    name = "likelihood-ratio"
+    needs_background = True
+
+    def compute(self, ev: Evidence) -> np.ndarray:
+        assert ev.background_nll_bits is not None
+        return ev.nll_bits - ev.background_nll_bits
+
+
+class Typicality(Score):
+    name = "typicality"
+    needs_reference = True
+
+    def __init__(self) -> None:
+        self.center: float | None = None
+
+    def fit(self, reference: Evidence) -> Typicality:
+        if len(reference) == 0:
+            raise ValueError("typicality needs at least one normal reference image")
+        self.center = float(np.mean(reference.nll_bits))
+        return self
+
+    def compute(self, ev: Evidence) -> np.ndarray:
+        if self.center is None:
+            raise ValueError("score 'typicality' is not fit; call fit(reference) first")
+        return np.abs(ev.nll_bits - self.center)
+
+    def state(self) -> dict[str, Any]:
+        return {"center": self.center}
+
+    def load_state(self, state: dict[str, Any]) -> Typicality:
+        self.center = state["center"]
+        return self
+
+
+class Ensemble(Score):
+    """Mean of standardized component scores (the likelihood ratio joins when a background
+    exists); each component's mean and standard deviation come from the reference images."""
+
+    name = "ensemble"
+    needs_reference = True
+    needs_code = True
+
+    def __init__(self) -> None:
+        self.stats: dict[str, tuple[float, float]] = {}
+        self.parts: dict[str, Score] = {}
+
+    @property
+    def uses_background(self) -> bool:
+        return "likelihood-ratio" in self.parts
+
+    def fit(self, reference: Evidence) -> Ensemble:
+        self.parts = {"complexity": Complexity(), "typicality": Typicality().fit(reference)}
+        if reference.background_nll_bits is not None:
+            self.parts["likelihood-ratio"] = LikelihoodRatio()
+        self.stats = {}
+        for name, part in self.parts.items():
+            values = part(reference)
+            self.stats[name] = (float(values.mean()), float(values.std()) or 1.0)
+        return self
+
+    def compute(self, ev: Evidence) -> np.ndarray:
+        if not self.parts:
+            raise ValueError("score 'ensemble' is not fit; call fit(reference) first")
+        z = [(part(ev) - self.stats[n][0]) / self.stats[n][1] for n, part in self.parts.items()]
+        return np.mean(z, axis=0)
+
+    def state(self) -> dict[str, Any]:
+        typicality = self.parts["typicality"].state() if self.parts else {}
+        return {"stats": self.stats, "typicality": typicality}
+
+    def load_state(self, state: dict[str, Any]) -> Ensemble:
+        self.stats = {k: (float(v[0]), float(v[1])) for k, v in state["stats"].items()}
+        self.parts = {"complexity": Complexity(), "typicality": Typicality()}
+        self.parts["typicality"].load_state(state["typicality"])
+        if "likelihood-ratio" in self.stats:
+            self.parts["likelihood-ratio"] = LikelihoodRatio()
+        return self
+
+
+SCORES: dict[str, type[Score]] = {
+    cls.name: cls for cls in (NLL, BitsPerDim, Complexity, LikelihoodRatio, Typicality, Ensemble)
+}
+
+
+def make_score(name: str) -> Score:
+    """A fresh score by name. Raises :class:`UnknownNameError` naming the valid ones."""
+    if name not in SCORES:
+        raise UnknownNameError("score", name, SCORES)
+    return SCORES[name]()
+
+
+def score_images(
+    model: GenerativeModel,
+    images: Tensor,
+    score: str = "bpd",
+    batch_size: int = 256,
+    background: GenerativeModel | None = None,
+    reference: Evidence | None = None,
+) -> np.ndarray:
+    """Score ``images (N, C, H, W) in [0, 1]``; returns ``(N,)`` float64.
+
+    Raises:
+        UnknownNameError: ``score`` is not one of :data:`SCORES`.
+        CapabilityError: the model has no likelihood.
+        ValueError: the score needs a background model or reference images it was not given.
+    """
+    rule = make_score(score)
+    REQUIREMENT.check(type(model))
+    if rule.needs_reference:
+        if reference is None:
+            raise ValueError(f"score '{score}' needs normal reference images to fit on")
+        rule.fit(reference)
+    if rule.needs_background and background is None:
+        raise ValueError(f"score '{score}' needs a background model; enable task.background")
+    compressor: Compressor | None = "png" if rule.needs_code else None
+    return rule(gather_evidence(model, images, background, batch_size, compressor))

@@ -21,9 +21,17 @@ TINY = [
     "model.params.num_blocks=1",
     "task.baselines=[pca_reconstruction, gmm]",
     "task.bootstrap=50",
+    "task.score=ensemble",
+    "task.scores=[bpd, complexity, typicality, likelihood-ratio]",
+    "task.background={mutation_rate: 0.2, max_epochs: 2}",
+    "task.compressor_baselines=[png_bits, png_typicality]",
+    "output.registered_model=it-detector",
     "output.sample_grid=8",
     "output.experiment=it-anomaly",
 ]
+
+
+PRIMARY = "task:anomaly:realnvp:ensemble"
 
 
 def _args(*extra: str) -> list[str]:
@@ -60,13 +68,17 @@ def test_parent_and_nested_runs_are_finished_and_tagged(finished_run):
     names = {r.info.run_name for r in runs}
     assert {
         "anomaly-detect",
-        "train:realnvp",
+        "train:realnvp:model",
+        "train:realnvp:background",
         "task:anomaly:realnvp:bpd",
+        PRIMARY,
         "baseline:pca_reconstruction",
         "baseline:gmm",
+        "baseline:png_bits",
     } <= names
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == 4 and all(r.info.status == "FINISHED" for r in children)
+    # 2 trainings, 5 scores, 2 scikit-learn and 2 compressor baselines
+    assert len(children) == 11 and all(r.info.status == "FINISHED" for r in children)
     for r in runs:
         assert r.data.tags["task"] == "anomaly" and len(r.data.tags["config_hash"]) == 16
     assert parent.data.tags["likelihood"] == "exact"
@@ -80,7 +92,7 @@ def test_params_and_metrics_are_logged(finished_run):
     assert int(parent.data.params["n_test"]) == 540
     auroc = parent.data.metrics["realnvp:bpd.auroc"]
     assert 0.5 < auroc <= 1.0
-    train = next(r for r in runs if r.info.run_name == "train:realnvp")
+    train = next(r for r in runs if r.info.run_name == "train:realnvp:model")
     history = client.get_metric_history(train.info.run_id, "val_bpd")
     assert len(history) == 3  # one value per epoch, through Lightning's MLFlowLogger
     assert train.data.params["hidden_channels"] == "8"
@@ -98,9 +110,9 @@ def test_artifacts_are_logged_beside_the_store(finished_run):
     top = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"plots", "tables"} <= top
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "plots")} == {"plots/roc.png"}
-    task = next(r for r in runs if r.info.run_name.startswith("task:"))
+    task = next(r for r in runs if r.info.run_name == PRIMARY)
     plots = {a.path for a in client.list_artifacts(task.info.run_id, "plots")}
-    assert {"plots/score_histogram.png", "plots/most_anomalous.png"} <= plots
+    assert {"plots/histogram.png", "plots/most_anomalous.png", "plots/least_anomalous.png"} <= plots
     csv = client.download_artifacts(task.info.run_id, "tables/test_scores.csv")
     import pandas as pd
 
@@ -108,7 +120,7 @@ def test_artifacts_are_logged_beside_the_store(finished_run):
     assert len(frame) == 540
     assert set(frame.columns) >= {"id", "label", "is_anomaly", "score", "p_value", "flagged"}
     assert frame["p_value"].between(0, 1).all()
-    train = next(r for r in runs if r.info.run_name == "train:realnvp")
+    train = next(r for r in runs if r.info.run_name == "train:realnvp:model")
     assert "plots/samples.png" in {
         a.path for a in client.list_artifacts(train.info.run_id, "plots")
     }
@@ -125,8 +137,9 @@ def test_logged_model_scores_like_the_trained_model(finished_run):
     x = splits["test"].images[:64]
     pred = loaded.predict(x.numpy())
     assert list(pred.columns) == ["score", "p_value", "flagged"]
-    # The pipeline logged the trained Lightning model's scores: the exported model must match.
-    task = next(r for r in runs if r.info.run_name.startswith("task:"))
+    # The pipeline logged the trained Lightning model's scores: the exported model must match,
+    # here for the ensemble score, whose state and background model travel inside the export.
+    task = next(r for r in runs if r.info.run_name == PRIMARY)
     import pandas as pd
 
     logged = pd.read_csv(client.download_artifacts(task.info.run_id, "tables/test_scores.csv"))
@@ -134,13 +147,49 @@ def test_logged_model_scores_like_the_trained_model(finished_run):
     assert np.array_equal(pred["flagged"].to_numpy(), logged["flagged"].to_numpy()[:64])
 
 
-def test_same_seed_gives_same_metrics(finished_run, mlflow_store):
+def test_every_score_and_compressor_baseline_is_compared_in_one_run(finished_run):
+    _, parent, runs, _ = finished_run
+    metrics = parent.data.metrics
+    for method in (
+        "realnvp:ensemble", "realnvp:bpd", "realnvp:complexity", "realnvp:typicality",
+        "realnvp:likelihood-ratio", "png_bits", "png_typicality", "gmm",
+    ):  # fmt: skip
+        assert 0.0 <= metrics[f"{method}.auroc"] <= 1.0
+    roles = {r.data.tags.get("role") for r in runs if r.info.run_name.startswith("train:")}
+    assert roles == {"model", "background"}
+    params = parent.data.params
+    assert int(params["n_reference"]) + int(params["n_calibration"]) == int(params["n_val_normal"])
+
+
+def test_same_seed_gives_same_metrics_and_a_tie_keeps_the_champion(finished_run, mlflow_store):
     _, parent, _, _ = finished_run
     assert main(_args()) == 0
-    _, runs = _runs(mlflow_store)
+    client, runs = _runs(mlflow_store)
     again = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
-    for key in ("realnvp:bpd.auroc", "gmm.auroc", "pca_reconstruction.auroc"):
+    for key in ("realnvp:bpd.auroc", "realnvp:ensemble.auroc", "gmm.auroc", "png_bits.auroc"):
         assert again.data.metrics[key] == pytest.approx(parent.data.metrics[key], abs=1e-9)
+    # a fresh store: this run registered version 1 and made it champion
+    assert again.data.tags["champion"] == "true"
+    assert str(client.get_model_version_by_alias("it-detector", "champion").version) == "1"
+
+
+def test_champion_moves_only_to_a_better_model(finished_run):
+    client, parent, _, _ = finished_run
+    assert parent.data.tags["registered_version"] == "1"
+    champion = client.get_model_version_by_alias("it-detector", "champion")
+    assert str(champion.version) == "1"
+    assert float(champion.tags["auroc"]) == pytest.approx(
+        parent.data.metrics["realnvp:ensemble.auroc"]
+    )
+    from pipelines.model_registry import promote_if_better
+
+    mlflow.set_tracking_uri(client.tracking_uri)
+    uri = f"runs:/{parent.info.run_id}/model"
+    worse = promote_if_better("it-detector", uri, float(champion.tags["auroc"]) - 0.1)
+    assert not worse.promoted and worse.version == "2"
+    better = promote_if_better("it-detector", uri, float(champion.tags["auroc"]) + 0.01)
+    assert better.promoted and better.previous == pytest.approx(float(champion.tags["auroc"]))
+    assert str(client.get_model_version_by_alias("it-detector", "champion").version) == "3"
 
 
 def test_missing_data_file_exits_2_and_marks_run_failed(mlflow_store, tmp_path, capsys):

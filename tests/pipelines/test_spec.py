@@ -31,11 +31,13 @@ def test_config_hash_changes_with_content_only():
     [
         ("train.max_epoch=3", "train.max_epoch: unknown key; allowed keys here: max_epochs"),
         ("bogus=1", "bogus: unknown key; allowed keys here: name, seed, data"),
-        ("task.score=entropy", "task.score: Input should be 'nll' or 'bpd' (got 'entropy')"),
+        ("task.score=entropy", "task.score: Input should be 'nll', 'bpd', 'complexity'"),
+        ("task.score=likelihood-ratio", "needs a background model: set task.background"),
+        ("task.scores=[typicality, nope]", "task.scores.1: Input should be 'nll'"),
         ("data.name=mnist", "data.name: unknown dataset 'mnist'; valid datasets: digits"),
         (
             "model.name=gan",
-            "model.name: unknown model 'gan'; valid models: dcgan, ddpm, ddpm-cond, gmm",
+            "model.name: unknown model 'gan'; valid models: dcgan, dcgan-cond, ddpm",
         ),
         (
             "model.params.depth=3",

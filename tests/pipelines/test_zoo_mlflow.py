@@ -10,7 +10,7 @@ from genmodels.registry import get_model_class, list_models
 from genmodels.training import TrainConfig, fit_model, seed_all
 from pipelines.model_export import log_anomaly_model
 from pipelines.tracking import setup_experiment
-from tasks.anomaly.scores import score_images
+from tasks.anomaly.scores import make_score, score_images
 from tasks.anomaly.threshold import ConformalThreshold
 
 SCORED = [m.name for m in list_models() if m.likelihood in ("exact", "bound")]
@@ -26,7 +26,7 @@ def test_mlflow_logged_model_scores_like_the_trained_model(name, tiny_images, ml
     threshold = ConformalThreshold.fit(scores[:30], 0.1)
     _, experiment_id = setup_experiment("zoo-mlflow")
     with mlflow.start_run(experiment_id=experiment_id) as run:
-        log_anomaly_model(model, threshold, "bpd")
+        log_anomaly_model(model, threshold, make_score("bpd"))
     loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     pred = loaded.predict(tiny_images.images.numpy().astype(np.float32))
     assert np.allclose(pred["score"].to_numpy(), scores, atol=1e-5)

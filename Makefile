@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-.PHONY: help install anomaly-detect anomaly-pneumonia models-measure test test-slow lint format mlflow-ui clean
+.PHONY: help install anomaly-detect anomaly-pneumonia models-measure anomaly-bench test test-slow lint format mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ anomaly-pneumonia: $(STAMP) ## the same on PneumoniaMNIST from ../shared/data (n
 
 models-measure: $(STAMP) ## train and measure every zoo model on USPS (ARGS="--epochs 3")
 	$(VENV)/bin/priorworks models --measure $(ARGS)
+
+anomaly-bench: $(STAMP) ## every likelihood model x every anomaly score vs baselines, PneumoniaMNIST + USPS (ARGS=...)
+	$(VENV)/bin/python benchmarks/anomaly_bench.py $(ARGS)
 
 test: $(STAMP) ## run the test suite (fast tests; < 10 min on 2 cores)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)

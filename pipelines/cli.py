@@ -1,4 +1,4 @@
-"""``priorworks`` command line: run pipelines, list models and data sets.
+"""``priorworks`` command line: run pipelines, score files, list models and data sets.
 
 Exit codes: 0 success, 2 bad input (spec, names, files, data, capabilities), 1 anything else.
 Heavy imports happen inside the commands so ``--help`` stays fast.
@@ -77,6 +77,17 @@ def _measure_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    quiet_libraries()
+    from pipelines.scoring import score_path
+
+    quiet_libraries()
+    frame = score_path(args.model, args.input, args.out, args.batch_size)
+    flagged = int(frame["flagged"].sum())
+    print(f"scored {len(frame)} image(s): {flagged} flagged as anomalous; wrote {args.out}")
+    return 0
+
+
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from genmodels.data.catalog import DATASETS
 
@@ -110,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--out", default="benchmarks/results", help="folder for CSV and Markdown")
     models.set_defaults(func=_cmd_models)
     sub.add_parser("datasets", help="list the named data sets").set_defaults(func=_cmd_datasets)
+    score = sub.add_parser("score", help="score files with a logged anomaly model")
+    score.add_argument(
+        "--model",
+        required=True,
+        help="MLflow model URI (runs:/RUN/model, models:/NAME@champion) or a run id",
+    )
+    score.add_argument(
+        "--input", required=True, help="npz, image file or folder, NIfTI/DICOM file or folder"
+    )
+    score.add_argument("--out", default="scores.csv", help="CSV to write (file, score, ...)")
+    score.add_argument("--batch-size", type=int, default=256)
+    score.set_defaults(func=_cmd_score)
     return parser
 
 

@@ -14,7 +14,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _CHANNELS = {"L": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "I": 1, "RGB": 3}
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     """One image as ``(H, W)`` or ``(H, W, 3)``; integer dtype of the file's bit depth."""
     try:
         with Image.open(path) as im:
@@ -61,7 +61,7 @@ def load_image_folder(root: str | Path) -> dict[str, ImageSet]:
     first_shape: tuple[int, ...] | None = None
     first_dtype = None
     for path, label in files:
-        arr = _read_image(path)
+        arr = read_image(path)
         if first_shape is None:
             first_shape, first_dtype, first_path = arr.shape, arr.dtype, path
         elif arr.shape != first_shape:

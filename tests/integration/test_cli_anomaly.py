@@ -253,3 +253,81 @@ def test_console_script_help_and_models():
     )
     assert bad.returncode == 2 and "not found" in bad.stderr
     assert torch.__version__.startswith("2.")
+
+
+def test_score_command_scores_files_with_the_champion_like_the_pipeline(
+    finished_run, tmp_path, capsys, monkeypatch
+):
+    client, _, runs, _ = finished_run
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
+    from genmodels.data import ensure_splits, load_dataset
+
+    splits = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)
+    x = splits["test"].images[:40]
+    np.savez(tmp_path / "new.npz", test_images=x.numpy()[:, 0].astype(np.float32))
+    out = tmp_path / "scores.csv"
+    args = [
+        "score",
+        "--model",
+        "models:/it-detector@champion",
+        "--input",
+        str(tmp_path / "new.npz"),
+    ]
+    assert main([*args, "--out", str(out), "--batch-size", "16"]) == 0
+    assert "scored 40 image(s)" in capsys.readouterr().out
+    import pandas as pd
+
+    scored = pd.read_csv(out)
+    assert list(scored.columns) == ["file", "score", "p_value", "flagged"]
+    task = next(r for r in runs if r.info.run_name == PRIMARY)
+    logged = pd.read_csv(client.download_artifacts(task.info.run_id, "tables/test_scores.csv"))
+    # the champion is this run's model (version 1): same scores as the pipeline's, to 1e-5
+    assert np.allclose(scored["score"].to_numpy(), logged["score"].to_numpy()[:40], atol=1e-5)
+    assert np.array_equal(scored["flagged"].to_numpy(), logged["flagged"].to_numpy()[:40])
+
+
+def test_score_command_reads_nifti_and_refuses_bad_inputs_without_writing(
+    finished_run, tmp_path, capsys, monkeypatch
+):
+    import nibabel as nib
+
+    client, parent, _, _ = finished_run
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
+    volume = np.random.default_rng(0).integers(0, 4000, (32, 32, 5)).astype(np.uint16)
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), str(tmp_path / "ct.nii.gz"))
+    out = tmp_path / "ct.csv"
+    run_id = parent.info.run_id
+    assert (
+        main(
+            ["score", "--model", run_id, "--input", str(tmp_path / "ct.nii.gz"), "--out", str(out)]
+        )
+        == 0
+    )
+    import pandas as pd
+
+    frame = pd.read_csv(out)
+    assert frame["file"].tolist() == [f"ct.nii.gz#{k}" for k in range(5)]
+    assert frame["p_value"].between(0, 1).all()
+
+    bad_out = tmp_path / "bad.csv"
+    (tmp_path / "notes.txt").write_text("x")
+    code = main(
+        ["score", "--model", run_id, "--input", str(tmp_path / "notes.txt"), "--out", str(bad_out)]
+    )
+    assert code == 2 and "unsupported input" in capsys.readouterr().err
+    code = main(
+        [
+            "score",
+            "--model",
+            "models:/no-such-model@champion",
+            "--input",
+            str(out),
+            "--out",
+            str(bad_out),
+        ]
+    )
+    assert (
+        code == 2
+        and "cannot load model 'models:/no-such-model@champion'" in capsys.readouterr().err
+    )
+    assert not bad_out.exists() and not list(tmp_path.glob(".bad.csv*"))

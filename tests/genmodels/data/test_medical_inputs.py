@@ -1,0 +1,91 @@
+"""Inputs for scoring: NIfTI volumes and DICOM slices through MONAI, images, npz; clear errors."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+from genmodels.data.inputs import load_inputs
+from genmodels.data.medical import read_slices
+from genmodels.errors import DataError
+
+
+def _write_nifti(path, volume):
+    nib.save(nib.Nifti1Image(volume, affine=np.eye(4)), str(path))
+
+
+def _write_dicom(path, pixels: np.ndarray):
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = (
+        meta.MediaStorageSOPClassUID,
+        meta.MediaStorageSOPInstanceUID,
+    )
+    ds.Modality, ds.PatientID = "OT", "anon"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    ds.save_as(str(path), enforce_file_format=True)
+
+
+def _ramp(h: int, w: int, top: int) -> np.ndarray:
+    return np.linspace(0, top, h * w).reshape(h, w)
+
+
+def test_a_16_bit_nifti_volume_becomes_one_normalized_resized_image_per_slice(tmp_path):
+    volume = np.stack([_ramp(32, 32, 4000), _ramp(32, 32, 60000), np.full((32, 32), 7.0)], -1)
+    _write_nifti(tmp_path / "scan.nii.gz", volume.astype(np.uint16))
+    images = load_inputs(tmp_path / "scan.nii.gz", (1, 16, 16), 256)
+    assert images.images.shape == (3, 1, 16, 16)
+    assert images.ids == ("scan.nii.gz#0", "scan.nii.gz#1", "scan.nii.gz#2")
+    x = images.images
+    # each slice spans [0, 1] whatever its physical range; the flat slice is all zeros
+    assert x[0].min() < 0.02 and x[0].max() > 0.98 and x[1].max() > 0.98
+    assert type(x) is torch.Tensor  # not a MONAI MetaTensor
+    assert torch.allclose(x[0], x[1], atol=1 / 255)  # same ramp, different scale
+    assert torch.all(x[2] == 0)
+    assert torch.allclose(x * 255, torch.round(x * 255))  # re-quantized to 256 levels
+
+
+def test_dicom_slices_in_a_folder_are_read_in_order_with_their_paths(tmp_path):
+    (tmp_path / "series").mkdir()
+    _write_dicom(tmp_path / "series" / "a.dcm", _ramp(20, 20, 1000))
+    _write_dicom(tmp_path / "series" / "b.dcm", _ramp(20, 20, 1000)[::-1])
+    images = load_inputs(tmp_path, (1, 10, 10), 17)
+    assert images.ids == ("series/a.dcm", "series/b.dcm")
+    a, b = images.images
+    assert a[0, 0, 0] < 0.05 and a[0, -1, -1] > 0.95
+    assert torch.all(a[0, 1:, 0] >= a[0, :-1, -1])  # raster order: each row above the next
+    assert torch.allclose(b, torch.flip(a, dims=[1]))
+
+
+def test_grayscale_inputs_are_repeated_for_a_colour_model_and_rgb_refused_for_gray(tmp_path):
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
+    with pytest.raises(DataError, match="3 channel\\(s\\), the model expects 1"):
+        load_inputs(tmp_path / "rgb.png", (1, 8, 8), 256)
+    Image.fromarray(np.full((8, 8), 255, dtype=np.uint8)).save(tmp_path / "gray.png")
+    colour = load_inputs(tmp_path / "gray.png", (3, 4, 4), 256)
+    assert colour.images.shape == (1, 3, 4, 4) and torch.all(colour.images == 1)
+
+
+def test_bad_inputs_name_the_problem(tmp_path):
+    with pytest.raises(DataError, match="no such file or folder"):
+        load_inputs(tmp_path / "missing", (1, 8, 8), 256)
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(DataError, match="unsupported input"):
+        load_inputs(tmp_path / "notes.txt", (1, 8, 8), 256)
+    (tmp_path / "broken.nii").write_bytes(b"not a nifti file at all")
+    with pytest.raises(DataError, match="broken.nii: not a readable NIfTI file"):
+        read_slices(tmp_path / "broken.nii")
+    _write_nifti(tmp_path / "series4d.nii", np.zeros((4, 4, 2, 3), dtype=np.float32))
+    with pytest.raises(DataError, match="2D image or a 3D volume"):
+        read_slices(tmp_path / "series4d.nii")

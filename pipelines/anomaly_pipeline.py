@@ -262,7 +262,7 @@ def _background_stage(
 
 def _load_data(spec: PipelineSpec) -> tuple[OneClassSplit, str]:
     splits = ensure_splits(
-        load_dataset(spec.data.name, spec.data.path),
+        load_dataset(spec.data.name, spec.data.path, spec.data.image_size),
         spec.data.val_fraction,
         spec.data.test_fraction,
         spec.data.split_seed,

@@ -39,6 +39,14 @@ class DataSpec(_Section):
     val_fraction: float = Field(0.2, gt=0, lt=1)
     test_fraction: float = Field(0.3, gt=0, lt=1)
     split_seed: int = 0
+    image_size: tuple[int, int] | None = None  # resize every image (H, W); medical slices too
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive_size(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and min(v) < 2:
+            raise ValueError(f"image_size must be two sizes >= 2, got {list(v)}")
+        return v
 
     @field_validator("name")
     @classmethod

@@ -8,6 +8,8 @@ from pathlib import Path
 from genmodels.data.embedded import load_digits
 from genmodels.data.folder import load_image_folder
 from genmodels.data.imageset import ImageSet
+from genmodels.data.inputs import conform
+from genmodels.data.medical import load_medical_folder
 from genmodels.data.npz import load_npz, load_pneumoniamnist, load_usps
 from genmodels.errors import DataError, UnknownNameError
 
@@ -17,17 +19,21 @@ _FROM_PATH: dict[str, Callable[[Path], dict[str, ImageSet]]] = {
     "pneumoniamnist": load_pneumoniamnist,
     "npz": load_npz,
     "folder": load_image_folder,
+    "medical": load_medical_folder,
 }
 DATASETS: tuple[str, ...] = tuple(sorted([*_EMBEDDED, *_FROM_PATH]))
 
 
-def load_dataset(name: str, path: str | Path | None = None) -> dict[str, ImageSet]:
+def load_dataset(
+    name: str, path: str | Path | None = None, image_size: tuple[int, int] | None = None
+) -> dict[str, ImageSet]:
     """Load a named data set.
 
     Args:
         name: one of :data:`DATASETS`.
         path: file or folder for the file-backed data sets (``usps``, ``pneumoniamnist``, ``npz``,
-            ``folder``); must be ``None`` for embedded ones.
+            ``folder``, ``medical``); must be ``None`` for embedded ones.
+        image_size: ``(H, W)`` to resize every image to (MONAI area interpolation), or None.
 
     Returns:
         Splits by name: ``all`` for unsplit data, else some of ``train``, ``val``, ``test``.
@@ -35,9 +41,23 @@ def load_dataset(name: str, path: str | Path | None = None) -> dict[str, ImageSe
     if name in _EMBEDDED:
         if path is not None:
             raise DataError(f"dataset '{name}' is embedded and takes no path (got {path})")
-        return _EMBEDDED[name]()
-    if name in _FROM_PATH:
+        splits = _EMBEDDED[name]()
+    elif name == "medical":
+        if path is None:
+            raise DataError("dataset 'medical' needs a path (data.path: a folder)")
+        return load_medical_folder(Path(path).expanduser(), image_size)
+    elif name in _FROM_PATH:
         if path is None:
             raise DataError(f"dataset '{name}' needs a path (data.path: a file or folder)")
-        return _FROM_PATH[name](Path(path).expanduser())
-    raise UnknownNameError("dataset", name, DATASETS)
+        splits = _FROM_PATH[name](Path(path).expanduser())
+    else:
+        raise UnknownNameError("dataset", name, DATASETS)
+    if image_size is None:
+        return splits
+    return {k: _resized(v, image_size) for k, v in splits.items()}
+
+
+def _resized(images: ImageSet, size: tuple[int, int]) -> ImageSet:
+    shape = (images.image_shape[0], *size)
+    out = conform(images, shape, images.levels)
+    return ImageSet(out.images, images.labels, images.levels, images.class_names, images.ids)

@@ -17,6 +17,7 @@ import torch
 from monai.data import NibabelReader, PydicomReader
 from monai.transforms import LoadImage, Resize, ScaleIntensityRangePercentiles
 
+from genmodels.data.imageset import ImageSet
 from genmodels.errors import DataError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -92,3 +93,39 @@ def as_plain_tensor(x: object) -> torch.Tensor:
     """A plain tensor from MONAI's output (a ``MetaTensor`` carries metadata we do not keep)."""
     t = torch.as_tensor(x)
     return t.as_tensor() if hasattr(t, "as_tensor") else t
+
+
+def load_medical_folder(root: Path, size: tuple[int, int] | None = None) -> dict[str, ImageSet]:
+    """NIfTI/DICOM files under ``root`` as one split ``all``: a class per sub-folder, or none.
+
+    Every slice is windowed to [0, 1] and, with ``size``, resized; without it all slices must
+    share one size (the error names the first that does not).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: medical image folder not found")
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    groups = [(d.name, medical_files(d)) for d in subdirs] or [(None, medical_files(root))]
+    ids, slices, names = [], [], []
+    for name, files in groups:
+        for file in files:
+            for slice_id, array in read_slices(file):
+                if size is None and slices and array.shape != slices[0].shape:
+                    raise DataError(
+                        f"{file}: slice size {array.shape} differs from {ids[0]} "
+                        f"{slices[0].shape}; set data.image_size to resize every slice"
+                    )
+                ids.append(str(file.parent.relative_to(root) / slice_id))
+                slices.append(array)
+                names.append(name)
+    if not slices:
+        raise DataError(f"{root}: no NIfTI (.nii, .nii.gz) or DICOM (.dcm) files")
+    h, w = slices[0].shape
+    images = normalize_slices(slices, size or (h, w))
+    levels = 256
+    images = torch.round(images * (levels - 1)) / (levels - 1)
+    if names[0] is None:
+        return {"all": ImageSet(images, None, levels=levels, ids=tuple(ids))}
+    class_names = tuple(sorted({n for n in names if n is not None}))
+    labels = torch.tensor([class_names.index(n) for n in names if n is not None])
+    return {"all": ImageSet(images, labels, levels=levels, class_names=class_names, ids=tuple(ids))}

@@ -89,3 +89,30 @@ def test_bad_inputs_name_the_problem(tmp_path):
     _write_nifti(tmp_path / "series4d.nii", np.zeros((4, 4, 2, 3), dtype=np.float32))
     with pytest.raises(DataError, match="2D image or a 3D volume"):
         read_slices(tmp_path / "series4d.nii")
+
+
+def test_a_medical_folder_is_a_labelled_data_set_resized_by_the_spec(tmp_path):
+    from genmodels.data.catalog import load_dataset
+
+    for label, top in (("normal", 1000), ("lesion", 3000)):
+        (tmp_path / label).mkdir()
+        _write_nifti(tmp_path / label / "vol.nii.gz", np.stack([_ramp(24, 24, top)] * 2, -1))
+    _write_dicom(tmp_path / "lesion" / "extra.dcm", _ramp(30, 30, 500))
+    with pytest.raises(DataError, match="differs from .*set data.image_size"):
+        load_dataset("medical", tmp_path)
+    data = load_dataset("medical", tmp_path, image_size=(12, 12))["all"]
+    assert data.images.shape == (5, 1, 12, 12) and data.levels == 256
+    assert data.class_names == ("lesion", "normal")
+    assert data.labels.tolist() == [0, 0, 0, 1, 1]
+    assert data.ids[0] == "lesion/extra.dcm" and data.ids[-1] == "normal/vol.nii.gz#1"
+    with pytest.raises(DataError, match="no NIfTI"):
+        (tmp_path / "empty").mkdir()
+        load_dataset("medical", tmp_path / "empty")
+
+
+def test_image_size_resizes_any_data_set_and_keeps_labels():
+    from genmodels.data.catalog import load_dataset
+
+    splits = load_dataset("digits", image_size=(4, 4))
+    assert splits["all"].images.shape[1:] == (1, 4, 4)
+    assert splits["all"].labels is not None and splits["all"].levels == 17

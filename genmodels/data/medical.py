@@ -105,8 +105,11 @@ def load_medical_folder(root: Path, size: tuple[int, int] | None = None) -> dict
     if not root.is_dir():
         raise DataError(f"{root}: medical image folder not found")
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    groups = [(d.name, medical_files(d)) for d in subdirs] or [(None, medical_files(root))]
-    ids, slices, names = [], [], []
+    groups: list[tuple[str | None, list[Path]]] = [(d.name, medical_files(d)) for d in subdirs]
+    groups = groups or [(None, medical_files(root))]
+    ids: list[str] = []
+    slices: list[np.ndarray] = []
+    names: list[str | None] = []
     for name, files in groups:
         for file in files:
             for slice_id, array in read_slices(file):

@@ -67,6 +67,7 @@ def _measure_models(args: argparse.Namespace) -> int:
         path=args.path or None,  # an empty --path for embedded data sets
         epochs=args.epochs,
         models=tuple(args.model or ()),
+        test_images=args.test_limit,
     )
     command = "priorworks " + " ".join(sys.argv[1:])
     frame = measure_zoo(budget, Path(args.out), command)
@@ -119,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--epochs", type=int, default=3, help="training epochs per model")
     models.add_argument("--model", action="append", help="measure only this model (repeatable)")
     models.add_argument("--out", default="benchmarks/results", help="folder for CSV and Markdown")
+    models.add_argument(
+        "--test-limit", type=int, default=None, help="score only the first N test images"
+    )
     models.set_defaults(func=_cmd_models)
     sub.add_parser("datasets", help="list the named data sets").set_defaults(func=_cmd_datasets)
     score = sub.add_parser("score", help="score files with a logged anomaly model")

@@ -37,6 +37,7 @@ class ZooBudget:
     batch_size: int = 64
     seed: int = 0
     models: tuple[str, ...] = ()
+    test_images: int | None = None  # score only the first N test images (None: all)
 
 
 def measure_model(name: str, budget: ZooBudget, splits: dict, log: object = print) -> dict:
@@ -60,7 +61,9 @@ def measure_model(name: str, budget: ZooBudget, splits: dict, log: object = prin
     }
     if cls.likelihood is not Likelihood.NONE:
         t0 = time.perf_counter()
-        row["test_bpd"] = float(score_images(model, test.images, "bpd", 256).mean())
+        images = test.images[: budget.test_images]
+        row["test_images"] = len(images)
+        row["test_bpd"] = float(score_images(model, images, "bpd", 256).mean())
         row["score_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     samples = model.sample(64, generator=torch.Generator().manual_seed(budget.seed))

@@ -28,7 +28,7 @@ from pipelines.fingerprint import data_fingerprint
 from pipelines.model_export import log_anomaly_model
 from pipelines.model_registry import promote_if_better
 from pipelines.plots import image_grid, roc_figure, score_histogram
-from pipelines.spec import PipelineSpec
+from pipelines.spec import AnomalyTaskSpec, PipelineSpec
 from pipelines.tracking import git_commit, setup_experiment
 from tasks.anomaly import (
     REQUIREMENT,
@@ -75,6 +75,12 @@ def _results_table(results: list[tuple[str, DetectionResult]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _task(spec: PipelineSpec) -> AnomalyTaskSpec:
+    if not isinstance(spec.task, AnomalyTaskSpec):
+        raise TypeError(f"the anomaly pipeline cannot run task '{spec.task.name}'")
+    return spec.task
+
+
 @dataclass(frozen=True)
 class _Evidence:
     """The evidence of the model's scores on each part of the split, computed once."""
@@ -98,10 +104,10 @@ def _evaluate(
         cal_scores,
         test_scores,
         data.test_is_anomaly,
-        spec.task.target_fpr,
+        _task(spec).target_fpr,
         data.test.ids,
         labels,
-        n_boot=spec.task.bootstrap,
+        n_boot=_task(spec).bootstrap,
         seed=spec.seed,
     )
     mlflow.log_metrics(result.metrics)
@@ -140,7 +146,7 @@ def _train_stage(
 
 def _reference_and_calibration(n_val: int, spec: PipelineSpec) -> tuple[np.ndarray, np.ndarray]:
     """Split the normal validation images when a score has state to fit; else all calibrate."""
-    task = spec.task
+    task = _task(spec)
     if not any(make_score(name).needs_reference for name in task.all_scores):
         everything = np.arange(n_val)
         return everything, everything  # reference unused by stateless scores
@@ -163,7 +169,7 @@ def _gather(
     calibration: np.ndarray,
     spec: PipelineSpec,
 ) -> _Evidence:
-    task = spec.task
+    task = _task(spec)
 
     def gather(images: torch.Tensor) -> Evidence:
         return gather_evidence(model, images, background, task.batch_size, task.compressor)
@@ -221,7 +227,7 @@ def _compressor_stage(
     tags: dict[str, str],
 ) -> DetectionResult:  # fmt: skip
     """A detector with no model at all: the compressor's code length of each image."""
-    task = spec.task
+    task = _task(spec)
     with mlflow.start_run(run_name=f"baseline:{name}", nested=True):
         mlflow.set_tags({**tags, "stage": "baseline", "model": name, "likelihood": "baseline"})
         levels = data.train.levels
@@ -242,7 +248,7 @@ def _background_stage(
     tags: dict[str, str],
     log: Callable[[str], None],
 ) -> GenerativeModel | None:
-    bg = spec.task.background
+    bg = _task(spec).background
     if bg is None:
         return None
     train = background_data(data.train, bg.mutation_rate, spec.seed, bg.copies)
@@ -267,7 +273,7 @@ def _load_data(spec: PipelineSpec) -> tuple[OneClassSplit, str]:
         spec.data.test_fraction,
         spec.data.split_seed,
     )
-    return one_class_split(splits, spec.task.normal_classes), data_fingerprint(splits)
+    return one_class_split(splits, _task(spec).normal_classes), data_fingerprint(splits)
 
 
 def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> PipelineResult:
@@ -283,7 +289,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         "config_hash": spec.config_hash(),
         "git_commit": git_commit(),
     }
-    task = spec.task
+    task = _task(spec)
     with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
         started = time.perf_counter()
         mlflow.set_tags(tags)
@@ -302,7 +308,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
             }
         )
         log(
-            f"data: {spec.data.name}, normal classes {list(spec.task.normal_classes)}: "
+            f"data: {spec.data.name}, normal classes {list(_task(spec).normal_classes)}: "
             f"{len(data.train)} train / {len(data.val)} val normal, {len(data.test)} test "
             f"({n_anomalous} anomalous)"
         )

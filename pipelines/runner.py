@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pipelines.anomaly_pipeline import PipelineResult, run_anomaly
+from pipelines.augment_pipeline import run_augment_pipeline
 from pipelines.spec import PipelineSpec
 
-_RUNNERS: dict[str, Callable[..., PipelineResult]] = {"anomaly": run_anomaly}
+_RUNNERS: dict[str, Callable[..., PipelineResult]] = {
+    "anomaly": run_anomaly,
+    "augment": run_augment_pipeline,
+}
 
 
 def run_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -> PipelineResult:

@@ -24,7 +24,11 @@ BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstru
 BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
 CompressorBaseline = Literal["png_bits", "png_typicality"]
 ScoreName = Literal["nll", "bpd", "complexity", "likelihood-ratio", "typicality", "ensemble"]
-TASKS = ("anomaly",)
+TASKS = ("anomaly", "augment")
+ArmName = Literal[
+    "real", "real+gen", "real+classic", "real+classic+gen", "real+gen-filtered", "synthetic-only"
+]
+ARM_NAMES: tuple[ArmName, ...] = get_args(ArmName)
 
 
 class _Section(BaseModel):
@@ -142,6 +146,41 @@ class AnomalyTaskSpec(_Section):
         return self
 
 
+class ClassifierSpec(_Section):
+    """The one classifier recipe every augmentation arm trains."""
+
+    max_epochs: int = Field(40, ge=1)
+    batch_size: int = Field(64, ge=1)
+    patience: int = Field(8, ge=0)
+    lr: float = Field(2e-3, gt=0)
+    width: int = Field(32, ge=1)
+
+
+def _default_ks() -> list[int | Literal["all"]]:
+    return [10, 50]
+
+
+class AugmentTaskSpec(_Section):
+    """Augmentation: k labelled images per class, arms compared over seeds on the test split."""
+
+    name: Literal["augment"] = "augment"
+    ks: list[int | Literal["all"]] = Field(default_factory=lambda: _default_ks(), min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    multiplier: float = Field(1.0, gt=0)  # generated images per real training image
+    arms: list[ArmName] = Field(default_factory=lambda: list(ARM_NAMES), min_length=1)
+    filter_threshold: float = Field(0.9, gt=0, le=1)
+    flips: bool = False  # horizontal flips in classic augmentation (not for digits)
+    classifier: ClassifierSpec = Field(default_factory=lambda: ClassifierSpec())
+
+    @field_validator("ks")
+    @classmethod
+    def _k_at_least_two(cls, v: list[int | str]) -> list[int | str]:
+        bad = [k for k in v if isinstance(k, int) and k < 2]
+        if bad:
+            raise ValueError(f"every k must be >= 2 (one to fit, one to validate), got {bad}")
+        return v
+
+
 class OutputSpec(_Section):
     """Where results go."""
 
@@ -167,14 +206,18 @@ class PipelineSpec(_Section):
     data: DataSpec = Field(default_factory=lambda: DataSpec())
     model: ModelSpec = Field(default_factory=lambda: ModelSpec())
     train: TrainSpec = Field(default_factory=lambda: TrainSpec())
-    task: AnomalyTaskSpec = Field(default_factory=lambda: AnomalyTaskSpec())
+    task: AnomalyTaskSpec | AugmentTaskSpec = Field(
+        default_factory=lambda: AnomalyTaskSpec(), discriminator="name"
+    )
     output: OutputSpec = Field(default_factory=lambda: OutputSpec())
 
     @field_validator("task", mode="before")
     @classmethod
     def _known_task(cls, v: Any) -> Any:
-        if isinstance(v, dict) and v.get("name", "anomaly") not in TASKS:
-            raise ValueError(f"unknown task '{v['name']}'; valid tasks: {', '.join(TASKS)}")
+        if isinstance(v, dict):
+            if v.get("name", "anomaly") not in TASKS:
+                raise ValueError(f"unknown task '{v['name']}'; valid tasks: {', '.join(TASKS)}")
+            return {"name": "anomaly", **v}
         return v
 
     def config_hash(self) -> str:

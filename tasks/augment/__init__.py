@@ -1,0 +1,20 @@
+"""Data augmentation with generated samples, measured against real-only and classic augmentation."""
+
+from tasks.augment.classifier import ClassifierConfig, accuracy, predict_proba, train_classifier
+from tasks.augment.experiment import ARMS, AugmentConfig, run_augment, summarize
+from tasks.augment.generate import generate_labelled
+from tasks.augment.protocol import FewShot, draw_few_shot
+
+__all__ = [
+    "ARMS",
+    "AugmentConfig",
+    "ClassifierConfig",
+    "FewShot",
+    "accuracy",
+    "draw_few_shot",
+    "generate_labelled",
+    "predict_proba",
+    "run_augment",
+    "summarize",
+    "train_classifier",
+]

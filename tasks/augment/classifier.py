@@ -1,0 +1,173 @@
+"""The classifier every augmentation arm trains: a small CNN, one Lightning recipe for all.
+
+The recipe is fixed (architecture, optimizer, early stopping on the accuracy of a validation split
+taken from the *real* labelled images) so arms differ only in their training images.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from genmodels.data.imageset import ImageSet
+from genmodels.nets import downsample_factor
+from genmodels.training import seed_all
+
+Transform = Callable[[Tensor], Tensor]
+
+
+class SmallCNN(nn.Module):
+    """Two conv blocks and a linear head: ``(B, C, H, W)`` in [0, 1] -> class logits."""
+
+    def __init__(
+        self, image_shape: tuple[int, int, int], num_classes: int, width: int = 32
+    ) -> None:
+        super().__init__()
+        c, h, w = image_shape
+        s = downsample_factor(h, w)
+        self.features = nn.Sequential(
+            nn.Conv2d(c, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=s, padding=1),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Dropout(0.3),
+        )
+        self.head = nn.Linear(2 * width * 16, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(2 * x - 1))
+
+
+class ClassifierModule(pl.LightningModule):
+    def __init__(
+        self, image_shape: tuple[int, int, int], num_classes: int, lr: float = 2e-3, width: int = 32
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = SmallCNN(image_shape, num_classes, width)
+        self.lr = lr
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        self.log_dict(
+            {
+                "val_acc": (logits.argmax(1) == y).float().mean(),
+                "val_loss": F.cross_entropy(logits, y),
+            },
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(y),
+        )
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=1e-4)
+
+
+class _Labelled(Dataset[tuple[Tensor, Tensor]]):
+    def __init__(self, images: Tensor, labels: Tensor, transform: Transform | None) -> None:
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        x = self.images[i]
+        return (self.transform(x) if self.transform else x), self.labels[i]
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    max_epochs: int = 60
+    batch_size: int = 64
+    patience: int = 10
+    lr: float = 2e-3
+    width: int = 32
+    min_steps_per_epoch: int = 10  # tiny sets are repeated so an epoch is at least this many steps
+
+
+def train_classifier(
+    train: ImageSet,
+    val: ImageSet,
+    num_classes: int,
+    config: ClassifierConfig,
+    seed: int,
+    transform: Transform | None = None,
+) -> ClassifierModule:
+    """Train the CNN on ``train`` (with an optional per-image augmentation), keep the weights of
+    the epoch with the best validation accuracy."""
+    if train.labels is None or val.labels is None:
+        raise ValueError("the classifier needs labelled training and validation images")
+    seed_all(seed)
+    model = ClassifierModule(train.image_shape, num_classes, config.lr, config.width)
+    repeats = max(1, -(-config.min_steps_per_epoch * config.batch_size // len(train)))
+    images, labels = train.images.repeat(repeats, 1, 1, 1), train.labels.repeat(repeats)
+    loader = DataLoader(
+        _Labelled(images, labels, transform),
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    val_loader = DataLoader(_Labelled(val.images, val.labels, None), batch_size=512)
+    with tempfile.TemporaryDirectory(prefix="priorworks-clf-") as tmp:
+        checkpoint = ModelCheckpoint(
+            dirpath=tmp, monitor="val_acc", mode="max", save_top_k=1, save_weights_only=True
+        )
+        callbacks: list[pl.Callback] = [checkpoint]
+        if config.patience:
+            callbacks.append(EarlyStopping("val_acc", mode="max", patience=config.patience))
+        trainer = pl.Trainer(
+            max_epochs=config.max_epochs,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            callbacks=callbacks,
+            num_sanity_val_steps=0,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            deterministic=True,
+        )
+        trainer.fit(model, loader, val_loader)
+        if checkpoint.best_model_path:
+            state = torch.load(checkpoint.best_model_path, weights_only=True)["state_dict"]
+            model.load_state_dict(state)
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_proba(model: ClassifierModule, images: Tensor, batch_size: int = 512) -> Tensor:
+    model.eval()
+    out = [
+        F.softmax(model(images[i : i + batch_size]), dim=1)
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(out) if out else torch.empty(0, model.net.head.out_features)
+
+
+def accuracy(model: ClassifierModule, test: ImageSet) -> float:
+    if test.labels is None:
+        raise ValueError("accuracy needs labelled test images")
+    predicted = predict_proba(model, test.images).argmax(1)
+    return float(np.mean((predicted == test.labels).numpy()))

@@ -1,0 +1,127 @@
+"""The augmentation protocol: k-shot draws, no test leakage, seeded numbers, clear refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import tasks.augment.experiment as experiment
+from genmodels.data.imageset import ImageSet
+from genmodels.errors import CapabilityError, DataError
+from genmodels.registry import get_model_class
+from genmodels.training import TrainConfig, fit_model, seed_all
+from tasks.augment import (
+    AugmentConfig,
+    ClassifierConfig,
+    draw_few_shot,
+    generate_labelled,
+    run_augment,
+    summarize,
+)
+
+TINY_CLASSIFIER = ClassifierConfig(max_epochs=3, batch_size=16, patience=0, width=4)
+
+
+def _pool(n_per_class: int = 12, classes: int = 3, seed: int = 0) -> ImageSet:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(classes).repeat_interleave(n_per_class)
+    x = torch.rand(len(labels), 1, 6, 6, generator=g) * 0.3
+    for c in range(classes):  # each class lights up its own row band
+        x[labels == c, :, 2 * c : 2 * c + 2] += 0.6
+    return ImageSet(torch.round(x.clamp(0, 1) * 16) / 16, labels, levels=17)
+
+
+def test_k_shot_draw_is_stratified_disjoint_and_seeded():
+    pool = _pool()
+    few = draw_few_shot(pool, 5, seed=3)
+    assert torch.bincount(few.fit.labels).tolist() == [4, 4, 4]
+    assert torch.bincount(few.val.labels).tolist() == [1, 1, 1]
+    fit_rows = {tuple(r.flatten().tolist()) for r in few.fit.images}
+    assert not fit_rows & {tuple(r.flatten().tolist()) for r in few.val.images}
+    again = draw_few_shot(pool, 5, seed=3)
+    assert torch.equal(again.fit.images, few.fit.images)
+    other = draw_few_shot(pool, 5, seed=4)
+    assert not torch.equal(other.fit.images, few.fit.images)
+    with pytest.raises(DataError, match="class 0 has 12 labelled images; k=13"):
+        draw_few_shot(pool, 13, seed=0)
+
+
+def _tiny_generator(name: str):
+    def fit(train: ImageSet, val: ImageSet, seed: int):
+        seed_all(seed)
+        cls = get_model_class(name)
+        model = cls(train.image_shape, train.levels, **{**cls.tiny_params, "num_classes": 3})
+        fit_model(model, train, val, TrainConfig(max_epochs=1, batch_size=8, patience=0), seed=seed)
+        return model
+
+    return fit
+
+
+def test_test_images_never_reach_the_generator_or_any_classifier(monkeypatch):
+    pool, test = _pool(seed=0), _pool(n_per_class=4, seed=1)
+    marker = torch.zeros(1, 6, 6)
+    marker[0, ::2, ::2] = 1.0  # a checkerboard no pool image has
+    test.images[5] = marker
+    seen: list[torch.Tensor] = []
+    original_train = experiment.train_classifier
+
+    def spy_train(train, val, *args, **kwargs):
+        seen.extend([train.images, val.images])
+        return original_train(train, val, *args, **kwargs)
+
+    fit_gen = _tiny_generator("vae-cond")
+
+    def spy_fit(train, val, seed):
+        seen.extend([train.images, val.images])
+        return fit_gen(train, val, seed)
+
+    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    config = AugmentConfig(ks=(4,), seeds=(0,), classifier=TINY_CLASSIFIER)
+    rows = run_augment(pool, test, 3, spy_fit, config, log=lambda _: None)
+    assert set(rows["arm"]) == set(experiment.ARMS)
+    assert len(seen) == 2 * (len(experiment.ARMS) - 1 + 1)  # 5 classifier fits + the generator
+    for images in seen:
+        assert not (images == marker).flatten(1).all(1).any()
+
+
+def test_same_seeds_give_the_same_numbers():
+    pool, test = _pool(), _pool(n_per_class=4, seed=1)
+    config = AugmentConfig(
+        ks=(4,), seeds=(0, 1), arms=("real", "real+gen"), classifier=TINY_CLASSIFIER
+    )
+    a = run_augment(pool, test, 3, _tiny_generator("vae-cond"), config, log=lambda _: None)
+    b = run_augment(pool, test, 3, _tiny_generator("vae-cond"), config, log=lambda _: None)
+    assert np.array_equal(a["accuracy"].to_numpy(), b["accuracy"].to_numpy())
+    assert (a["n_generated"][a["arm"] == "real+gen"] == 9).all()  # multiplier 1: 3 per class
+    summary = summarize(a)
+    real = a[a["arm"] == "real"].set_index("seed")["accuracy"]
+    gen = a[a["arm"] == "real+gen"].set_index("seed")["accuracy"]
+    row = summary.set_index("arm").loc["real+gen"]
+    assert row["gain"] == pytest.approx((gen - real).mean())
+    assert row["ci_low"] <= row["mean"] <= row["ci_high"]
+
+
+def test_an_unconditional_model_without_a_labeller_is_refused():
+    cls = get_model_class("vae")
+    model = cls((1, 6, 6), 17, **cls.tiny_params)
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(CapabilityError, match="'vae' is unconditional.*give it a labeller"):
+        generate_labelled(model, 2, 3, g, labeller=None)
+    # with a labeller its samples get the labeller's classes
+    out = generate_labelled(model, 2, 3, g, labeller=lambda x: torch.eye(3)[[1] * len(x)])
+    assert out.labels.tolist() == [1] * 6
+
+
+def test_quality_filter_keeps_only_confident_samples():
+    cls = get_model_class("vae-cond")
+    model = cls((1, 6, 6), 17, **{**cls.tiny_params, "num_classes": 3})
+    confident_for_zero = lambda x: torch.eye(3)[[0] * len(x)]  # noqa: E731
+    g = torch.Generator().manual_seed(0)
+    out = generate_labelled(model, 4, 3, g, confident_for_zero, filter_threshold=0.9)
+    assert out.labels.tolist() == [0] * 4 and out.kept_fraction == pytest.approx(1 / 3)
+
+
+def test_unknown_arm_is_refused_with_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown arm.*valid arms: real, real\\+gen"):
+        AugmentConfig(arms=("real", "mixup"))

@@ -298,9 +298,15 @@ def load_spec(spec: str | Path, overrides: list[str] | None = None) -> PipelineS
         raise SpecError(f"{path}: invalid spec\n" + format_errors(err)) from None
 
 
-def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+_TASK_SPECS: dict[str, type[_Section]] = {"anomaly": AnomalyTaskSpec, "augment": AugmentTaskSpec}
+
+
+def _fields_at(loc: tuple[Any, ...], task: str | None) -> list[str]:
     model: Any = PipelineSpec
     for part in loc:
+        if model is PipelineSpec and part == "task" and task in _TASK_SPECS:
+            model = _TASK_SPECS[task]
+            continue
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
             return []
@@ -313,9 +319,12 @@ def format_errors(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         loc = tuple(p for p in e["loc"])
+        task = None
+        if len(loc) > 1 and loc[0] == "task" and loc[1] in _TASK_SPECS:
+            task, loc = str(loc[1]), (loc[0], *loc[2:])  # drop the union's tag from the key
         key = ".".join(str(p) for p in loc) or "(top level)"
         if e["type"] == "extra_forbidden":
-            allowed = _fields_at(loc[:-1])
+            allowed = _fields_at(loc[:-1], task)
             lines.append(f"  {key}: unknown key; allowed keys here: {', '.join(allowed)}")
         else:
             msg = e["msg"].removeprefix("Value error, ")

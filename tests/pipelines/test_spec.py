@@ -43,7 +43,8 @@ def test_config_hash_changes_with_content_only():
             "model.params.depth=3",
             "unknown parameter(s) depth for model 'realnvp'; allowed: num_scales",
         ),
-        ("task.name=colorize", "unknown task 'colorize'; valid tasks: anomaly"),
+        ("task.name=colorize", "unknown task 'colorize'; valid tasks: anomaly, augment"),
+        ("task.bogus=1", "task.bogus: unknown key; allowed keys here: name, normal_classes"),
         ("task.target_fpr=1.5", "task.target_fpr: Input should be less than 1"),
         ("task.baselines=[lof]", "task.baselines.0: Input should be 'kde'"),
     ],
@@ -71,3 +72,10 @@ def test_malformed_override_is_refused():
         parse_override("train.max_epochs")
     with pytest.raises(SpecError, match="is not a section"):
         apply_overrides({"seed": 0}, ["seed.x=1"])
+
+
+def test_augment_spec_errors_name_the_augment_keys():
+    with pytest.raises(SpecError, match="task.k: unknown key; allowed keys here: name, ks, seeds"):
+        load_spec("augment", ["task.k=3"])
+    spec = load_spec("augment", ["task.ks=[10, all]"])
+    assert spec.task.name == "augment" and spec.task.ks == [10, "all"]

@@ -21,6 +21,7 @@ import pandas as pd
 import mlflow
 from genmodels.data.inputs import load_inputs
 from genmodels.errors import DataError, PriorworksError
+from pipelines.tracking import tracking_uri
 
 
 class ModelURIError(PriorworksError):
@@ -34,11 +35,20 @@ def _resolve(uri: str) -> str:
 
 
 def load_scoring_model(uri: str) -> tuple[Any, Any]:
-    """The logged pyfunc model and its python object (which knows the image shape)."""
+    """The logged pyfunc model and its python object (which knows the image shape).
+
+    The URI resolves against the same tracking store as ``priorworks run`` (``MLFLOW_TRACKING_URI``
+    or ``mlflow/mlflow.db``), whatever MLflow's process-wide default was.
+    """
+    uri_store = tracking_uri()
+    mlflow.set_tracking_uri(uri_store)
+    mlflow.set_registry_uri(uri_store)  # models:/ names resolve in the same store
     try:
         loaded = mlflow.pyfunc.load_model(_resolve(uri))
     except Exception as err:  # MLflow raises several types for unknown runs, names, aliases
-        raise ModelURIError(f"cannot load model '{uri}': {err}") from None
+        raise ModelURIError(
+            f"cannot load model '{uri}' from the store {mlflow.get_registry_uri()}: {err}"
+        ) from None
     scorer = loaded.unwrap_python_model()
     if not hasattr(scorer, "threshold"):
         raise ModelURIError(f"'{uri}' is not a priorworks anomaly model")

@@ -260,6 +260,8 @@ def test_score_command_scores_files_with_the_champion_like_the_pipeline(
 ):
     client, _, runs, _ = finished_run
     monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
+    # a registry URI left pointing elsewhere must not matter: `score` uses the project's store
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
     from genmodels.data import ensure_splits, load_dataset
 
     splits = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)

@@ -6,7 +6,6 @@ likelihood kind is a tag of every run, so exact and bound scores are never compa
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pipelines.spec import AnomalyTaskSpec, PipelineSpec
 from pipelines.tracking import git_commit, setup_experiment
 from tasks.anomaly import (
     REQUIREMENT,
+    ConformalThreshold,
     DetectionResult,
     Evidence,
     OneClassSplit,
@@ -151,7 +151,7 @@ def _reference_and_calibration(n_val: int, spec: PipelineSpec) -> tuple[np.ndarr
         everything = np.arange(n_val)
         return everything, everything  # reference unused by stateless scores
     reference, calibration = reference_calibration_split(n_val, task.reference_fraction, spec.seed)
-    need = math.ceil(1.0 / task.target_fpr) - 1
+    need = ConformalThreshold.min_calibration(task.target_fpr)
     if len(calibration) < need:
         raise DataError(
             f"{n_val} normal validation images leave {len(calibration)} for calibration after "

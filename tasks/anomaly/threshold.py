@@ -23,6 +23,11 @@ class ConformalThreshold:
     target_fpr: float
     threshold: float
 
+    @staticmethod
+    def min_calibration(target_fpr: float) -> int:
+        """The fewest calibration scores that can certify ``target_fpr``."""
+        return math.ceil(1.0 / target_fpr) - 1
+
     @classmethod
     def fit(cls, normal_scores: np.ndarray, target_fpr: float) -> ConformalThreshold:
         scores = np.sort(np.asarray(normal_scores, dtype=np.float64).ravel())
@@ -33,7 +38,7 @@ class ConformalThreshold:
         n = scores.size
         k = math.ceil((n + 1) * (1.0 - target_fpr))
         if k > n:
-            need = math.ceil(1.0 / target_fpr) - 1
+            need = cls.min_calibration(target_fpr)
             raise ValueError(
                 f"{n} calibration scores cannot certify a false-positive rate of {target_fpr}: "
                 f"need at least {need}"

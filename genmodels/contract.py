@@ -39,6 +39,8 @@ class Capability(StrEnum):
     SAMPLE = "sample"
     CONDITIONAL = "conditional"
     LATENT = "latent"
+    #: ``smooth_log_likelihood``: a log-likelihood differentiable in the pixel values.
+    DIFFERENTIABLE = "differentiable"
 
 
 def bits_per_dim(log_likelihood: Tensor, num_dims: int) -> Tensor:
@@ -176,6 +178,21 @@ class GenerativeModel(pl.LightningModule):
         if self.likelihood is Likelihood.EXACT:
             return self.log_prob(x)
         return self.elbo(x)
+
+    def smooth_log_likelihood(self, y: Tensor) -> Tensor:
+        """A smooth extension of :meth:`log_likelihood` to continuous pixel values ``(B,)``.
+
+        ``y`` is ``(B, C, H, W)`` with real values in ``[0, 1]`` (not snapped to the levels); the
+        result is differentiable in ``y`` and equals :meth:`log_likelihood` at every image of the
+        discrete grid. Models declaring DIFFERENTIABLE provide it (gradient-based inference such
+        as colorization uses it as a prior).
+        """
+        raise self._refuse("give a log-likelihood that is differentiable in the pixels")
+
+    def grid_to_bin_centres(self, y: Tensor) -> Tensor:
+        """Map ``[0, 1]`` (grid values ``k / (L - 1)``) affinely onto the bin centres
+        ``(k + 1/2) / L`` where dequantized models evaluate their density."""
+        return (y * (self.levels - 1) + 0.5) / self.levels
 
     def bits_per_dim(self, x: Tensor) -> Tensor:
         """Per-example negative log-likelihood ``(B,)`` in bits per dimension."""

@@ -13,21 +13,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from pytorch_lightning.loggers import MLFlowLogger
 
 import mlflow
 from genmodels.contract import GenerativeModel
-from genmodels.data import ensure_splits, load_dataset
-from genmodels.data.imageset import ImageSet
 from genmodels.errors import DataError
 from genmodels.registry import get_model_class
-from genmodels.training import FitResult, TrainConfig, fit_model, seed_all
+from genmodels.training import seed_all
 from pipelines.artifacts import log_figure, log_table
+from pipelines.datasets import load_splits
 from pipelines.fingerprint import data_fingerprint
 from pipelines.model_export import log_anomaly_model
 from pipelines.model_registry import promote_if_better
 from pipelines.plots import image_grid, roc_figure, score_histogram
 from pipelines.spec import AnomalyTaskSpec, PipelineSpec
+from pipelines.stages import PipelineResult, train_stage
 from pipelines.tracking import git_commit, setup_experiment
 from tasks.anomaly import (
     REQUIREMENT,
@@ -56,15 +55,6 @@ METRIC_COLUMNS = (
     "fpr_at_threshold",
     "tpr_at_threshold",
 )
-
-
-@dataclass(frozen=True)
-class PipelineResult:
-    run_id: str
-    experiment_id: str
-    tracking_uri: str
-    table: pd.DataFrame
-    model_uri: str | None
 
 
 def _results_table(results: list[tuple[str, DetectionResult]]) -> pd.DataFrame:
@@ -112,36 +102,6 @@ def _evaluate(
     )
     mlflow.log_metrics(result.metrics)
     return result
-
-
-def _train_stage(
-    model: GenerativeModel,
-    train: ImageSet,
-    val: ImageSet,
-    spec: PipelineSpec,
-    uri: str,
-    tags: dict[str, str],
-    role: str = "model",
-    max_epochs: int | None = None,
-) -> FitResult:
-    with mlflow.start_run(run_name=f"train:{model.name}:{role}", nested=True) as run:
-        mlflow.set_tags({**tags, "stage": "train", "role": role})
-        logger = MLFlowLogger(tracking_uri=uri, run_id=run.info.run_id)
-        t0 = time.perf_counter()
-        settings = spec.train.model_dump()
-        if max_epochs is not None:
-            settings["max_epochs"] = max_epochs
-        fit = fit_model(
-            model, train, val, TrainConfig(**settings), seed=spec.seed, loggers=[logger]
-        )
-        mlflow.log_metrics({"train_seconds": time.perf_counter() - t0, "epochs_run": fit.epochs})
-        if fit.best_score is not None:
-            mlflow.log_metric(f"best_{model.monitor or 'score'}", fit.best_score)
-        if spec.output.sample_grid and role == "model":
-            gen = torch.Generator().manual_seed(spec.seed)
-            samples = model.sample(spec.output.sample_grid, generator=gen).cpu().numpy()
-            log_figure(image_grid(samples, title=f"samples from {model.name}"), "samples")
-    return fit
 
 
 def _reference_and_calibration(n_val: int, spec: PipelineSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -256,7 +216,7 @@ def _background_stage(
     seed_all(spec.seed)
     background = model_cls(data.train.image_shape, data.train.levels, **spec.model.params)
     t0 = time.perf_counter()
-    fit = _train_stage(
+    fit = train_stage(
         background, train, val, spec, uri, tags, role="background", max_epochs=bg.max_epochs
     )
     log(
@@ -267,12 +227,7 @@ def _background_stage(
 
 
 def _load_data(spec: PipelineSpec) -> tuple[OneClassSplit, str]:
-    splits = ensure_splits(
-        load_dataset(spec.data.name, spec.data.path, spec.data.image_size),
-        spec.data.val_fraction,
-        spec.data.test_fraction,
-        spec.data.split_seed,
-    )
+    splits = load_splits(spec.data)
     return one_class_split(splits, _task(spec).normal_classes), data_fingerprint(splits)
 
 
@@ -316,7 +271,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         seed_all(spec.seed)
         model = model_cls(data.train.image_shape, data.train.levels, **spec.model.params)
         t0 = time.perf_counter()
-        fit = _train_stage(model, data.train, data.val, spec, uri, tags)
+        fit = train_stage(model, data.train, data.val, spec, uri, tags)
         log(
             f"trained {model.name} in {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs, "
             f"best {model.monitor} {fit.best_score:.4f})"

@@ -21,15 +21,15 @@ from matplotlib.figure import Figure
 
 import mlflow
 from genmodels.contract import Capability, GenerativeModel
-from genmodels.data import ensure_splits, load_dataset
 from genmodels.data.imageset import ImageSet
 from genmodels.errors import CapabilityError, DataError
 from genmodels.registry import get_model_class
 from genmodels.training import TrainConfig, fit_model, seed_all
-from pipelines.anomaly_pipeline import PipelineResult
 from pipelines.artifacts import log_figure, log_table
+from pipelines.datasets import load_splits
 from pipelines.fingerprint import data_fingerprint
 from pipelines.spec import AugmentTaskSpec, PipelineSpec
+from pipelines.stages import PipelineResult
 from pipelines.tracking import git_commit, setup_experiment
 from tasks.augment import AugmentConfig, ClassifierConfig, run_augment, summarize
 
@@ -105,12 +105,7 @@ def run_augment_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print)
         started = time.perf_counter()
         mlflow.set_tags(tags)
         mlflow.log_params(spec.flat_params())
-        splits = ensure_splits(
-            load_dataset(spec.data.name, spec.data.path, spec.data.image_size),
-            spec.data.val_fraction,
-            spec.data.test_fraction,
-            spec.data.split_seed,
-        )
+        splits = load_splits(spec.data)
         mlflow.set_tag("data_hash", data_fingerprint(splits))
         pool, test = splits["train"], splits["test"]
         if pool.labels is None or test.labels is None:

@@ -58,3 +58,33 @@ def image_grid(images: np.ndarray, ncols: int = 8, title: str = "") -> Figure:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def column_grid(
+    columns: dict[str, np.ndarray], title: str = "", heat: tuple[str, ...] = ()
+) -> Figure:
+    """One row per image, one titled column per entry of ``columns`` (each ``(N, C, H, W)`` in
+    ``[0, 1]``); columns named in ``heat`` are drawn as heat maps scaled to their own maximum."""
+    names = list(columns)
+    n = min(len(v) for v in columns.values())
+    fig, axes = plt.subplots(
+        max(n, 1), len(names), figsize=(len(names) * 1.1, max(n, 1) * 1.1 + 0.5), squeeze=False
+    )
+    for j, name in enumerate(names):
+        images = columns[name]
+        top = float(images.max()) if name in heat and images.size else 1.0
+        for i in range(n):
+            ax = axes[i, j]
+            ax.axis("off")
+            img = np.transpose(images[i], (1, 2, 0))
+            if name in heat:
+                ax.imshow(img[..., 0], cmap="magma", vmin=0, vmax=max(top, 1e-8))
+            elif img.shape[-1] == 1:
+                ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(np.clip(img, 0, 1))
+        axes[0, j].set_title(name, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

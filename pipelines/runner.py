@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipelines.anomaly_pipeline import PipelineResult, run_anomaly
+from pipelines.anomaly_pipeline import run_anomaly
 from pipelines.augment_pipeline import run_augment_pipeline
+from pipelines.colorize_pipeline import run_colorize_pipeline
 from pipelines.spec import PipelineSpec
+from pipelines.stages import PipelineResult
 
 _RUNNERS: dict[str, Callable[..., PipelineResult]] = {
     "anomaly": run_anomaly,
     "augment": run_augment_pipeline,
+    "colorize": run_colorize_pipeline,
 }
 
 

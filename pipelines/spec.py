@@ -24,11 +24,13 @@ BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstru
 BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
 CompressorBaseline = Literal["png_bits", "png_typicality"]
 ScoreName = Literal["nll", "bpd", "complexity", "likelihood-ratio", "typicality", "ensemble"]
-TASKS = ("anomaly", "augment")
+TASKS = ("anomaly", "augment", "colorize")
 ArmName = Literal[
     "real", "real+gen", "real+classic", "real+classic+gen", "real+gen-filtered", "synthetic-only"
 ]
 ARM_NAMES: tuple[ArmName, ...] = get_args(ArmName)
+ColorizeArm = Literal["uniform", "mean-chroma", "model", "regressor"]
+COLORIZE_ARMS: tuple[ColorizeArm, ...] = get_args(ColorizeArm)
 
 
 class _Section(BaseModel):
@@ -44,6 +46,7 @@ class DataSpec(_Section):
     test_fraction: float = Field(0.3, gt=0, lt=1)
     split_seed: int = 0
     image_size: tuple[int, int] | None = None  # resize every image (H, W); medical slices too
+    max_images: int | None = Field(None, ge=1)  # cap each split (seeded, stratified draw)
 
     @field_validator("image_size")
     @classmethod
@@ -181,6 +184,44 @@ class AugmentTaskSpec(_Section):
         return v
 
 
+class RegressorSpec(_Section):
+    """The discriminative colorizer (gray -> chroma CNN) of the ``regressor`` arm."""
+
+    max_epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    patience: int = Field(5, ge=0)
+    lr: float = Field(2e-3, gt=0)
+    width: int = Field(32, ge=1)
+
+
+class ColorizeTaskSpec(_Section):
+    """Colorization: gray test images, a posterior per arm, measured against the true colours."""
+
+    name: Literal["colorize"] = "colorize"
+    arms: list[ColorizeArm] = Field(default_factory=lambda: list(COLORIZE_ARMS), min_length=1)
+    test_images: int = Field(64, ge=1)  # gray test images colorized (a seeded draw)
+    starts: int = Field(4, ge=1)  # MAP restarts per image
+    map_steps: int = Field(150, ge=0)
+    map_lr: float = Field(0.03, gt=0)
+    samples: int = Field(4, ge=1)  # posterior samples per image (>= 2 for diversity)
+    langevin_steps: int = Field(200, ge=0)
+    adapt_steps: int = Field(100, ge=0)  # of langevin_steps, tuning each chain's step size
+    step_size: float = Field(1e-4, gt=0)
+    penalty: float = Field(1e4, ge=0)  # on chroma outside the RGB cube
+    batch_size: int = Field(64, ge=1)
+    grid_images: int = Field(8, ge=0)  # rows of the logged image grid
+    regressor: RegressorSpec = Field(default_factory=lambda: RegressorSpec())
+
+    @model_validator(mode="after")
+    def _adapt_within_steps(self) -> ColorizeTaskSpec:
+        if self.adapt_steps > self.langevin_steps:
+            raise ValueError(
+                f"adapt_steps ({self.adapt_steps}) must not exceed langevin_steps "
+                f"({self.langevin_steps})"
+            )
+        return self
+
+
 class OutputSpec(_Section):
     """Where results go."""
 
@@ -206,7 +247,7 @@ class PipelineSpec(_Section):
     data: DataSpec = Field(default_factory=lambda: DataSpec())
     model: ModelSpec = Field(default_factory=lambda: ModelSpec())
     train: TrainSpec = Field(default_factory=lambda: TrainSpec())
-    task: AnomalyTaskSpec | AugmentTaskSpec = Field(
+    task: AnomalyTaskSpec | AugmentTaskSpec | ColorizeTaskSpec = Field(
         default_factory=lambda: AnomalyTaskSpec(), discriminator="name"
     )
     output: OutputSpec = Field(default_factory=lambda: OutputSpec())
@@ -298,7 +339,11 @@ def load_spec(spec: str | Path, overrides: list[str] | None = None) -> PipelineS
         raise SpecError(f"{path}: invalid spec\n" + format_errors(err)) from None
 
 
-_TASK_SPECS: dict[str, type[_Section]] = {"anomaly": AnomalyTaskSpec, "augment": AugmentTaskSpec}
+_TASK_SPECS: dict[str, type[_Section]] = {
+    "anomaly": AnomalyTaskSpec,
+    "augment": AugmentTaskSpec,
+    "colorize": ColorizeTaskSpec,
+}
 
 
 def _fields_at(loc: tuple[Any, ...], task: str | None) -> list[str]:

@@ -22,7 +22,7 @@ class ClassicalDensity(GenerativeModel, ABC):
 
     family = "classical"
     likelihood = Likelihood.EXACT
-    capabilities = frozenset({Capability.SAMPLE})
+    capabilities = frozenset({Capability.SAMPLE, Capability.DIFFERENTIABLE})
     closed_form = True
 
     @abstractmethod
@@ -45,8 +45,15 @@ class ClassicalDensity(GenerativeModel, ABC):
 
     def log_prob(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        y = self.dequantize(x, noise=False).flatten(1).to(torch.float64)
-        return (self.log_density(y) - self.num_dims * math.log(self.levels)).to(x.dtype)
+        return self._at_bin_centres(self.dequantize(x, noise=False), x.dtype)
+
+    def smooth_log_likelihood(self, y: Tensor) -> Tensor:
+        self.check_input(y)
+        return self._at_bin_centres(self.grid_to_bin_centres(y), y.dtype)
+
+    def _at_bin_centres(self, y: Tensor, dtype: torch.dtype) -> Tensor:
+        flat = y.flatten(1).to(torch.float64)
+        return (self.log_density(flat) - self.num_dims * math.log(self.levels)).to(dtype)
 
     @torch.no_grad()
     def sample(

@@ -5,21 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from genmodels.data.archive import load_image_archive
 from genmodels.data.embedded import load_digits
 from genmodels.data.folder import load_image_folder
 from genmodels.data.imageset import ImageSet
 from genmodels.data.inputs import conform
 from genmodels.data.medical import load_medical_folder
 from genmodels.data.npz import load_npz, load_pneumoniamnist, load_usps
+from genmodels.data.photos import load_photos
 from genmodels.errors import DataError, UnknownNameError
 
-_EMBEDDED: dict[str, Callable[[], dict[str, ImageSet]]] = {"digits": load_digits}
+_EMBEDDED: dict[str, Callable[[], dict[str, ImageSet]]] = {
+    "digits": load_digits,
+    "photos": load_photos,
+}
 _FROM_PATH: dict[str, Callable[[Path], dict[str, ImageSet]]] = {
     "usps": load_usps,
     "pneumoniamnist": load_pneumoniamnist,
     "npz": load_npz,
     "folder": load_image_folder,
     "medical": load_medical_folder,
+    "cifar10": lambda path: load_image_folder(path) if path.is_dir() else load_image_archive(path),
 }
 DATASETS: tuple[str, ...] = tuple(sorted([*_EMBEDDED, *_FROM_PATH]))
 
@@ -32,7 +38,8 @@ def load_dataset(
     Args:
         name: one of :data:`DATASETS`.
         path: file or folder for the file-backed data sets (``usps``, ``pneumoniamnist``, ``npz``,
-            ``folder``, ``medical``); must be ``None`` for embedded ones.
+            ``folder``, ``medical``, ``cifar10``: its tar.gz or an unpacked folder); must be
+            ``None`` for the embedded ones (``digits``, ``photos``).
         image_size: ``(H, W)`` to resize every image to (MONAI area interpolation), or None.
 
     Returns:

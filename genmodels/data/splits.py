@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
@@ -10,12 +12,15 @@ from genmodels.data.imageset import ImageSet
 from genmodels.errors import DataError
 
 
-def _split(ims: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+def _split(ims: ImageSet, fraction: float | int, seed: int) -> tuple[ImageSet, ImageSet]:
     index = np.arange(len(ims))
     stratify = None
     if ims.labels is not None:
         counts = torch.bincount(ims.labels)
-        stratify = ims.labels.numpy() if int(counts[counts > 0].min()) >= 2 else None
+        classes = int((counts > 0).sum())
+        held = int(fraction) if isinstance(fraction, int) else math.ceil(fraction * len(ims))
+        enough = min(held, len(ims) - held) >= classes and int(counts[counts > 0].min()) >= 2
+        stratify = ims.labels.numpy() if enough else None
     keep, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
     return ims.subset(np.sort(keep)), ims.subset(np.sort(held))
 
@@ -40,3 +45,12 @@ def ensure_splits(
     if "val" not in out:
         out["train"], out["val"] = _split(out["train"], val_fraction, seed)
     return {k: out[k] for k in ("train", "val", "test")}
+
+
+def subsample(ims: ImageSet, max_images: int | None, seed: int) -> ImageSet:
+    """At most ``max_images`` images, drawn with a seed (stratified by label where possible)."""
+    if max_images is None or len(ims) <= max_images:
+        return ims
+    if max_images < 1:
+        raise DataError(f"max_images must be >= 1, got {max_images}")
+    return _split(ims, max_images, seed)[1]  # an int test_size: exactly max_images

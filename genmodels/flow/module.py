@@ -27,7 +27,7 @@ class RealNVP(GenerativeModel):
     family = "flow"
     description = "multi-scale RealNVP/Glow-style flow (affine couplings, actnorm, logit)"
     likelihood = Likelihood.EXACT
-    capabilities = frozenset({Capability.SAMPLE})
+    capabilities = frozenset({Capability.SAMPLE, Capability.DIFFERENTIABLE})
     tiny_params: ClassVar[dict[str, Any]] = {
         "num_scales": 2,
         "hidden_channels": 8,
@@ -62,6 +62,10 @@ class RealNVP(GenerativeModel):
         self.check_input(x)
         return self._discrete_log_prob(self.dequantize(x, noise=False))
 
+    def smooth_log_likelihood(self, y: Tensor) -> Tensor:
+        self.check_input(y)
+        return self._discrete_log_prob(self.grid_to_bin_centres(y))
+
     @torch.no_grad()
     def sample(
         self,
@@ -89,7 +93,7 @@ class ConditionalRealNVP(ClassConditional, RealNVP):
 
     name = "realnvp-cond"
     description = "class-conditional RealNVP (class-dependent base means); exact marginal"
-    capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL})
+    capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL, Capability.DIFFERENTIABLE})
     tiny_params: ClassVar[dict[str, Any]] = {**RealNVP.tiny_params, "num_classes": 2}
 
     def __init__(
@@ -131,7 +135,14 @@ class ConditionalRealNVP(ClassConditional, RealNVP):
 
     def log_prob(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        per_class = self._log_prob_given(self.dequantize(x, noise=False))
+        return self._marginal_at(self.dequantize(x, noise=False))
+
+    def smooth_log_likelihood(self, y: Tensor) -> Tensor:
+        self.check_input(y)
+        return self._marginal_at(self.grid_to_bin_centres(y))
+
+    def _marginal_at(self, y_img: Tensor) -> Tensor:
+        per_class = self._log_prob_given(y_img)
         return torch.logsumexp(per_class + self.log_class_prior[:, None], dim=0)
 
     def conditional_log_prob(self, x: Tensor, labels: Tensor) -> Tensor:

@@ -31,7 +31,7 @@ class VAE(GenerativeModel):
     family = "vae"
     description = "convolutional VAE, discretized-logistic decoder, IWAE estimate of log p"
     likelihood = Likelihood.BOUND
-    capabilities = frozenset({Capability.SAMPLE, Capability.LATENT})
+    capabilities = frozenset({Capability.SAMPLE, Capability.LATENT, Capability.DIFFERENTIABLE})
     tiny_params: ClassVar[dict[str, Any]] = {"hidden_channels": 8, "latent_dim": 4}
 
     def __init__(
@@ -83,14 +83,21 @@ class VAE(GenerativeModel):
         return None if y is None else F.one_hot(y.long(), self.label_dim).float()
 
     def _log_weights(
-        self, x: Tensor, k: int, generator: torch.Generator | None = None, y: Tensor | None = None
+        self,
+        x: Tensor,
+        k: int,
+        generator: torch.Generator | None = None,
+        y: Tensor | None = None,
+        snap: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """Log importance weights ``(k, B)`` and the ELBO with analytic KL ``(B,)``.
 
-        ``log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)`` with ``z_k ~ q(z|x)``.
+        ``log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)`` with ``z_k ~ q(z|x)``. ``snap``
+        rounds ``x`` to the levels first; without it the bound is smooth in ``x``.
         """
         self.check_input(x)
-        x = torch.round(x.clamp(0, 1) * (self.levels - 1)) / (self.levels - 1)
+        if snap:
+            x = torch.round(x.clamp(0, 1) * (self.levels - 1)) / (self.levels - 1)
         onehot = self._onehot(y)
         mu, log_var = self.encoder(x, onehot)
         std = torch.exp(0.5 * log_var)
@@ -109,9 +116,13 @@ class VAE(GenerativeModel):
     def elbo(self, x: Tensor) -> Tensor:
         return self.conditional_elbo(x)
 
-    def conditional_elbo(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def conditional_elbo(self, x: Tensor, y: Tensor | None = None, snap: bool = True) -> Tensor:
         """ELBO of ``log p(x | y)`` (``y`` ignored by unconditional models), ``(B,)``."""
-        return self._log_weights(x, 1 if self.training else self.eval_samples, None, y)[1]
+        k = 1 if self.training else self.eval_samples
+        return self._log_weights(x, k, None, y, snap)[1]
+
+    def smooth_log_likelihood(self, y: Tensor) -> Tensor:
+        return self.conditional_elbo(y, snap=False)
 
     def importance_weighted(
         self, x: Tensor, k: int = 64, generator: torch.Generator | None = None
@@ -153,7 +164,7 @@ class ConditionalVAE(ClassConditional, VAE):
     name = "vae-cond"
     description = "class-conditional VAE; marginal ELBO over classes"
     # No LATENT: the posterior needs a label, so encode(x) alone is not offered.
-    capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL})
+    capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL, Capability.DIFFERENTIABLE})
     tiny_params: ClassVar[dict[str, Any]] = {**VAE.tiny_params, "num_classes": 2}
 
     def __init__(
@@ -177,6 +188,9 @@ class ConditionalVAE(ClassConditional, VAE):
 
     def elbo(self, x: Tensor) -> Tensor:
         return self.marginal(lambda y: self.conditional_elbo(x, y), x)
+
+    def smooth_log_likelihood(self, y: Tensor) -> Tensor:
+        return self.marginal(lambda label: self.conditional_elbo(y, label, snap=False), y)
 
     def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self.conditional_elbo(batch[0], self.labels_of(batch))

@@ -6,7 +6,6 @@ taken from the *real* labelled images) so arms differ only in their training ima
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,13 +13,13 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from genmodels.data.imageset import ImageSet
 from genmodels.nets import downsample_factor
 from genmodels.training import seed_all
+from tasks.fitting import fit_keep_best
 
 Transform = Callable[[Tensor], Tensor]
 
@@ -131,29 +130,8 @@ def train_classifier(
         generator=torch.Generator().manual_seed(seed),
     )
     val_loader = DataLoader(_Labelled(val.images, val.labels, None), batch_size=512)
-    with tempfile.TemporaryDirectory(prefix="priorworks-clf-") as tmp:
-        checkpoint = ModelCheckpoint(
-            dirpath=tmp, monitor="val_acc", mode="max", save_top_k=1, save_weights_only=True
-        )
-        callbacks: list[pl.Callback] = [checkpoint]
-        if config.patience:
-            callbacks.append(EarlyStopping("val_acc", mode="max", patience=config.patience))
-        trainer = pl.Trainer(
-            max_epochs=config.max_epochs,
-            accelerator="cpu",
-            devices=1,
-            logger=False,
-            callbacks=callbacks,
-            num_sanity_val_steps=0,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            deterministic=True,
-        )
-        trainer.fit(model, loader, val_loader)
-        if checkpoint.best_model_path:
-            state = torch.load(checkpoint.best_model_path, weights_only=True)["state_dict"]
-            model.load_state_dict(state)
-    return model.eval()
+    fit_keep_best(model, loader, val_loader, "val_acc", "max", config.max_epochs, config.patience)
+    return model
 
 
 @torch.no_grad()

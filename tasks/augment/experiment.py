@@ -19,10 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
@@ -36,6 +34,7 @@ from tasks.augment.classifier import (
 )
 from tasks.augment.generate import Generated, generate_labelled
 from tasks.augment.protocol import FewShot, draw_few_shot, with_images
+from tasks.stats import mean_ci
 
 ARMS = (
     "real",
@@ -177,11 +176,11 @@ def summarize(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             "k": k,
             "arm": arm,
             "seeds": len(acc),
-            **_mean_ci(acc, confidence),
+            **mean_ci(acc, confidence),
         }
         real = rows[(rows["k"] == k) & (rows["arm"] == "real")].set_index("seed")["accuracy"]
         if len(real) and arm != "real":
-            gain = _mean_ci((acc - real).dropna(), confidence)
+            gain = mean_ci((acc - real).dropna(), confidence)
             row.update(
                 {
                     "gain": gain["mean"],
@@ -191,12 +190,3 @@ def summarize(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             )
         out.append(row)
     return pd.DataFrame(out)
-
-
-def _mean_ci(values: pd.Series, confidence: float) -> dict[str, float]:
-    v = np.asarray(values, dtype=np.float64)
-    mean = float(v.mean())
-    if len(v) < 2:
-        return {"mean": mean, "ci_low": float("nan"), "ci_high": float("nan")}
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}

@@ -83,6 +83,20 @@ def test_scores_are_per_example_and_finite(fitted, tiny_images_module):
             fitted.log_prob(x)
 
 
+def test_smooth_likelihood_matches_on_the_grid_and_has_gradients(fitted, tiny_images_module):
+    x = tiny_images_module.images[:5]
+    if not fitted.supports(Capability.DIFFERENTIABLE):
+        with pytest.raises(CapabilityError, match="differentiable"):
+            fitted.smooth_log_likelihood(x)
+        return
+    # equal to the discrete score at every grid image ...
+    assert torch.allclose(fitted.smooth_log_likelihood(x), fitted.log_likelihood(x), atol=1e-3)
+    # ... and differentiable between grid values: a finite, non-zero gradient off the grid
+    y = (x + 0.3 / tiny_images_module.levels).clamp(0, 1).requires_grad_(True)
+    fitted.smooth_log_likelihood(y).sum().backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+
+
 def test_conditional_sampling_only_where_declared(fitted):
     labels = torch.tensor([0, 1])
     if fitted.supports(Capability.CONDITIONAL):

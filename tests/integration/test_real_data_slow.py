@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from genmodels.data import ensure_splits, load_dataset
 from genmodels.registry import get_model_class
@@ -48,3 +49,10 @@ def test_pneumoniamnist_one_class_protocol(shared_data):
     assert len(data.train) == 1214 and len(data.val) == 135
     assert int(data.test_is_anomaly.sum()) == 390 and len(data.test) == 624
     assert set(data.train.labels.tolist()) == {0}
+
+
+def test_cifar10_archive_reads_straight_from_the_tarball(shared_data):
+    (ims,) = load_dataset("cifar10", shared_data / "cifar10" / "train_jpg.tar.gz").values()
+    assert len(ims) == 50000 and ims.image_shape == (3, 32, 32) and ims.levels == 256
+    assert ims.class_names[0] == "airplane" and ims.class_names[-1] == "truck"
+    assert torch.bincount(ims.labels).tolist() == [5000] * 10

@@ -1,0 +1,37 @@
+"""Bayesian colorization: p(colour | gray) ∝ p(gray | colour) p(colour), a generative model as
+the prior. Pure task logic; the pipeline (pipelines/colorize_pipeline.py) trains and logs."""
+
+from tasks.colorize.color import compose, luma, to_chroma, uniform_chroma
+from tasks.colorize.experiment import (
+    ARM_NAMES,
+    ColorizeConfig,
+    ColorizeResult,
+    run_colorize,
+    summarize,
+    wide_table,
+)
+from tasks.colorize.inference import InferenceConfig, langevin, map_colorize, sample_colorize
+from tasks.colorize.priors import REQUIREMENT, MeanChromaPrior, ModelPrior, UniformPrior
+from tasks.colorize.regressor import RegressorConfig
+
+__all__ = [
+    "ARM_NAMES",
+    "REQUIREMENT",
+    "ColorizeConfig",
+    "ColorizeResult",
+    "InferenceConfig",
+    "MeanChromaPrior",
+    "ModelPrior",
+    "RegressorConfig",
+    "UniformPrior",
+    "compose",
+    "langevin",
+    "luma",
+    "map_colorize",
+    "run_colorize",
+    "sample_colorize",
+    "summarize",
+    "to_chroma",
+    "uniform_chroma",
+    "wide_table",
+]

@@ -1,0 +1,199 @@
+"""The colorization experiment: every arm on the same gray test images, one table.
+
+Arms (all reproduce the gray input exactly; they differ in the prior over colour):
+- ``uniform``: flat prior; estimate = posterior mean (the centroid of the valid colours), samples
+  exact;
+- ``mean-chroma``: independent Gaussians on each pixel's chroma fit to the training images; MAP
+  and MALA samples;
+- ``model``: the generative model's density as the prior; MAP and MALA samples;
+- ``regressor``: a CNN trained to predict chroma from gray (discriminative; no samples).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from genmodels.contract import GenerativeModel
+from tasks.colorize.color import compose, luma, polygon_centroid
+from tasks.colorize.inference import (
+    InferenceConfig,
+    PosteriorSamples,
+    map_colorize,
+    sample_colorize,
+    sample_uniform,
+)
+from tasks.colorize.metrics import (
+    best_of_k_psnr,
+    colourfulness,
+    consistency_error,
+    diversity,
+    psnr,
+    ssim,
+)
+from tasks.colorize.priors import REQUIREMENT, MeanChromaPrior, ModelPrior, Prior
+from tasks.colorize.regressor import RegressorConfig, regress_colorize, train_regressor
+from tasks.stats import mean_ci
+
+ARM_NAMES: tuple[str, ...] = ("uniform", "mean-chroma", "model", "regressor")
+#: Metrics where higher is better (the rest: lower is better).
+HIGHER_IS_BETTER = ("psnr", "ssim", "best_of_k_psnr", "colourfulness", "uncertainty_error_corr")
+
+
+@dataclass(frozen=True)
+class ColorizeConfig:
+    arms: tuple[str, ...] = ARM_NAMES
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    regressor: RegressorConfig = field(default_factory=RegressorConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.arms) - set(ARM_NAMES))
+        if unknown or not self.arms:
+            raise ValueError(f"unknown arm(s) {unknown}; arms are {', '.join(ARM_NAMES)}")
+
+
+@dataclass(frozen=True)
+class ArmOutput:
+    arm: str
+    estimate: Tensor  # (B, 3, H, W): MAP, posterior mean or regression
+    samples: PosteriorSamples | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ColorizeResult:
+    gray: Tensor
+    truth: Tensor
+    outputs: dict[str, ArmOutput]
+    per_image: pd.DataFrame  # one row per (arm, image)
+    summary: pd.DataFrame  # one row per (arm, metric): mean and 95% CI over images
+
+
+def _check_colour(name: str, images: Tensor) -> None:
+    if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
+        raise ValueError(f"{name}: need colour images (N, 3, H, W), got {tuple(images.shape)}")
+
+
+def _posterior_arm(
+    arm: str, prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator
+) -> tuple[Tensor, PosteriorSamples | None]:
+    estimate = map_colorize(prior, gray, config, generator).rgb
+    samples = sample_colorize(prior, gray, config, generator) if config.samples >= 2 else None
+    return estimate, samples
+
+
+def _snap(rgb: Tensor, levels: int) -> Tensor:
+    return torch.round(rgb.clamp(0, 1) * (levels - 1)) / (levels - 1)
+
+
+def _uncertainty_error_corr(samples: PosteriorSamples, estimate: Tensor, truth: Tensor) -> Tensor:
+    """Per image: Pearson correlation over pixels between the samples' spread and the estimate's
+    actual error (high when the samples disagree where the estimate is wrong)."""
+    u = samples.uncertainty.flatten(1).double()
+    e = (estimate - truth).abs().mean(1).flatten(1).double()
+    u, e = u - u.mean(1, keepdim=True), e - e.mean(1, keepdim=True)
+    denom = (u.norm(dim=1) * e.norm(dim=1)).clamp_min(1e-12)
+    return (u * e).sum(1) / denom
+
+
+def _rows(
+    out: ArmOutput, gray: Tensor, truth: Tensor, model: GenerativeModel | None
+) -> pd.DataFrame:
+    est = out.estimate
+    frame = pd.DataFrame(
+        {
+            "arm": out.arm,
+            "image": np.arange(len(est)),
+            "psnr": psnr(est, truth).numpy(),
+            "ssim": ssim(est, truth).numpy(),
+            "colourfulness": colourfulness(est).numpy(),
+            "consistency": consistency_error(est, gray).numpy(),
+        }
+    )
+    if model is not None:
+        with torch.no_grad():
+            frame["prior_bpd"] = model.bits_per_dim(_snap(est, model.levels)).double().numpy()
+    if out.samples is not None:
+        s = out.samples.rgb
+        frame["best_of_k_psnr"] = best_of_k_psnr(s, truth).numpy()
+        frame["diversity"] = diversity(s).numpy()
+        frame["uncertainty_error_corr"] = _uncertainty_error_corr(out.samples, est, truth).numpy()
+        frame["accept_rate"] = out.samples.accept_rate.mean(0).numpy()
+    frame["seconds"] = out.seconds
+    return frame
+
+
+def summarize(per_image: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Mean and t-interval over images of every metric, per arm."""
+    rows = []
+    metrics = [c for c in per_image.columns if c not in ("arm", "image", "seconds")]
+    for arm, group in per_image.groupby("arm", sort=False):
+        for metric in metrics:
+            values = group[metric].dropna()
+            if len(values):
+                rows.append({"arm": arm, "metric": metric, **mean_ci(values, confidence)})
+        rows.append({"arm": arm, "metric": "seconds", "mean": float(group["seconds"].iloc[0])})
+    return pd.DataFrame(rows)
+
+
+def wide_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Arms as rows, metrics as columns (means), for printing."""
+    table = summary.pivot(index="arm", columns="metric", values="mean")
+    order = [a for a in dict.fromkeys(summary["arm"]) if a in table.index]
+    return table.loc[order].reset_index()
+
+
+def run_colorize(
+    model: GenerativeModel | None,
+    train_rgb: Tensor,
+    val_rgb: Tensor,
+    test_rgb: Tensor,
+    config: ColorizeConfig,
+    log: Callable[[str], None] = print,
+) -> ColorizeResult:
+    """Colorize the gray versions of ``test_rgb`` with every arm and measure against the truth.
+
+    ``model`` is the trained generative prior (needed by the ``model`` arm; it also scores every
+    arm's output, ``prior_bpd``). Only ``train_rgb`` fits the mean-chroma prior and the regressor
+    (``val_rgb`` picks the regressor's epoch); ``test_rgb`` is only seen as gray, then measured.
+    """
+    for name, images in (("train", train_rgb), ("val", val_rgb), ("test", test_rgb)):
+        _check_colour(name, images)
+    if "model" in config.arms:
+        if model is None:
+            raise ValueError("arm 'model' needs a trained generative model as the prior")
+        REQUIREMENT.check(type(model))
+    gray = luma(test_rgb)
+    outputs: dict[str, ArmOutput] = {}
+    for arm in config.arms:
+        generator = torch.Generator().manual_seed(config.seed)
+        t0 = time.perf_counter()
+        samples: PosteriorSamples | None = None
+        if arm == "uniform":
+            estimate = compose(gray, polygon_centroid(gray))
+            if config.inference.samples >= 2:
+                samples = sample_uniform(gray, config.inference.samples, generator)
+        elif arm == "mean-chroma":
+            prior = MeanChromaPrior.fit(train_rgb)
+            estimate, samples = _posterior_arm(arm, prior, gray, config.inference, generator)
+        elif arm == "model":
+            assert model is not None
+            estimate, samples = _posterior_arm(
+                arm, ModelPrior(model), gray, config.inference, generator
+            )
+        else:
+            regressor = train_regressor(train_rgb, val_rgb, config.regressor, config.seed)
+            estimate = regress_colorize(regressor, gray)
+        outputs[arm] = ArmOutput(arm, estimate.detach(), samples, time.perf_counter() - t0)
+        log(f"arm {arm}: {outputs[arm].seconds:.1f} s")
+    per_image = pd.concat([_rows(o, gray, test_rgb, model) for o in outputs.values()])
+    truth = ArmOutput("truth", test_rgb, None, 0.0)
+    per_image = pd.concat([per_image, _rows(truth, gray, test_rgb, model)], ignore_index=True)
+    return ColorizeResult(gray, test_rgb, outputs, per_image, summarize(per_image))

@@ -1,0 +1,212 @@
+"""Posterior inference over chroma: MAP by gradient ascent, samples by (Metropolis-adjusted)
+Langevin dynamics.
+
+The posterior over the chroma ``c`` of a gray image ``Y`` is ``p(c | Y) ∝ p(compose(Y, c))``: the
+likelihood ``p(Y | rgb)`` is a point mass on ``luma(rgb) = Y``, which the parameterization satisfies
+exactly, so only the prior shapes the colours. Chroma that leaves the RGB cube is pulled back by
+:func:`~tasks.colorize.color.compose`; a quadratic penalty on the cut-off length keeps the
+density proper there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from tasks.colorize.color import compose, overshoot, uniform_chroma
+from tasks.colorize.priors import Prior
+
+LogDensity = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Settings of MAP search and Langevin sampling."""
+
+    starts: int = 4  # MAP restarts per image (the best by posterior is kept)
+    map_steps: int = 150
+    map_lr: float = 0.03
+    samples: int = 4  # posterior samples (independent chains) per image
+    langevin_steps: int = 200
+    adapt_steps: int = 100  # of langevin_steps, spent tuning each chain's step size
+    step_size: float = 1e-4  # initial Langevin step (chroma units squared)
+    target_accept: float = 0.574  # MALA's optimal acceptance rate
+    penalty: float = 1e4  # weight of the squared chroma outside the RGB cube
+    batch_size: int = 64  # images per inference batch
+
+    def __post_init__(self) -> None:
+        if min(self.starts, self.samples, self.batch_size) < 1:
+            raise ValueError("starts, samples and batch_size must be >= 1")
+        if self.map_steps < 0 or self.langevin_steps < 0:
+            raise ValueError("step counts must be >= 0")
+        if not 0 <= self.adapt_steps <= self.langevin_steps:
+            raise ValueError("adapt_steps must lie in [0, langevin_steps]")
+        if self.step_size <= 0 or self.map_lr <= 0 or self.penalty < 0:
+            raise ValueError("step_size and map_lr must be > 0, penalty >= 0")
+        if not 0 < self.target_accept < 1:
+            raise ValueError("target_accept must lie in (0, 1)")
+
+
+def chroma_log_posterior(prior: Prior, gray: Tensor, penalty: float) -> LogDensity:
+    """``log p(c | gray)`` up to a constant, ``(B,)``, as a function of chroma ``(B, 2, H, W)``."""
+
+    def log_density(chroma: Tensor) -> Tensor:
+        return prior(compose(gray, chroma)) - penalty * overshoot(gray, chroma)
+
+    return log_density
+
+
+def _value_and_grad(log_density: LogDensity, x: Tensor) -> tuple[Tensor, Tensor]:
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        value = log_density(x)
+        (grad,) = torch.autograd.grad(value.sum(), x)
+    return value.detach(), grad.detach()
+
+
+@dataclass(frozen=True)
+class LangevinResult:
+    samples: Tensor  # final states, shape of the initial states
+    accept_rate: Tensor  # (B,) after adaptation (1.0 for unadjusted dynamics)
+    step_size: Tensor  # (B,) the tuned step sizes
+
+
+def langevin(
+    log_density: LogDensity,
+    init: Tensor,
+    steps: int,
+    step_size: float,
+    generator: torch.Generator | None = None,
+    adjust: bool = True,
+    adapt_steps: int = 0,
+    target_accept: float = 0.574,
+) -> LangevinResult:
+    """Run one Langevin chain per row of ``init`` ``(B, ...)`` for ``steps`` steps.
+
+    ``x' = x + eps * grad log p(x) + sqrt(2 eps) * noise``; with ``adjust`` each proposal is
+    accepted with the Metropolis-Hastings probability (MALA), so the chain targets ``p`` exactly.
+    During the first ``adapt_steps`` each chain's ``eps`` follows a Robbins-Monro rule towards
+    ``target_accept`` (MALA only); it is then frozen. ``log_density`` maps ``(B, ...)`` to ``(B,)``.
+    """
+    if steps < 0 or step_size <= 0 or not 0 <= adapt_steps <= steps:
+        raise ValueError("need steps >= 0, step_size > 0 and 0 <= adapt_steps <= steps")
+    x = init.detach().clone()
+    b = x.shape[0]
+    shape = (b,) + (1,) * (x.ndim - 1)
+    log_eps = torch.full((b,), math.log(step_size), dtype=x.dtype, device=x.device)
+    value, grad = _value_and_grad(log_density, x)
+    accepted = torch.zeros(b, dtype=x.dtype, device=x.device)
+    for t in range(steps):
+        eps = log_eps.exp().view(shape)
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        proposal = x + eps * grad + torch.sqrt(2 * eps) * noise
+        if not adjust:
+            x = proposal
+            value, grad = _value_and_grad(log_density, x)
+            continue
+        p_value, p_grad = _value_and_grad(log_density, proposal)
+        forward = ((proposal - x - eps * grad) ** 2).flatten(1).sum(1)
+        backward = ((x - proposal - eps * p_grad) ** 2).flatten(1).sum(1)
+        log_alpha = p_value - value + (forward - backward) / (4 * eps.flatten())
+        log_alpha = torch.nan_to_num(log_alpha, nan=-math.inf)
+        u = torch.rand(b, generator=generator, dtype=x.dtype).to(x.device)
+        accept = torch.log(u) < log_alpha
+        keep = accept.view(shape)
+        x = torch.where(keep, proposal, x)
+        value = torch.where(accept, p_value, value)
+        grad = torch.where(keep, p_grad, grad)
+        if t < adapt_steps:
+            alpha = log_alpha.clamp(max=0).exp()
+            log_eps = log_eps + (alpha - target_accept) * 2.0 / (1 + t) ** 0.6
+        else:
+            accepted += accept.to(x.dtype)
+    sampled = steps - adapt_steps
+    rate = accepted / sampled if adjust and sampled else torch.ones_like(accepted)
+    return LangevinResult(x, rate, log_eps.exp())
+
+
+def _batches(n: int, size: int) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+@dataclass(frozen=True)
+class MapResult:
+    rgb: Tensor  # (B, 3, H, W)
+    log_posterior: Tensor  # (B,)
+
+
+def map_colorize(
+    prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator | None = None
+) -> MapResult:
+    """Gradient ascent (Adam) on the chroma from ``config.starts`` uniform random starts per
+    image; each image keeps its best start."""
+    rgbs, values = [], []
+    for part in _batches(len(gray), config.batch_size):
+        g = gray[part]
+        starts = uniform_chroma(g, config.starts, generator)  # (S, b, 2, H, W)
+        s, b = starts.shape[:2]
+        g_rep = g.repeat(s, 1, 1, 1)
+        log_density = chroma_log_posterior(prior, g_rep, config.penalty)
+        chroma = starts.reshape(s * b, *starts.shape[2:]).clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([chroma], lr=config.map_lr)
+        with torch.enable_grad():
+            for _ in range(config.map_steps):
+                optimizer.zero_grad()
+                (-log_density(chroma).sum()).backward()
+                optimizer.step()
+        with torch.no_grad():
+            final = log_density(chroma).view(s, b)
+            best = final.argmax(0)
+            chosen = chroma.detach().view(s, b, *chroma.shape[1:])[best, torch.arange(b)]
+            rgbs.append(compose(g, chosen))
+            values.append(final[best, torch.arange(b)])
+    return MapResult(torch.cat(rgbs), torch.cat(values))
+
+
+@dataclass(frozen=True)
+class PosteriorSamples:
+    rgb: Tensor  # (K, B, 3, H, W)
+    accept_rate: Tensor  # (K, B)
+
+    @property
+    def uncertainty(self) -> Tensor:
+        """Per-pixel std across samples, averaged over RGB ``(B, 1, H, W)``."""
+        return self.rgb.std(0, unbiased=False).mean(1, keepdim=True)
+
+
+def sample_colorize(
+    prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator | None = None
+) -> PosteriorSamples:
+    """``config.samples`` independent MALA chains per image, started from uniform colourings."""
+    rgbs, rates = [], []
+    for part in _batches(len(gray), config.batch_size):
+        g = gray[part]
+        init = uniform_chroma(g, config.samples, generator)
+        k, b = init.shape[:2]
+        g_rep = g.repeat(k, 1, 1, 1)
+        result = langevin(
+            chroma_log_posterior(prior, g_rep, config.penalty),
+            init.reshape(k * b, *init.shape[2:]),
+            config.langevin_steps,
+            config.step_size,
+            generator,
+            adjust=True,
+            adapt_steps=config.adapt_steps,
+            target_accept=config.target_accept,
+        )
+        rgbs.append(compose(g_rep, result.samples).view(k, b, 3, *g.shape[2:]))
+        rates.append(result.accept_rate.view(k, b))
+    return PosteriorSamples(torch.cat(rgbs, 1), torch.cat(rates, 1))
+
+
+def sample_uniform(
+    gray: Tensor, k: int, generator: torch.Generator | None = None
+) -> PosteriorSamples:
+    """Exact samples of the uniform-prior posterior: uniform valid chroma at every pixel."""
+    chroma = uniform_chroma(gray, k, generator)
+    rgb = torch.stack([compose(gray, c) for c in chroma])
+    return PosteriorSamples(rgb, torch.ones(k, len(gray)))

@@ -1,0 +1,102 @@
+"""The discriminative baseline: a small CNN regressing chroma from gray, trained on the same
+colour images as the prior. Its output goes through :func:`~tasks.colorize.color.compose`, so it
+reproduces the gray input exactly like every other arm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from genmodels.training import seed_all
+from tasks.colorize.color import compose, luma, to_chroma
+from tasks.fitting import fit_keep_best
+
+
+class ChromaRegressor(nn.Module):
+    """Gray ``(B, 1, H, W)`` -> chroma ``(B, 2, H, W)`` in ``[-0.5, 0.5]``; full resolution,
+    dilated convolutions for context."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(1, width, 3, padding=1), nn.ReLU()]
+        for dilation in (1, 2, 4, 1):
+            layers += [
+                nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+            ]
+        layers.append(nn.Conv2d(width, 2, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, gray: Tensor) -> Tensor:
+        return 0.5 * torch.tanh(self.net(2 * gray - 1))
+
+
+class RegressorModule(pl.LightningModule):
+    def __init__(self, width: int = 32, lr: float = 2e-3) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = ChromaRegressor(width)
+        self.lr = lr
+
+    def _loss(self, batch: tuple[Tensor]) -> Tensor:
+        rgb = batch[0]
+        return F.mse_loss(self.net(luma(rgb)), to_chroma(rgb))
+
+    def training_step(self, batch: tuple[Tensor], batch_idx: int) -> Tensor:
+        loss = self._loss(batch)
+        self.log("train_mse", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor], batch_idx: int) -> None:
+        self.log(
+            "val_mse", self._loss(batch), on_step=False, on_epoch=True, batch_size=len(batch[0])
+        )
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+@dataclass(frozen=True)
+class RegressorConfig:
+    max_epochs: int = 30
+    batch_size: int = 64
+    patience: int = 5
+    lr: float = 2e-3
+    width: int = 32
+
+
+def train_regressor(
+    train_rgb: Tensor, val_rgb: Tensor, config: RegressorConfig, seed: int
+) -> RegressorModule:
+    """Fit on colour images ``(N, 3, H, W)``; keep the epoch with the lowest validation MSE."""
+    for name, images in (("train", train_rgb), ("val", val_rgb)):
+        if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
+            raise ValueError(f"{name}: need colour images (N, 3, H, W), got {tuple(images.shape)}")
+    seed_all(seed)
+    module = RegressorModule(config.width, config.lr)
+    loader = DataLoader(
+        TensorDataset(train_rgb),
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    val_loader = DataLoader(TensorDataset(val_rgb), batch_size=256)
+    fit_keep_best(module, loader, val_loader, "val_mse", "min", config.max_epochs, config.patience)
+    return module
+
+
+@torch.no_grad()
+def regress_colorize(module: RegressorModule, gray: Tensor, batch_size: int = 256) -> Tensor:
+    """Colour images ``(B, 3, H, W)`` whose luma is exactly ``gray``."""
+    module.eval()
+    parts = [
+        compose(gray[i : i + batch_size], module.net(gray[i : i + batch_size]))
+        for i in range(0, len(gray), batch_size)
+    ]
+    return torch.cat(parts)

@@ -1,0 +1,86 @@
+"""The colorization experiment: every arm reproduces the gray input, only training colours are
+learned from, seeds reproduce the table, unusable priors are refused."""
+
+import pytest
+import torch
+
+from genmodels.errors import CapabilityError
+from genmodels.registry import get_model_class
+from tasks.colorize import ColorizeConfig, InferenceConfig, RegressorConfig, run_colorize
+from tasks.colorize.color import to_chroma
+
+FAST = InferenceConfig(starts=2, map_steps=10, samples=2, langevin_steps=8, adapt_steps=4)
+
+
+def _tinted(n: int, tint: tuple[float, float, float], seed: int) -> torch.Tensor:
+    """Colour 6x6 images: random brightness patterns times a colour tint."""
+    g = torch.Generator().manual_seed(seed)
+    pattern = 0.3 + 0.6 * torch.rand(n, 1, 6, 6, generator=g)
+    return (pattern * torch.tensor(tint).view(1, 3, 1, 1)).clamp(0, 1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    blue = (0.35, 0.5, 1.0)
+    return _tinted(60, blue, 0), _tinted(12, blue, 1), _tinted(6, (1.0, 0.45, 0.3), 2)  # red test
+
+
+@pytest.fixture(scope="module")
+def gmm_prior(data):
+    train = data[0]
+    cls = get_model_class("gmm")
+    model = cls((3, 6, 6), 256, **cls.tiny_params)
+    model.fit_closed_form(train, torch.Generator().manual_seed(0))
+    return model
+
+
+def _config(arms=("uniform", "mean-chroma", "model", "regressor")) -> ColorizeConfig:
+    return ColorizeConfig(arms, FAST, RegressorConfig(max_epochs=40, patience=0, lr=5e-3), seed=0)
+
+
+def test_every_arm_reproduces_the_gray_input_and_fills_the_table(data, gmm_prior):
+    train, val, test = data
+    result = run_colorize(gmm_prior, train, val, test, _config(), log=lambda _: None)
+    assert set(result.outputs) == {"uniform", "mean-chroma", "model", "regressor"}
+    for out in result.outputs.values():
+        assert out.estimate.shape == test.shape
+    consistency = result.summary.query("metric == 'consistency'").set_index("arm")["mean"]
+    assert (consistency < 1e-5).all()
+    psnr = result.summary.query("metric == 'psnr'").set_index("arm")["mean"]
+    assert psnr["truth"] == 100.0 and psnr.drop("truth").lt(100).all()
+    diverse = result.summary.query("metric == 'diversity'").set_index("arm")["mean"]
+    assert set(diverse.index) == {"uniform", "mean-chroma", "model"}  # the sampling arms
+
+
+def test_colours_come_from_the_training_images_only(data, gmm_prior):
+    """Blue training images, red test images: arms that learn colours paint the test blue."""
+    train, val, test = data
+    result = run_colorize(gmm_prior, train, val, test, _config(), log=lambda _: None)
+    assert to_chroma(test)[:, 0].mean() < -0.05  # the truth is red: Cb < 0
+    for arm in ("mean-chroma", "model", "regressor"):
+        cb = to_chroma(result.outputs[arm].estimate)[:, 0].mean()
+        assert cb > 0.05, f"arm {arm} did not learn the training colours (Cb {cb:.3f})"
+
+
+def test_seeds_reproduce_the_numbers(data, gmm_prior):
+    train, val, test = data
+    config = _config(("uniform", "mean-chroma", "model"))
+    a = run_colorize(gmm_prior, train, val, test, config, log=lambda _: None)
+    b = run_colorize(gmm_prior, train, val, test, config, log=lambda _: None)
+    cols = [c for c in a.per_image.columns if c != "seconds"]
+    assert a.per_image[cols].equals(b.per_image[cols])
+
+
+def test_priors_that_cannot_serve_are_refused(data):
+    train, val, test = data
+    cls = get_model_class("pixelcnn")
+    pixelcnn = cls((3, 6, 6), 256, **cls.tiny_params)
+    with pytest.raises(CapabilityError, match="differentiable"):
+        run_colorize(pixelcnn, train, val, test, _config(), log=lambda _: None)
+    gray_model = get_model_class("ppca")((1, 6, 6), 256)
+    with pytest.raises(ValueError, match="3-channel"):
+        run_colorize(gray_model, train, val, test, _config(), log=lambda _: None)
+    with pytest.raises(ValueError, match="colour images"):
+        run_colorize(None, train, val, test[:, :1], _config(("uniform",)), log=lambda _: None)
+    with pytest.raises(ValueError, match="needs a trained generative model"):
+        run_colorize(None, train, val, test, _config(("model",)), log=lambda _: None)

@@ -1,0 +1,70 @@
+"""MAP and Langevin inference checked against priors whose posterior is known."""
+
+import pytest
+import torch
+
+from tasks.colorize.color import to_chroma
+from tasks.colorize.inference import InferenceConfig, langevin, map_colorize, sample_colorize
+from tasks.colorize.priors import MeanChromaPrior, UniformPrior
+
+
+def _gaussian(mu: torch.Tensor, sd: torch.Tensor):
+    return lambda x: (-0.5 * ((x - mu) / sd) ** 2).sum(1)
+
+
+@pytest.mark.parametrize("adjust", [True, False])
+def test_langevin_samples_a_known_gaussian(adjust):
+    mu, sd = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.5, 0.8, 1.0])
+    g = torch.Generator().manual_seed(0)
+    steps, step = (400, 0.05) if adjust else (1500, 0.005)
+    result = langevin(_gaussian(mu, sd), torch.zeros(3000, 3), steps, step, g, adjust, steps // 2)
+    x = result.samples
+    assert torch.allclose(x.mean(0), mu, atol=0.06)
+    assert torch.allclose(x.std(0), sd, rtol=0.08)
+    if adjust:
+        assert 0.4 < result.accept_rate.mean().item() < 0.75  # tuned towards 0.574
+
+
+def test_langevin_refuses_bad_settings():
+    with pytest.raises(ValueError, match="step_size"):
+        langevin(_gaussian(torch.zeros(1), torch.ones(1)), torch.zeros(2, 1), 10, 0.0)
+
+
+def _mean_chroma_prior(h: int = 4, w: int = 4) -> MeanChromaPrior:
+    mean = torch.stack([torch.full((h, w), 0.05), torch.full((h, w), -0.03)])
+    return MeanChromaPrior(mean, torch.full((2, h, w), 0.04))
+
+
+def test_colorization_samples_under_a_gaussian_chroma_prior_have_its_moments():
+    prior = _mean_chroma_prior()
+    gray = torch.full((1, 1, 4, 4), 0.5)
+    config = InferenceConfig(samples=400, langevin_steps=300, adapt_steps=150, batch_size=1)
+    samples = sample_colorize(prior, gray, config, torch.Generator().manual_seed(1))
+    chroma = to_chroma(samples.rgb.reshape(-1, 3, 4, 4))  # (400, 2, 4, 4)
+    per_channel = chroma.permute(1, 0, 2, 3).reshape(2, -1)
+    assert torch.allclose(per_channel.mean(1), torch.tensor([0.05, -0.03]), atol=0.004)
+    assert torch.allclose(per_channel.std(1), torch.tensor([0.04, 0.04]), rtol=0.1)
+
+
+def test_map_under_a_gaussian_chroma_prior_is_its_mean():
+    prior = _mean_chroma_prior()
+    gray = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0)) * 0.4 + 0.3
+    config = InferenceConfig(starts=2, map_steps=200, map_lr=0.02)
+    rgb = map_colorize(prior, gray, config, torch.Generator().manual_seed(0)).rgb
+    assert torch.allclose(to_chroma(rgb), prior.mean.expand(3, -1, -1, -1), atol=2e-3)
+
+
+def test_the_uniform_prior_is_flat_and_gives_no_gradient():
+    rgb = torch.rand(2, 3, 4, 4, requires_grad=True)
+    value = UniformPrior()(rgb)
+    value.sum().backward()
+    assert torch.equal(value, torch.zeros(2)) and torch.equal(rgb.grad, torch.zeros_like(rgb))
+
+
+def test_mean_chroma_prior_fit_recovers_the_average_colour():
+    red = torch.tensor([0.8, 0.2, 0.2]).view(1, 3, 1, 1)
+    images = red + 0.05 * torch.randn(200, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    prior = MeanChromaPrior.fit(images.clamp(0, 1))
+    assert torch.allclose(prior.mean, to_chroma(red).squeeze(0).expand(2, 2, 2), atol=0.01)
+    with pytest.raises(ValueError, match="colour images"):
+        MeanChromaPrior.fit(torch.rand(5, 1, 2, 2))

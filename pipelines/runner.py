@@ -9,11 +9,13 @@ from pipelines.augment_pipeline import run_augment_pipeline
 from pipelines.colorize_pipeline import run_colorize_pipeline
 from pipelines.spec import PipelineSpec
 from pipelines.stages import PipelineResult
+from pipelines.transfer_pipeline import run_transfer_pipeline
 
 _RUNNERS: dict[str, Callable[..., PipelineResult]] = {
     "anomaly": run_anomaly,
     "augment": run_augment_pipeline,
     "colorize": run_colorize_pipeline,
+    "transfer": run_transfer_pipeline,
 }
 
 

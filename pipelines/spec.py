@@ -24,7 +24,7 @@ BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstru
 BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
 CompressorBaseline = Literal["png_bits", "png_typicality"]
 ScoreName = Literal["nll", "bpd", "complexity", "likelihood-ratio", "typicality", "ensemble"]
-TASKS = ("anomaly", "augment", "colorize")
+TASKS = ("anomaly", "augment", "colorize", "transfer")
 ArmName = Literal[
     "real", "real+gen", "real+classic", "real+classic+gen", "real+gen-filtered", "synthetic-only"
 ]
@@ -222,6 +222,36 @@ class ColorizeTaskSpec(_Section):
         return self
 
 
+StudentName = Literal["svc", "kernel-ridge", "nystroem"]
+
+
+def _default_students() -> list[StudentName]:
+    return ["svc", "kernel-ridge"]
+
+
+class TransferTaskSpec(_Section):
+    """Transfer: a CNN teacher labels generated images, kernel-machine students learn from them."""
+
+    name: Literal["transfer"] = "transfer"
+    k_real: int = Field(20, ge=1)  # labelled real images per class the students get
+    ns: list[int] = Field(default_factory=lambda: [0, 250, 500, 1000, 2000], min_length=1)
+    students: list[StudentName] = Field(default_factory=lambda: _default_students(), min_length=1)
+    focus: bool = True  # also run the arm focused on the most confused class pairs
+    focus_pairs: int = Field(3, ge=1)
+    focus_share: float = Field(0.5, gt=0, le=1)
+    candidates: float = Field(3.0, ge=1)  # generated candidates per image at the largest n
+    probe: int = Field(1000, ge=1)  # generated images to find the confused pairs
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    teacher: ClassifierSpec = Field(default_factory=lambda: ClassifierSpec())
+
+    @field_validator("ns")
+    @classmethod
+    def _ns_include_zero(cls, v: list[int]) -> list[int]:
+        if 0 not in v or min(v) < 0:
+            raise ValueError(f"ns must be >= 0 and include 0 (the real-only student), got {v}")
+        return sorted(set(v))
+
+
 class OutputSpec(_Section):
     """Where results go."""
 
@@ -247,7 +277,7 @@ class PipelineSpec(_Section):
     data: DataSpec = Field(default_factory=lambda: DataSpec())
     model: ModelSpec = Field(default_factory=lambda: ModelSpec())
     train: TrainSpec = Field(default_factory=lambda: TrainSpec())
-    task: AnomalyTaskSpec | AugmentTaskSpec | ColorizeTaskSpec = Field(
+    task: AnomalyTaskSpec | AugmentTaskSpec | ColorizeTaskSpec | TransferTaskSpec = Field(
         default_factory=lambda: AnomalyTaskSpec(), discriminator="name"
     )
     output: OutputSpec = Field(default_factory=lambda: OutputSpec())
@@ -343,6 +373,7 @@ _TASK_SPECS: dict[str, type[_Section]] = {
     "anomaly": AnomalyTaskSpec,
     "augment": AugmentTaskSpec,
     "colorize": ColorizeTaskSpec,
+    "transfer": TransferTaskSpec,
 }
 
 

@@ -9,7 +9,7 @@ import torch
 from monai.transforms import Compose, RandAffine, RandFlip
 from torch import Tensor
 
-from tasks.augment.classifier import Transform
+from tasks.classifier import Transform
 
 
 def classic_augmentation(image_size: tuple[int, int], seed: int, flips: bool = False) -> Transform:

@@ -25,15 +25,15 @@ import torch
 from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
 from tasks.augment.classic import classic_augmentation
-from tasks.augment.classifier import (
+from tasks.augment.generate import Generated, generate_labelled
+from tasks.classifier import (
     ClassifierConfig,
     ClassifierModule,
     accuracy,
     predict_proba,
     train_classifier,
 )
-from tasks.augment.generate import Generated, generate_labelled
-from tasks.augment.protocol import FewShot, draw_few_shot, with_images
+from tasks.fewshot import FewShot, draw_few_shot, with_images
 from tasks.stats import mean_ci
 
 ARMS = (

@@ -1,4 +1,5 @@
-"""The classifier every augmentation arm trains: a small CNN, one Lightning recipe for all.
+"""The small CNN classifier the tasks train (augmentation arms, transfer teacher, share audits):
+one Lightning recipe for all.
 
 The recipe is fixed (architecture, optimizer, early stopping on the accuracy of a validation split
 taken from the *real* labelled images) so arms differ only in their training images.

@@ -1,4 +1,4 @@
-"""The low-data protocol: k labelled real images per class, drawn with a seed, nothing else.
+"""The low-data protocol shared by the tasks: k labelled real images per class, drawn with a seed.
 
 Only the labelled pool (the data set's training split) is ever drawn from; the test split is
 passed separately and used only to measure accuracy. The k-per-class subset is split again into
@@ -41,7 +41,7 @@ def draw_few_shot(pool: ImageSet, k: int | None, seed: int, val_fraction: float 
         DataError: the pool has no labels, or a class has fewer than ``k`` (or 2) images.
     """
     if pool.labels is None:
-        raise DataError("the augmentation protocol needs labelled images")
+        raise DataError("the few-shot protocol needs labelled images")
     rng = np.random.default_rng(seed)
     labels = pool.labels.numpy()
     fit_idx: list[int] = []

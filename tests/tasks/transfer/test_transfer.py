@@ -1,0 +1,99 @@
+"""Knowledge transfer: students never see test labels, learn what the teacher says, reproduce."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genmodels.data.imageset import ImageSet
+from tasks.transfer import TransferConfig, confused_pairs, focused_order, run_transfer
+
+CENTRES = torch.tensor([0.2, 0.45, 0.7])
+
+
+def _images(brightness: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    noise = 0.08 * torch.randn(len(brightness), 1, 4, 4, generator=g)
+    return (brightness.view(-1, 1, 1, 1) + noise).clamp(0, 1)
+
+
+def _teacher(images: torch.Tensor) -> torch.Tensor:
+    """An oracle: the class whose brightness centre is nearest the image's mean."""
+    mean = images.flatten(1).mean(1, keepdim=True)
+    return torch.softmax(-200 * (mean - CENTRES) ** 2, dim=1)
+
+
+def _sample(n: int, g: torch.Generator) -> torch.Tensor:
+    return _images(0.1 + 0.7 * torch.rand(n, generator=g), g)
+
+
+@pytest.fixture(scope="module")
+def data():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(3).repeat_interleave(30)
+    pool = ImageSet(_images(CENTRES[labels], g), labels, 256)
+    test_labels = torch.arange(3).repeat(40)
+    return pool, _images(CENTRES[test_labels], g), test_labels
+
+
+CONFIG = TransferConfig(
+    k_real=2, ns=(0, 60, 240), students=("svc", "kernel-ridge"), seeds=(0, 1), probe=200
+)
+
+
+def _run(data, teacher=_teacher, test_labels=None, config=CONFIG):
+    pool, test_images, labels = data
+    labels = labels if test_labels is None else test_labels
+    return run_transfer(pool, test_images, labels, 3, teacher, _sample, config, log=lambda _: None)
+
+
+def test_test_labels_only_score_the_students(data):
+    rows = _run(data)
+    planted = data[2][torch.randperm(len(data[2]), generator=torch.Generator().manual_seed(5))]
+    shuffled = _run(data, test_labels=planted)
+    # the students are the same (same predictions, so the same agreement with the teacher) ...
+    assert rows["agreement"].equals(shuffled["agreement"])
+    # ... only the accuracy, computed against the given labels, changes
+    assert not rows["accuracy"].equals(shuffled["accuracy"])
+
+
+def test_students_learn_the_teachers_labels(data):
+    rows = _run(data)
+    wrong = _run(data, teacher=lambda x: _teacher(x).roll(1, dims=1))  # a planted relabel
+    key = ["seed", "student", "mode", "n"]
+    a, b = rows.set_index(key), wrong.set_index(key)
+    base = a.xs(0, level="n")
+    assert np.allclose(base["accuracy"], b.xs(0, level="n")["accuracy"])  # real-only: unchanged
+    most = a.xs(240, level="n")["accuracy"]
+    assert (b.xs(240, level="n")["accuracy"] < most - 0.2).all()  # fit on what the teacher says
+    assert (most >= base["accuracy"]).all()  # and a right teacher helps here
+
+
+def test_seeds_reproduce_the_rows(data):
+    config = TransferConfig(k_real=2, ns=(0, 60), students=("svc",), seeds=(3,), probe=100)
+    assert _run(data, config=config).equals(_run(data, config=config))
+
+
+def test_confused_pairs_and_focused_order():
+    student = np.array([0, 1, 1, 2, 2, 2, 0])
+    teacher = np.array([0, 2, 2, 1, 0, 2, 1])
+    assert confused_pairs(student, teacher, 2) == [(1, 2), (0, 1)]
+    soft = torch.tensor(
+        [
+            [0.5, 0.45, 0.05],
+            [0.9, 0.05, 0.05],
+            [0.05, 0.5, 0.45],
+            [0.4, 0.3, 0.3],
+            [0.1, 0.48, 0.42],
+        ]
+    )
+    order = focused_order(soft, [(1, 2)], 4, 0.5, np.random.default_rng(0))
+    assert list(order[:2]) == [2, 4]  # the (1, 2) calls first, closest (margin 0.05) first
+    assert len(order) == 4 and len(set(order.tolist())) == 4
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(ValueError, match="include 0"):
+        TransferConfig(ns=(100, 200))
+    with pytest.raises(ValueError, match="unknown student"):
+        TransferConfig(students=("knn",))

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-.PHONY: help install anomaly-detect anomaly-pneumonia augment colorize transfer models-measure anomaly-bench test test-slow lint format mlflow-ui clean
+.PHONY: help install anomaly-detect anomaly-pneumonia augment colorize transfer share models-measure anomaly-bench test test-slow lint format mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ colorize: $(STAMP) ## Bayesian colorization of gray photo patches with a flow pr
 
 transfer: $(STAMP) ## teach RBF kernel students with teacher-labelled generated digits, every arm, one table
 	$(VENV)/bin/priorworks run transfer $(ARGS)
+
+share: $(STAMP) ## synthetic digits instead of the real ones: audit, gate, versioned release bundle
+	$(VENV)/bin/priorworks run share $(ARGS)
 
 models-measure: $(STAMP) ## train and measure every zoo model on USPS (ARGS="--epochs 3")
 	$(VENV)/bin/priorworks models --measure $(ARGS)

@@ -38,7 +38,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if result.model_uri:
         print(f"model:       {result.model_uri}")
     print("compare runs: make mlflow-ui, then open http://127.0.0.1:5000")
-    return 0
+    return result.exit_code
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pipelines.anomaly_pipeline import run_anomaly
 from pipelines.augment_pipeline import run_augment_pipeline
 from pipelines.colorize_pipeline import run_colorize_pipeline
+from pipelines.share_pipeline import run_share_pipeline
 from pipelines.spec import PipelineSpec
 from pipelines.stages import PipelineResult
 from pipelines.transfer_pipeline import run_transfer_pipeline
@@ -16,6 +17,7 @@ _RUNNERS: dict[str, Callable[..., PipelineResult]] = {
     "augment": run_augment_pipeline,
     "colorize": run_colorize_pipeline,
     "transfer": run_transfer_pipeline,
+    "share": run_share_pipeline,
 }
 
 

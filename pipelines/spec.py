@@ -24,7 +24,7 @@ BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstru
 BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
 CompressorBaseline = Literal["png_bits", "png_typicality"]
 ScoreName = Literal["nll", "bpd", "complexity", "likelihood-ratio", "typicality", "ensemble"]
-TASKS = ("anomaly", "augment", "colorize", "transfer")
+TASKS = ("anomaly", "augment", "colorize", "transfer", "share")
 ArmName = Literal[
     "real", "real+gen", "real+classic", "real+classic+gen", "real+gen-filtered", "synthetic-only"
 ]
@@ -252,6 +252,33 @@ class TransferTaskSpec(_Section):
         return sorted(set(v))
 
 
+class GateSpec(_Section):
+    """The release gate; a null limit disables its check."""
+
+    max_memorization_rate: float | None = Field(0.01, ge=0, le=1)
+    max_membership_auc: float | None = Field(0.6, ge=0, le=1)
+    min_utility_ratio: float | None = Field(None, ge=0)
+
+
+class ShareTaskSpec(_Section):
+    """Sharing: sample a synthetic data set, audit it, write the bundle if the gate passes."""
+
+    name: Literal["share"] = "share"
+    n_synthetic: int | None = Field(None, ge=10)  # None: as many as training images
+    quantile: float = Field(0.01, gt=0, lt=1)  # of holdout-to-train distances ("memorized")
+    k_nn: int = Field(5, ge=1)
+    max_feature_images: int = Field(2000, ge=20)
+    max_membership_images: int = Field(1000, ge=10)
+    gate: GateSpec = Field(default_factory=lambda: GateSpec())
+    classifier: ClassifierSpec = Field(default_factory=lambda: ClassifierSpec())
+    release_dir: str = "releases"  # bundles go to <release_dir>/<spec name>-v<N>/
+    image_format: Literal["npz", "png"] = "npz"
+    include_model: bool = False  # also log the generative model as an MLflow model
+    closest_pairs: int = Field(8, ge=0)  # synthetic / nearest-training pairs in the MLflow grid
+    intended_use: str | None = None  # None: the default text
+    limits: str | None = None
+
+
 class OutputSpec(_Section):
     """Where results go."""
 
@@ -277,9 +304,9 @@ class PipelineSpec(_Section):
     data: DataSpec = Field(default_factory=lambda: DataSpec())
     model: ModelSpec = Field(default_factory=lambda: ModelSpec())
     train: TrainSpec = Field(default_factory=lambda: TrainSpec())
-    task: AnomalyTaskSpec | AugmentTaskSpec | ColorizeTaskSpec | TransferTaskSpec = Field(
-        default_factory=lambda: AnomalyTaskSpec(), discriminator="name"
-    )
+    task: (
+        AnomalyTaskSpec | AugmentTaskSpec | ColorizeTaskSpec | TransferTaskSpec | ShareTaskSpec
+    ) = Field(default_factory=lambda: AnomalyTaskSpec(), discriminator="name")
     output: OutputSpec = Field(default_factory=lambda: OutputSpec())
 
     @field_validator("task", mode="before")
@@ -374,6 +401,7 @@ _TASK_SPECS: dict[str, type[_Section]] = {
     "augment": AugmentTaskSpec,
     "colorize": ColorizeTaskSpec,
     "transfer": TransferTaskSpec,
+    "share": ShareTaskSpec,
 }
 
 

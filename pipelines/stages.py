@@ -27,6 +27,7 @@ class PipelineResult:
     tracking_uri: str
     table: pd.DataFrame
     model_uri: str | None
+    exit_code: int = 0  # non-zero when the run worked but refused to deliver (a release gate)
 
 
 def train_stage(

@@ -1,9 +1,9 @@
 """Data augmentation with generated samples, measured against real-only and classic augmentation."""
 
 from tasks.augment.experiment import ARMS, AugmentConfig, run_augment, summarize
-from tasks.augment.generate import generate_labelled
 from tasks.classifier import ClassifierConfig, accuracy, predict_proba, train_classifier
 from tasks.fewshot import FewShot, draw_few_shot
+from tasks.generate import generate_labelled
 
 __all__ = [
     "ARMS",

@@ -25,7 +25,6 @@ import torch
 from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
 from tasks.augment.classic import classic_augmentation
-from tasks.augment.generate import Generated, generate_labelled
 from tasks.classifier import (
     ClassifierConfig,
     ClassifierModule,
@@ -34,6 +33,7 @@ from tasks.classifier import (
     train_classifier,
 )
 from tasks.fewshot import FewShot, draw_few_shot, with_images
+from tasks.generate import Generated, generate_labelled
 from tasks.stats import mean_ci
 
 ARMS = (

@@ -42,8 +42,6 @@ from tasks.colorize.regressor import RegressorConfig, regress_colorize, train_re
 from tasks.stats import mean_ci
 
 ARM_NAMES: tuple[str, ...] = ("uniform", "mean-chroma", "model", "regressor")
-#: Metrics where higher is better (the rest: lower is better).
-HIGHER_IS_BETTER = ("psnr", "ssim", "best_of_k_psnr", "colourfulness", "uncertainty_error_corr")
 
 
 @dataclass(frozen=True)
@@ -123,6 +121,7 @@ def _rows(
     if out.samples is not None:
         s = out.samples.rgb
         frame["best_of_k_psnr"] = best_of_k_psnr(s, truth).numpy()
+        frame["sample_mean_psnr"] = psnr(s.mean(0), truth).numpy()
         frame["diversity"] = diversity(s).numpy()
         frame["uncertainty_error_corr"] = _uncertainty_error_corr(out.samples, est, truth).numpy()
         frame["accept_rate"] = out.samples.accept_rate.mean(0).numpy()

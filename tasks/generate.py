@@ -1,4 +1,5 @@
-"""Labelled images from a generative model: class-conditional sampling, or a labeller.
+"""Labelled images from a generative model (augmentation, sharing): class-conditional
+sampling, or a labeller.
 
 A CONDITIONAL model samples each class directly. An unconditional model samples freely and a
 classifier trained on the real images (the *labeller*) names each sample; without a labeller it
@@ -38,12 +39,12 @@ def generate_labelled(
 ) -> Generated:
     """About ``per_class`` samples per class (fewer after a filter), with labels."""
     if not model.supports(Capability.SAMPLE):
-        raise CapabilityError(f"model '{model.name}' cannot sample; augmentation needs samples")
+        raise CapabilityError(f"model '{model.name}' cannot sample; generated data needs a model that samples")
     conditional = model.supports(Capability.CONDITIONAL)
     if not conditional and labeller is None:
         raise CapabilityError(
             f"model '{model.name}' is unconditional: its samples have no labels. Use a "
-            "class-conditional model (e.g. vae-cond) or give it a labeller (task.labeller: true)"
+            "class-conditional model (e.g. vae-cond) or give it a labeller (a classifier trained on the real images)"
         )
     if filter_threshold is not None and labeller is None:
         raise ValueError("the quality filter needs a labeller to judge the samples")

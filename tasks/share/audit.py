@@ -1,0 +1,126 @@
+"""The audit a data owner reads before releasing a synthetic data set (or the model).
+
+Splits: the generative model and the real-data classifier train on ``train`` (``val`` picks
+epochs); ``holdout`` is real data none of them saw (the privacy reference, and the test set of
+the utility and fidelity measures).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genmodels.contract import GenerativeModel, Likelihood
+from genmodels.data.imageset import ImageSet
+from tasks.classifier import ClassifierConfig, ClassifierModule, accuracy, train_classifier
+from tasks.share.fidelity import frechet_distance, precision_recall_density_coverage
+from tasks.share.gate import ReleaseGate
+from tasks.share.privacy import DistanceAudit, distance_audit, membership_auc
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    quantile: float = 0.01  # of held-out-to-train distances: "memorized" below it
+    k_nn: int = 5  # neighbours for precision / recall / density / coverage
+    max_feature_images: int = 2000  # per set, for the k-NN fidelity metrics
+    max_membership_images: int = 1000  # per side of the membership attack
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    gate: ReleaseGate = field(default_factory=ReleaseGate)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Audit:
+    metrics: dict[str, float]
+    distances: DistanceAudit
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@torch.no_grad()
+def embed(classifier: ClassifierModule, images: Tensor, batch_size: int = 512) -> np.ndarray:
+    """Penultimate-layer features of the real-data classifier ``(N, F)``."""
+    classifier.eval()
+    parts = [
+        classifier.net.features(2 * images[i : i + batch_size] - 1)
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(parts).double().numpy()
+
+
+def _first(images: Tensor, n: int, seed: int) -> Tensor:
+    if len(images) <= n:
+        return images
+    g = torch.Generator().manual_seed(seed)
+    return images[torch.randperm(len(images), generator=g)[:n]]
+
+
+@torch.no_grad()
+def log_likelihoods(model: GenerativeModel, images: Tensor, batch_size: int = 256) -> np.ndarray:
+    model.eval()
+    parts = [
+        model.log_likelihood(images[i : i + batch_size]) for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(parts).double().numpy()
+
+
+def audit_release(
+    model: GenerativeModel,
+    synthetic: ImageSet,
+    train: ImageSet,
+    val: ImageSet,
+    holdout: ImageSet,
+    num_classes: int,
+    model_bytes: int,
+    config: AuditConfig,
+    log: Callable[[str], None] = print,
+) -> Audit:
+    """Fidelity, utility, privacy and compression of ``synthetic`` (labelled) against the real
+    splits; then the gate."""
+    metrics: dict[str, float] = {"n_synthetic": float(len(synthetic)), "n_train": float(len(train))}
+    # utility: the same classifier recipe on real and on synthetic training images
+    real_clf = train_classifier(train, val, num_classes, config.classifier, config.seed)
+    syn_clf = train_classifier(synthetic, val, num_classes, config.classifier, config.seed)
+    trtr, tstr = accuracy(real_clf, holdout), accuracy(syn_clf, holdout)
+    metrics.update({"utility_trtr": trtr, "utility_tstr": tstr, "utility_ratio": tstr / trtr})
+    log(f"utility: train-on-real {trtr:.3f}, train-on-synthetic {tstr:.3f} (test on real)")
+    # fidelity, in the feature space of the real-data classifier
+    cap, seed = config.max_feature_images, config.seed
+    real_f = embed(real_clf, _first(holdout.images, cap, seed))
+    syn_f = embed(real_clf, _first(synthetic.images, cap, seed))
+    train_f = embed(real_clf, _first(train.images, cap, seed))
+    metrics.update(precision_recall_density_coverage(real_f, syn_f, config.k_nn))
+    metrics["frechet"] = frechet_distance(real_f, syn_f)
+    metrics["frechet_real_reference"] = frechet_distance(real_f, train_f)  # what real data scores
+    # privacy: distances to the closest training record, membership inference
+    distances = distance_audit(synthetic.images, train.images, holdout.images, config.quantile)
+    metrics.update(
+        {
+            "memorization_rate": distances.memorization_rate,
+            "dcr_ratio": distances.dcr_ratio,
+            "dcr_synthetic_median": float(np.median(distances.synthetic_dcr)),
+            "dcr_holdout_median": float(np.median(distances.holdout_dcr)),
+        }
+    )
+    if model.likelihood is not Likelihood.NONE:
+        m = config.max_membership_images
+        train_ll = log_likelihoods(model, _first(train.images, m, seed))
+        hold_ll = log_likelihoods(model, _first(holdout.images, m, seed))
+        metrics["membership_auc"] = membership_auc(train_ll, hold_ll)
+        # compression: the model's lossless code length of the training data
+        bpd = float(-train_ll.mean() / (model.num_dims * math.log(2)))
+        metrics["train_bpd"] = bpd
+        metrics["code_length_bytes"] = bpd * model.num_dims * len(train) / 8
+    metrics["model_bytes"] = float(model_bytes)
+    metrics["dataset_bytes"] = float(train.images.numel())  # one byte per 8-bit pixel value
+    metrics["compression_ratio"] = metrics["dataset_bytes"] / max(model_bytes, 1)
+    failures = config.gate.failures(metrics)
+    return Audit(metrics, distances, failures)

@@ -1,0 +1,34 @@
+"""The release gate: thresholds on the audit that a bundle must pass before it is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ReleaseGate:
+    """``None`` disables a check. Defaults: at most 1% memorized samples, membership AUC <= 0.6."""
+
+    max_memorization_rate: float | None = 0.01
+    max_membership_auc: float | None = 0.6
+    min_utility_ratio: float | None = None  # train-on-synthetic / train-on-real test accuracy
+
+    def failures(self, metrics: dict[str, float]) -> list[str]:
+        """Every failed check as a sentence naming the metric, its value and the limit."""
+        out = []
+        checks = (
+            ("memorization_rate", self.max_memorization_rate, "at most"),
+            ("membership_auc", self.max_membership_auc, "at most"),
+            ("utility_ratio", self.min_utility_ratio, "at least"),
+        )
+        for key, limit, relation in checks:
+            if limit is None:
+                continue
+            if key not in metrics:
+                out.append(f"{key} was not measured but the gate needs it ({relation} {limit})")
+                continue
+            value = metrics[key]
+            bad = value > limit if relation == "at most" else value < limit
+            if bad:
+                out.append(f"{key} = {value:.4f}, the gate allows {relation} {limit}")
+        return out

@@ -1,0 +1,87 @@
+"""`priorworks run share` end to end: audit, gate, bundle, MLflow."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from genmodels.data import ensure_splits, load_dataset
+from pipelines.cli import main
+
+TINY = [
+    "model.params={hidden_channels: 8, latent_dim: 4}",
+    "train.max_epochs=2",
+    "task.classifier={max_epochs: 2, patience: 0, width: 4}",
+    "task.max_membership_images=100",
+    "task.gate={max_memorization_rate: 0.5, max_membership_auc: 0.9}",
+    "output.experiment=it-share",
+]
+
+
+def _args(tmp_path, *extra: str) -> list[str]:
+    out = ["run", "share", "--set", f"task.release_dir={tmp_path / 'rel'}"]
+    for s in [*TINY, *extra]:
+        out += ["--set", s]
+    return out
+
+
+def _numbers(tree) -> list[list]:
+    """Every list in a JSON tree."""
+    if isinstance(tree, dict):
+        return [x for v in tree.values() for x in _numbers(v)]
+    if isinstance(tree, list):
+        return [tree] + [x for v in tree for x in _numbers(v)]
+    return []
+
+
+@pytest.fixture
+def run_share(mlflow_store, tmp_path, capsys):
+    def run(*extra):
+        code = main(_args(tmp_path, *extra))
+        client = MlflowClient(mlflow_store)
+        runs = client.search_runs([client.get_experiment_by_name("it-share").experiment_id])
+        (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        return code, parent, client, capsys.readouterr()
+
+    return run
+
+
+def test_share_writes_an_audited_bundle_without_training_images(run_share, tmp_path):
+    code, run, client, out = run_share()
+    assert code == 0, out.err
+    assert run.info.status == "FINISHED" and run.data.tags["release"] == "written"
+    folder = tmp_path / "rel" / "share-v1"
+    assert (tmp_path / "rel" / "share-v1.tar.gz").is_file()
+    sheet = json.loads((folder / "datasheet.json").read_text())
+    for key in ("memorization_rate", "membership_auc", "utility_tstr", "precision", "frechet"):
+        assert key in sheet["audit"] and np.isfinite(sheet["audit"][key])
+        assert run.data.metrics[key] == pytest.approx(sheet["audit"][key])
+    assert sheet["gate"]["passed"] is True
+    # the datasheet carries counts and a fingerprint, never pixel data
+    assert max(len(x) for x in _numbers(sheet)) <= 3  # image_shape is the longest list
+    assert (
+        sheet["source"]["splits"]["train"]["images"] > 0 and len(sheet["source"]["sha256_16"]) == 16
+    )
+    # the released images are the synthetic ones, none a copy of a training image
+    train = ensure_splits(load_dataset("digits"), 0.15, 0.3, 0)["train"].images
+    with np.load(folder / "images.npz") as npz:
+        released = npz["images"]
+    assert len(released) == len(train)
+    train_u8 = {(t[0].numpy() * 255).round().astype(np.uint8).tobytes() for t in train}
+    assert not any(img[..., 0].tobytes() in train_u8 for img in released)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "datasheet")}
+    assert "datasheet/DATASHEET.md" in artifacts
+
+
+def test_a_failed_gate_writes_nothing_and_says_why(run_share, tmp_path):
+    code, run, _, out = run_share("task.gate={min_utility_ratio: 5.0}")
+    assert code == 3
+    assert "release REFUSED" in out.out and "utility_ratio" in out.out
+    assert (
+        run.data.tags["release"] == "refused"
+        and "utility_ratio" in run.data.tags["release_reasons"]
+    )
+    assert not (tmp_path / "rel").exists() or not any((tmp_path / "rel").iterdir())

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-.PHONY: help install anomaly-detect anomaly-pneumonia augment colorize transfer share models-measure anomaly-bench test test-slow lint format mlflow-ui clean
+.PHONY: help install anomaly-detect anomaly-pneumonia augment colorize transfer share schedule models-measure anomaly-bench test test-slow lint format mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ transfer: $(STAMP) ## teach RBF kernel students with teacher-labelled generated 
 
 share: $(STAMP) ## synthetic digits instead of the real ones: audit, gate, versioned release bundle
 	$(VENV)/bin/priorworks run share $(ARGS)
+
+schedule: $(STAMP) ## run the pipelines of schedules.yaml on their cron times (SCHEDULES=file)
+	$(VENV)/bin/priorworks schedule --file $(or $(SCHEDULES),schedules.yaml) $(ARGS)
 
 models-measure: $(STAMP) ## train and measure every zoo model on USPS (ARGS="--epochs 3")
 	$(VENV)/bin/priorworks models --measure $(ARGS)

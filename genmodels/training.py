@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
@@ -37,16 +38,46 @@ class TrainConfig:
     limit_train_batches: int | float | None = None
     progress_bar: bool = False
     accelerator: str = "cpu"
+    devices: int = 1  # > 1: data-parallel processes (with strategy ddp / ddp_spawn)
+    strategy: str = "auto"  # Lightning strategy: auto, ddp, ddp_spawn, ...
+
+
+class EpochSampler(Sampler[int]):
+    """A random order that depends only on ``(seed, epoch)``: Lightning calls ``set_epoch`` at
+    every epoch, so a run resumed from a checkpoint sees the same batches as an uninterrupted one.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
 
 
 def _loader(ims: ImageSet, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
     tensors: list[torch.Tensor] = [ims.images]
     if ims.labels is not None:
         tensors.append(ims.labels)
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle, generator=generator
-    )
+    sampler = EpochSampler(len(ims), seed) if shuffle else None
+    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, sampler=sampler)
+
+
+class _EpochSeed(Callback):
+    """Reseed the global generators at every epoch from ``(seed, epoch)`` (dequantization noise,
+    dropout, timesteps), so a resumed run draws what the uninterrupted run drew."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        pl.seed_everything(self.seed * 100_003 + trainer.current_epoch, verbose=False)
 
 
 class _FailOnNonFinite(Callback):
@@ -90,8 +121,11 @@ def fit_model(
 ) -> FitResult:
     """Train ``model`` and return it with the weights of its best validation epoch.
 
-    Closed-form models (classical densities) are fit directly on the training images; their
-    ``best_score`` is the validation bits/dim.
+    With a ``checkpoint_dir`` holding ``last.ckpt`` from an interrupted run with the same
+    settings, training resumes from it (the batches and random draws of every epoch depend only
+    on the seed and the epoch, so the result matches an uninterrupted run). Closed-form models
+    (classical densities) are fit directly on the training images; their ``best_score`` is the
+    validation bits/dim.
     """
     seed_all(seed)
     if model.closed_form:
@@ -121,13 +155,14 @@ def _fit(
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir, monitor=model.monitor, mode="min", save_last=True
     )
-    callbacks: list[Callback] = [checkpoint, _FailOnNonFinite()]
+    callbacks: list[Callback] = [checkpoint, _FailOnNonFinite(), _EpochSeed(seed)]
     if config.patience > 0 and model.monitor is not None:
         callbacks.append(EarlyStopping(monitor=model.monitor, mode="min", patience=config.patience))
     trainer = pl.Trainer(
         max_epochs=config.max_epochs,
         accelerator=config.accelerator,
-        devices=1,
+        devices=config.devices,
+        strategy=config.strategy,
         logger=loggers if loggers else False,
         callbacks=callbacks,
         # Lightning clips gradients only under automatic optimization (a GAN steps by hand).
@@ -140,20 +175,38 @@ def _fit(
         deterministic=True,
     )
     model.train()  # Lightning keeps a module's mode; a model scored before must train in train mode
+    last = ckpt_dir / "last.ckpt"
     trainer.fit(
         model,
         _loader(train, config.batch_size, shuffle=True, seed=seed),
         _loader(val, config.batch_size, shuffle=False, seed=seed),
+        ckpt_path=str(last) if last.is_file() else None,
     )
     best = checkpoint.best_model_path if model.monitor is not None else ""
+    score = checkpoint.best_model_score
+    epochs = trainer.current_epoch
+    if model.monitor is not None and last.is_file() and (not best or score is None):
+        # spawned processes (ddp_spawn) trained: the callback state lives in their checkpoints
+        best, score, epochs = _recover_from_checkpoints(ckpt_dir, last)
     if best:
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
         model.load_state_dict(state)
     model.eval()
-    score = checkpoint.best_model_score
     return FitResult(
         model=model,
         best_checkpoint=Path(best) if best else None,
         best_score=float(score) if score is not None else None,
-        epochs=trainer.current_epoch,
+        epochs=epochs,
     )
+
+
+def _recover_from_checkpoints(ckpt_dir: Path, last: Path) -> tuple[str, Any, int]:
+    """Best checkpoint path, best score and epochs run, read from the checkpoint files."""
+    payload = torch.load(last, map_location="cpu", weights_only=False)
+    state: dict[str, Any] = next(
+        (v for k, v in payload.get("callbacks", {}).items() if "ModelCheckpoint" in str(k)), {}
+    )
+    best = str(state.get("best_model_path") or "")
+    if best and not Path(best).is_file():
+        best = ""
+    return best, state.get("best_model_score"), int(payload.get("epoch", -1)) + 1

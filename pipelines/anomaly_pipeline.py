@@ -27,7 +27,7 @@ from pipelines.model_registry import promote_if_better
 from pipelines.plots import image_grid, roc_figure, score_histogram
 from pipelines.spec import AnomalyTaskSpec, PipelineSpec
 from pipelines.stages import PipelineResult, train_stage
-from pipelines.tracking import git_commit, setup_experiment
+from pipelines.tracking import pipeline_tags, setup_experiment
 from tasks.anomaly import (
     REQUIREMENT,
     ConformalThreshold,
@@ -216,9 +216,7 @@ def _background_stage(
     seed_all(spec.seed)
     background = model_cls(data.train.image_shape, data.train.levels, **spec.model.params)
     t0 = time.perf_counter()
-    fit = train_stage(
-        background, train, val, spec, uri, tags, role="background", max_epochs=bg.max_epochs
-    )
+    fit = train_stage(background, train, val, spec, uri, tags, "background", bg.max_epochs, log)
     log(
         f"trained background {background.name} (mutation rate {bg.mutation_rate}) in "
         f"{time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)"
@@ -236,14 +234,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
     model_cls = get_model_class(spec.model.name)
     REQUIREMENT.check(model_cls)  # refuse before any data or weights load
     uri, experiment_id = setup_experiment(spec.output.experiment)
-    tags = {
-        "task": "anomaly",
-        "model": model_cls.name,
-        "likelihood": model_cls.likelihood.value,
-        "dataset": spec.data.name,
-        "config_hash": spec.config_hash(),
-        "git_commit": git_commit(),
-    }
+    tags = pipeline_tags("anomaly", spec, model_cls)
     task = _task(spec)
     with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
         started = time.perf_counter()
@@ -271,7 +262,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         seed_all(spec.seed)
         model = model_cls(data.train.image_shape, data.train.levels, **spec.model.params)
         t0 = time.perf_counter()
-        fit = train_stage(model, data.train, data.val, spec, uri, tags)
+        fit = train_stage(model, data.train, data.val, spec, uri, tags, log=log)
         log(
             f"trained {model.name} in {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs, "
             f"best {model.monitor} {fit.best_score:.4f})"

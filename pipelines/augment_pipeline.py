@@ -30,7 +30,7 @@ from pipelines.datasets import load_splits
 from pipelines.fingerprint import data_fingerprint
 from pipelines.spec import AugmentTaskSpec, PipelineSpec
 from pipelines.stages import PipelineResult
-from pipelines.tracking import git_commit, setup_experiment
+from pipelines.tracking import pipeline_tags, setup_experiment
 from tasks.augment import AugmentConfig, ClassifierConfig, run_augment, summarize
 
 
@@ -93,14 +93,7 @@ def run_augment_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print)
             "classifier, so the arms must include 'real'"
         )
     uri, experiment_id = setup_experiment(spec.output.experiment)
-    tags = {
-        "task": "augment",
-        "model": model_cls.name,
-        "likelihood": model_cls.likelihood.value,
-        "dataset": spec.data.name,
-        "config_hash": spec.config_hash(),
-        "git_commit": git_commit(),
-    }
+    tags = pipeline_tags("augment", spec, model_cls)
     with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
         started = time.perf_counter()
         mlflow.set_tags(tags)

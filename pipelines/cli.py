@@ -21,7 +21,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     quiet_libraries()  # after the imports: Lightning and MLflow set their log levels on import
 
-    spec = load_spec(args.spec, args.set)
+    overrides = [*args.set, *(["reuse=false"] if args.retrain else [])]
+    spec = load_spec(args.spec, overrides, args.preset)
     print(
         f"priorworks: running '{spec.name}' (task {spec.task.name}, "
         f"model {spec.model.name}, data {spec.data.name})"
@@ -96,6 +97,47 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    quiet_libraries()
+    import pandas as pd
+
+    from pipelines.compare import runs_table, write_csv
+
+    table = runs_table(args.experiment, args.metric, args.sort, args.ascending, args.nested)
+    if table.empty:
+        print(f"experiment '{args.experiment}' has no runs")
+        return 0
+    shown = table.drop(columns=["run_id", "started", "git_commit"]) if not args.wide else table
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format
+    ):
+        print(shown.head(args.limit).to_string(index=False))
+    if args.csv:
+        print(f"wrote {write_csv(table, args.csv)} ({len(table)} runs)")
+    return 0
+
+
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    quiet_libraries()
+    from pipelines.scheduler import build_scheduler, drop_stale_jobs, next_runs
+
+    if args.list:
+        for job_id, spec, when in next_runs(args.file, args.jobstore):
+            print(f"{job_id:24s} {spec:24s} next run: {when.isoformat() if when else 'never'}")
+        return 0
+    scheduler, known = build_scheduler(args.file, blocking=True, store_url=args.jobstore)
+    print(f"priorworks: scheduling {len(known)} pipeline(s) from {args.file}; Ctrl-C stops")
+    scheduler.start(paused=True)
+    dropped = drop_stale_jobs(scheduler, known)
+    if dropped:
+        print(f"removed jobs no longer in the file: {', '.join(dropped)}")
+    try:
+        scheduler.resume()  # blocks (BlockingScheduler) until interrupted
+    except (KeyboardInterrupt, SystemExit):
+        scheduler.shutdown(wait=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="priorworks", description="Generative models put to work."
@@ -111,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="override a spec key, e.g. --set train.max_epochs=5 (repeatable; YAML values)",
+    )
+    run.add_argument(
+        "--preset", help="apply a preset of the spec first (e.g. tiny: seconds, for smoke tests)"
+    )
+    run.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train again even if a finished run has the same model, training and data",
     )
     run.set_defaults(func=_cmd_run)
     models = sub.add_parser("models", help="list the model zoo with capabilities")
@@ -137,6 +187,25 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", default="scores.csv", help="CSV to write (file, score, ...)")
     score.add_argument("--batch-size", type=int, default=256)
     score.set_defaults(func=_cmd_score)
+    compare = sub.add_parser("compare", help="the runs of an experiment as one table")
+    compare.add_argument("experiment", help="MLflow experiment name, e.g. anomaly-detect")
+    compare.add_argument(
+        "--metric", action="append", help="metric columns to show (glob, repeatable: '*.auroc')"
+    )
+    compare.add_argument("--sort", help="column to sort by (descending unless --ascending)")
+    compare.add_argument("--ascending", action="store_true")
+    compare.add_argument("--nested", action="store_true", help="include nested (stage) runs")
+    compare.add_argument("--limit", type=int, default=50, help="rows to print (CSV has all)")
+    compare.add_argument("--wide", action="store_true", help="print run ids and commits too")
+    compare.add_argument("--csv", help="also write the whole table to this CSV")
+    compare.set_defaults(func=_cmd_compare)
+    schedule = sub.add_parser("schedule", help="run pipelines on cron expressions (APScheduler)")
+    schedule.add_argument("--file", default="schedules.yaml", help="the schedules file")
+    schedule.add_argument("--list", action="store_true", help="show the next run times and exit")
+    schedule.add_argument(
+        "--jobstore", help="SQLAlchemy URL of the job store (default sqlite:///mlflow/scheduler.db)"
+    )
+    schedule.set_defaults(func=_cmd_schedule)
     return parser
 
 

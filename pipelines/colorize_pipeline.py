@@ -23,7 +23,7 @@ from pipelines.fingerprint import data_fingerprint
 from pipelines.plots import column_grid
 from pipelines.spec import ColorizeTaskSpec, PipelineSpec
 from pipelines.stages import PipelineResult, train_stage
-from pipelines.tracking import git_commit, setup_experiment
+from pipelines.tracking import pipeline_tags, setup_experiment
 from tasks.colorize import (
     REQUIREMENT,
     ColorizeConfig,
@@ -78,14 +78,7 @@ def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
     if "model" in task.arms:
         REQUIREMENT.check(model_cls)  # refuse before any data or weights load
     uri, experiment_id = setup_experiment(spec.output.experiment)
-    tags = {
-        "task": "colorize",
-        "model": model_cls.name,
-        "likelihood": model_cls.likelihood.value,
-        "dataset": spec.data.name,
-        "config_hash": spec.config_hash(),
-        "git_commit": git_commit(),
-    }
+    tags = pipeline_tags("colorize", spec, model_cls)
     with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
         started = time.perf_counter()
         mlflow.set_tags(tags)
@@ -106,7 +99,7 @@ def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
             seed_all(spec.seed)
             model = model_cls(train.image_shape, train.levels, **spec.model.params)
             t0 = time.perf_counter()
-            fit = train_stage(model, train, val, spec, uri, tags)
+            fit = train_stage(model, train, val, spec, uri, tags, log=log)
             log(f"trained prior {model.name} in {time.perf_counter() - t0:.1f} s ({fit.epochs} ep)")
         result = run_colorize(
             model, train.images, val.images, test.images, _config(task, spec.seed), log

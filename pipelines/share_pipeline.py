@@ -32,7 +32,7 @@ from pipelines.plots import column_grid, image_grid
 from pipelines.release_bundle import next_version, write_bundle
 from pipelines.spec import PipelineSpec, ShareTaskSpec
 from pipelines.stages import PipelineResult, train_stage
-from pipelines.tracking import git_commit, setup_experiment
+from pipelines.tracking import pipeline_tags, setup_experiment
 from tasks.classifier import ClassifierConfig, predict_proba, train_classifier
 from tasks.generate import generate_labelled
 from tasks.share import AuditConfig, ReleaseGate, audit_release, build_datasheet, to_markdown
@@ -76,14 +76,7 @@ def run_share_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -
     if not model_cls.supports(Capability.SAMPLE):
         raise CapabilityError(f"task 'share' needs a model that samples; '{model_cls.name}' cannot")
     uri, experiment_id = setup_experiment(spec.output.experiment)
-    tags = {
-        "task": "share",
-        "model": model_cls.name,
-        "likelihood": model_cls.likelihood.value,
-        "dataset": spec.data.name,
-        "config_hash": spec.config_hash(),
-        "git_commit": git_commit(),
-    }
+    tags = pipeline_tags("share", spec, model_cls)
     with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
         started = time.perf_counter()
         mlflow.set_tags(tags)
@@ -104,7 +97,7 @@ def run_share_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -
             params.setdefault("num_classes", num_classes)
         model = model_cls(train.image_shape, train.levels, **params)
         t0 = time.perf_counter()
-        fit = train_stage(model, train, val, spec, uri, tags)
+        fit = train_stage(model, train, val, spec, uri, tags, log=log)
         log(f"trained {model.name} in {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)")
         classifier = ClassifierConfig(**task.classifier.model_dump())
         labeller = None

@@ -108,6 +108,9 @@ class TrainSpec(_Section):
     gradient_clip: float | None = Field(100.0, gt=0)
     limit_train_batches: int | None = Field(None, ge=1)
     progress_bar: bool = False
+    accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
+    devices: int = Field(1, ge=1)  # > 1 with strategy ddp_spawn (CPU, gloo) or ddp (GPUs)
+    strategy: Literal["auto", "ddp", "ddp_spawn"] = "auto"
 
 
 class BackgroundSpec(_Section):
@@ -301,6 +304,9 @@ class PipelineSpec(_Section):
 
     name: str
     seed: int = 0
+    # Load a trained model from a FINISHED run with the same model/train sections, seed, role and
+    # data fingerprint instead of training again (`priorworks run --retrain` sets it false).
+    reuse: bool = True
     data: DataSpec = Field(default_factory=lambda: DataSpec())
     model: ModelSpec = Field(default_factory=lambda: ModelSpec())
     train: TrainSpec = Field(default_factory=lambda: TrainSpec())
@@ -366,21 +372,41 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def _set_key(tree: dict[str, Any], keys: list[str], value: Any, origin: str) -> None:
+    node = tree
+    for k in keys[:-1]:
+        child = node.setdefault(k, {})
+        if not isinstance(child, dict):
+            raise SpecError(f"{origin}: '{k}' is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
 def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     for text in overrides:
         keys, value = parse_override(text)
-        node = tree
-        for k in keys[:-1]:
-            child = node.setdefault(k, {})
-            if not isinstance(child, dict):
-                raise SpecError(f"override '{text}': '{k}' is not a section")
-            node = child
-        node[keys[-1]] = value
+        _set_key(tree, keys, value, f"override '{text}'")
     return tree
 
 
-def load_spec(spec: str | Path, overrides: list[str] | None = None) -> PipelineSpec:
-    """Read, override and validate a spec. Raises :class:`SpecError` with every problem found."""
+def apply_preset(tree: dict[str, Any], presets: Any, preset: str, path: Path) -> dict[str, Any]:
+    """Apply the spec's ``presets.<preset>`` mapping of dotted keys to values."""
+    if not isinstance(presets, dict) or not all(isinstance(v, dict) for v in presets.values()):
+        raise SpecError(f"{path}: 'presets' must map preset names to {{dotted.key: value}}")
+    if preset not in presets:
+        raise SpecError(
+            f"{path}: no preset '{preset}'; presets: {', '.join(sorted(presets)) or 'none'}"
+        )
+    for dotted, value in presets[preset].items():
+        _set_key(tree, str(dotted).split("."), value, f"preset '{preset}' key '{dotted}'")
+    return tree
+
+
+def load_spec(
+    spec: str | Path, overrides: list[str] | None = None, preset: str | None = None
+) -> PipelineSpec:
+    """Read a spec, apply a preset (the spec's ``presets`` section, e.g. ``tiny``) and then the
+    overrides, and validate. Raises :class:`SpecError` with every problem found."""
     path = resolve_spec_path(spec)
     try:
         tree = yaml.safe_load(path.read_text()) or {}
@@ -389,6 +415,9 @@ def load_spec(spec: str | Path, overrides: list[str] | None = None) -> PipelineS
     if not isinstance(tree, dict):
         raise SpecError(f"{path}: a spec must be a mapping of sections, got {type(tree).__name__}")
     tree.setdefault("name", path.stem)
+    presets = tree.pop("presets", {})
+    if preset is not None:
+        tree = apply_preset(tree, presets, preset, path)
     tree = apply_overrides(tree, overrides or [])
     try:
         return PipelineSpec.model_validate(tree)

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
 from pytorch_lightning.loggers import MLFlowLogger
 
 import mlflow
 from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
-from genmodels.training import FitResult, TrainConfig, fit_model
+from genmodels.persistence import load_model, save_model
+from genmodels.training import FitResult, TrainConfig, TrainingDivergedError, fit_model
 from pipelines.artifacts import log_figure
+from pipelines.fingerprint import data_fingerprint
 from pipelines.plots import image_grid
 from pipelines.spec import PipelineSpec
+from pipelines.tracking import STORE_DIR
+
+MODEL_FILE = "model_file/model.pt"  # every training logs its model file here (for reuse)
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,57 @@ class PipelineResult:
     exit_code: int = 0  # non-zero when the run worked but refused to deliver (a release gate)
 
 
+def train_key(
+    model: GenerativeModel, train: ImageSet, val: ImageSet, spec: PipelineSpec, role: str,
+    settings: dict[str, Any],
+) -> str:  # fmt: skip
+    """What makes two trainings the same: model class and sections, training settings, seed,
+    role, image shape and levels, and the fingerprint of the training and validation data."""
+    text = json.dumps(
+        {
+            "model": model.name,
+            "params": spec.model.model_dump(mode="json")["params"],
+            "train": settings,
+            "seed": spec.seed,
+            "role": role,
+            "shape": list(model.image_shape),
+            "levels": model.levels,
+            "data": data_fingerprint({"train": train, "val": val}),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def checkpoint_dir(key: str) -> Path:
+    """Where a training with this key keeps its checkpoints until it finishes (for resume)."""
+    return STORE_DIR / "checkpoints" / key
+
+
+def _finished_training(uri: str, key: str) -> Run | None:
+    active = mlflow.active_run()
+    if active is None:
+        return None
+    client = MlflowClient(uri)
+    runs = client.search_runs(
+        [active.info.experiment_id],
+        filter_string=f"tags.train_key = '{key}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=20,
+    )
+    for run in runs:
+        if "reused_from" not in run.data.tags:
+            return run
+    return None
+
+
+def _reuse(model: GenerativeModel, source: Run, uri: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = MlflowClient(uri).download_artifacts(source.info.run_id, MODEL_FILE, tmp)
+        model.load_state_dict(load_model(path).state_dict())
+    model.eval()
+
+
 def train_stage(
     model: GenerativeModel,
     train: ImageSet,
@@ -39,19 +104,51 @@ def train_stage(
     tags: dict[str, str],
     role: str = "model",
     max_epochs: int | None = None,
+    log: Callable[[str], None] = print,
 ) -> FitResult:
     """Train ``model`` in a nested MLflow run ``train:<model>:<role>`` with Lightning's MLflow
-    logger; log time, epochs, the best validation score and (for the main model) a sample grid."""
+    logger; log time, epochs, the best validation score, the model file and (for the main
+    model) a sample grid.
+
+    With ``spec.reuse`` a FINISHED training with the same :func:`train_key` in this experiment is
+    loaded instead (the nested run is then tagged ``reused_from``, and the log says so).
+    """
+    settings = spec.train.model_dump()
+    if max_epochs is not None:
+        settings["max_epochs"] = max_epochs
+    key = train_key(model, train, val, spec, role, settings)
+    source = _finished_training(uri, key) if spec.reuse else None
     with mlflow.start_run(run_name=f"train:{model.name}:{role}", nested=True) as run:
-        mlflow.set_tags({**tags, "stage": "train", "role": role})
-        logger = MLFlowLogger(tracking_uri=uri, run_id=run.info.run_id)
+        mlflow.set_tags({**tags, "stage": "train", "role": role, "train_key": key})
         t0 = time.perf_counter()
-        settings = spec.train.model_dump()
-        if max_epochs is not None:
-            settings["max_epochs"] = max_epochs
-        fit = fit_model(
-            model, train, val, TrainConfig(**settings), seed=spec.seed, loggers=[logger]
-        )
+        if source is not None:
+            _reuse(model, source, uri)
+            metrics = source.data.metrics
+            score_name = f"best_{model.monitor or 'score'}"
+            fit = FitResult(model, None, metrics.get(score_name), int(metrics.get("epochs_run", 0)))
+            mlflow.set_tag("reused_from", source.info.run_id)
+            log(
+                f"reused {model.name} ({role}) from run {source.info.run_id}: same model and "
+                "train sections, seed and data (--retrain to train again)"
+            )
+        else:
+            logger = MLFlowLogger(tracking_uri=uri, run_id=run.info.run_id)
+            ckpt_dir = checkpoint_dir(key)
+            if (ckpt_dir / "last.ckpt").is_file():
+                log(f"resuming {model.name} ({role}) from the checkpoint of an interrupted run")
+                mlflow.set_tag("resumed", "true")
+            try:
+                fit = fit_model(
+                    model, train, val, TrainConfig(**settings), spec.seed, [logger], ckpt_dir
+                )
+            except TrainingDivergedError as err:
+                raise TrainingDivergedError(
+                    f"{err}; the last good checkpoint is kept in {ckpt_dir}"
+                ) from None
+            shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: nothing left to resume
+            with tempfile.TemporaryDirectory() as tmp:
+                path = save_model(model, Path(tmp) / Path(MODEL_FILE).name)
+                mlflow.log_artifact(str(path), str(Path(MODEL_FILE).parent))
         mlflow.log_metrics({"train_seconds": time.perf_counter() - t0, "epochs_run": fit.epochs})
         if fit.best_score is not None:
             mlflow.log_metric(f"best_{model.monitor or 'score'}", fit.best_score)

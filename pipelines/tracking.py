@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from mlflow.tracking import MlflowClient
 
 import mlflow
 
+if TYPE_CHECKING:
+    from genmodels.contract import GenerativeModel
+    from pipelines.spec import PipelineSpec
+
 STORE_DIR = Path("mlflow")
+_EXTRA_TAGS: ContextVar[dict[str, str] | None] = ContextVar("priorworks_extra_tags", default=None)
 
 
 def tracking_uri() -> str:
@@ -55,7 +65,32 @@ def setup_experiment(name: str) -> tuple[str, str]:
         experiment_id = experiment.experiment_id
     # Nested runs are created in the active experiment: make it this one.
     mlflow.set_experiment(experiment_id=experiment_id)
+    mark_dead_runs(client, experiment_id)
     return uri, experiment_id
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_dead_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of this experiment started on this host by a process that no
+    longer exists (a crash or SIGKILL leaves them RUNNING); return their ids."""
+    host = socket.gethostname()
+    dead = []
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        pid = int(tags["pid"]) if tags.get("pid", "").isdigit() else None
+        if tags.get("host") == host and pid is not None and pid != os.getpid() and not _alive(pid):
+            client.set_terminated(run.info.run_id, "KILLED")
+            dead.append(run.info.run_id)
+    return dead
 
 
 def git_commit() -> str:
@@ -67,3 +102,32 @@ def git_commit() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+@contextmanager
+def extra_tags(tags: dict[str, str]) -> Iterator[None]:
+    """Within the block, every pipeline run also gets ``tags`` (e.g. a schedule's slot key)."""
+    token = _EXTRA_TAGS.set({**(_EXTRA_TAGS.get() or {}), **tags})
+    try:
+        yield
+    finally:
+        _EXTRA_TAGS.reset(token)
+
+
+def pipeline_tags(
+    task: str, spec: PipelineSpec, model_cls: type[GenerativeModel]
+) -> dict[str, str]:
+    """The tags that make runs comparable in the MLflow UI: task, spec, model, likelihood kind,
+    dataset, spec hash, git commit (plus any :func:`extra_tags` in force)."""
+    return {
+        "task": task,
+        "spec": spec.name,
+        "model": model_cls.name,
+        "likelihood": model_cls.likelihood.value,
+        "dataset": spec.data.name,
+        "config_hash": spec.config_hash(),
+        "git_commit": git_commit(),
+        "host": socket.gethostname(),
+        "pid": str(os.getpid()),
+        **(_EXTRA_TAGS.get() or {}),
+    }

@@ -30,7 +30,7 @@ from pipelines.datasets import load_splits
 from pipelines.fingerprint import data_fingerprint
 from pipelines.spec import PipelineSpec, TransferTaskSpec
 from pipelines.stages import PipelineResult, train_stage
-from pipelines.tracking import git_commit, setup_experiment
+from pipelines.tracking import pipeline_tags, setup_experiment
 from tasks.classifier import ClassifierConfig, accuracy, predict_proba, train_classifier
 from tasks.transfer import TransferConfig, run_transfer, summarize
 
@@ -106,14 +106,7 @@ def run_transfer_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
             f"task 'transfer' needs a model that samples; '{model_cls.name}' cannot"
         )
     uri, experiment_id = setup_experiment(spec.output.experiment)
-    tags = {
-        "task": "transfer",
-        "model": model_cls.name,
-        "likelihood": model_cls.likelihood.value,
-        "dataset": spec.data.name,
-        "config_hash": spec.config_hash(),
-        "git_commit": git_commit(),
-    }
+    tags = pipeline_tags("transfer", spec, model_cls)
     with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
         started = time.perf_counter()
         mlflow.set_tags(tags)
@@ -141,7 +134,7 @@ def run_transfer_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
             params.setdefault("num_classes", num_classes)
         generator = model_cls(train.image_shape, train.levels, **params)
         t0 = time.perf_counter()
-        fit = train_stage(generator, train, val, spec, uri, tags)
+        fit = train_stage(generator, train, val, spec, uri, tags, log=log)
         log(f"generator {generator.name}: {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)")
         rows = run_transfer(
             train,

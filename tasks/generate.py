@@ -39,12 +39,15 @@ def generate_labelled(
 ) -> Generated:
     """About ``per_class`` samples per class (fewer after a filter), with labels."""
     if not model.supports(Capability.SAMPLE):
-        raise CapabilityError(f"model '{model.name}' cannot sample; generated data needs a model that samples")
+        raise CapabilityError(
+            f"model '{model.name}' cannot sample; generated data needs a model that samples"
+        )
     conditional = model.supports(Capability.CONDITIONAL)
     if not conditional and labeller is None:
         raise CapabilityError(
             f"model '{model.name}' is unconditional: its samples have no labels. Use a "
-            "class-conditional model (e.g. vae-cond) or give it a labeller (a classifier trained on the real images)"
+            "class-conditional model (e.g. vae-cond) or give it a labeller (a classifier "
+            "trained on the real images)"
         )
     if filter_threshold is not None and labeller is None:
         raise ValueError("the quality filter needs a labeller to judge the samples")

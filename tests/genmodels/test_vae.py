@@ -17,7 +17,7 @@ def trained():
     ims = ImageSet(x.clamp(0, 16) / 16, None, levels=17)
     seed_all(0)
     model = VAE((1, 4, 4), 17, hidden_channels=16, latent_dim=4, lr=3e-3)
-    fit_model(model, ims, ims, TrainConfig(max_epochs=60, batch_size=20, patience=0))
+    fit_model(model, ims, ims, TrainConfig(max_epochs=150, batch_size=20, patience=0))
     return model.eval(), ims.images
 
 

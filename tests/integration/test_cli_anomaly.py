@@ -14,13 +14,7 @@ from mlflow.tracking import MlflowClient
 import mlflow
 from pipelines.cli import main
 
-TINY = [
-    "train.max_epochs=3",
-    "train.batch_size=32",
-    "model.params.hidden_channels=8",
-    "model.params.num_blocks=1",
-    "task.baselines=[pca_reconstruction, gmm]",
-    "task.bootstrap=50",
+TINY = [  # on top of the spec's `tiny` preset
     "task.score=ensemble",
     "task.scores=[bpd, complexity, typicality, likelihood-ratio]",
     "task.background={mutation_rate: 0.2, max_epochs: 2}",
@@ -35,7 +29,7 @@ PRIMARY = "task:anomaly:realnvp:ensemble"
 
 
 def _args(*extra: str) -> list[str]:
-    out = ["run", "anomaly-detect"]
+    out = ["run", "anomaly-detect", "--preset", "tiny"]
     for s in [*TINY, *extra]:
         out += ["--set", s]
     return out
@@ -226,9 +220,9 @@ def test_spec_errors_exit_2_before_any_run(mlflow_store, capsys):
     assert main(_args("train.epochs=3")) == 2
     assert "train.epochs: unknown key" in capsys.readouterr().err
     assert main(_args("data.name=mnist")) == 2
-    assert "unknown dataset 'mnist'; valid datasets: digits" in capsys.readouterr().err
-    assert main(_args("task.name=colorize")) == 2
-    assert "unknown task 'colorize'; valid tasks: anomaly" in capsys.readouterr().err
+    assert "unknown dataset 'mnist'; valid datasets: cifar10, digits" in capsys.readouterr().err
+    assert main(_args("task.name=paint")) == 2
+    assert "unknown task 'paint'; valid tasks: anomaly" in capsys.readouterr().err
     _, runs = _runs(mlflow_store)
     assert runs == []
 

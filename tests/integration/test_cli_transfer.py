@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 
 from pipelines.cli import main
 
-TINY = [
-    "model.params={n_components: 2}",
-    "task.k_real=3",
-    "task.ns=[0, 40]",
-    "task.seeds=[0]",
-    "task.probe=50",
-    "task.teacher={max_epochs: 2, patience: 0, width: 4}",
-    "output.sample_grid=0",
-    "output.experiment=it-transfer",
-]
+TINY = ["output.experiment=it-transfer"]  # on top of the spec's `tiny` preset
 
 
 def _args(*extra: str) -> list[str]:
-    out = ["run", "transfer"]
+    out = ["run", "transfer", "--preset", "tiny"]
     for s in [*TINY, *extra]:
         out += ["--set", s]
     return out
@@ -51,3 +43,33 @@ def test_bad_transfer_specs_are_refused(mlflow_store, capsys):
     assert "include 0" in capsys.readouterr().err
     assert main(_args("model.name=ppca", "model.params={}", "task.students=[knn]")) == 2
     assert "task.students" in capsys.readouterr().err
+
+
+def _train_runs(client):
+    runs = client.search_runs([client.get_experiment_by_name("it-transfer").experiment_id])
+    return [r for r in runs if r.data.tags.get("stage") == "train"]
+
+
+def test_a_finished_training_is_reused_unless_retrain_or_data_change(mlflow_store, capsys):
+    assert main(_args()) == 0
+    capsys.readouterr()
+    client = MlflowClient(mlflow_store)
+    (first,) = _train_runs(client)
+    assert "reused_from" not in first.data.tags
+    assert main(_args()) == 0
+    assert f"reused gmm (model) from run {first.info.run_id}" in capsys.readouterr().out
+    second = next(r for r in _train_runs(client) if r.info.run_id != first.info.run_id)
+    assert second.data.tags["reused_from"] == first.info.run_id
+    assert second.data.tags["train_key"] == first.data.tags["train_key"]
+    parents = [
+        r
+        for r in client.search_runs([second.info.experiment_id])
+        if "mlflow.parentRunId" not in r.data.tags
+    ]
+    a, b = ({k: v for k, v in p.data.metrics.items() if "seconds" not in k} for p in parents)
+    assert a == pytest.approx(b)  # the reused model gives the same results
+    assert main([*_args(), "--retrain"]) == 0
+    assert main(_args("data.split_seed=1")) == 0  # other data: another key
+    out = capsys.readouterr().out
+    assert "reused" not in out
+    assert sum("reused_from" in r.data.tags for r in _train_runs(client)) == 1

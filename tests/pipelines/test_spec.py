@@ -30,11 +30,11 @@ def test_config_hash_changes_with_content_only():
     ("override", "expected"),
     [
         ("train.max_epoch=3", "train.max_epoch: unknown key; allowed keys here: max_epochs"),
-        ("bogus=1", "bogus: unknown key; allowed keys here: name, seed, data"),
+        ("bogus=1", "bogus: unknown key; allowed keys here: name, seed, reuse, data"),
         ("task.score=entropy", "task.score: Input should be 'nll', 'bpd', 'complexity'"),
         ("task.score=likelihood-ratio", "needs a background model: set task.background"),
         ("task.scores=[typicality, nope]", "task.scores.1: Input should be 'nll'"),
-        ("data.name=mnist", "data.name: unknown dataset 'mnist'; valid datasets: digits"),
+        ("data.name=mnist", "data.name: unknown dataset 'mnist'; valid datasets: cifar10, digits"),
         (
             "model.name=gan",
             "model.name: unknown model 'gan'; valid models: dcgan, dcgan-cond, ddpm",
@@ -43,7 +43,7 @@ def test_config_hash_changes_with_content_only():
             "model.params.depth=3",
             "unknown parameter(s) depth for model 'realnvp'; allowed: num_scales",
         ),
-        ("task.name=colorize", "unknown task 'colorize'; valid tasks: anomaly, augment"),
+        ("task.name=paint", "unknown task 'paint'; valid tasks: anomaly, augment, colorize"),
         ("task.bogus=1", "task.bogus: unknown key; allowed keys here: name, normal_classes"),
         ("task.target_fpr=1.5", "task.target_fpr: Input should be less than 1"),
         ("task.baselines=[lof]", "task.baselines.0: Input should be 'kde'"),
@@ -79,3 +79,18 @@ def test_augment_spec_errors_name_the_augment_keys():
         load_spec("augment", ["task.k=3"])
     spec = load_spec("augment", ["task.ks=[10, all]"])
     assert spec.task.name == "augment" and spec.task.ks == [10, "all"]
+
+
+@pytest.mark.parametrize("name", ["anomaly-detect", "augment", "colorize", "transfer", "share"])
+def test_every_task_spec_has_a_tiny_preset_that_shrinks_it(name):
+    full, tiny = load_spec(name), load_spec(name, preset="tiny")
+    assert full.task.name == tiny.task.name
+    assert tiny != full  # the preset changed something ...
+    assert tiny.train.max_epochs <= full.train.max_epochs  # ... and never made it bigger
+    with_override = load_spec(name, ["seed=7"], preset="tiny")
+    assert with_override.seed == 7  # --set applies after the preset
+
+
+def test_unknown_preset_lists_the_presets():
+    with pytest.raises(SpecError, match="no preset 'huge'; presets: tiny"):
+        load_spec("colorize", preset="huge")

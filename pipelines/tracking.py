@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import mlflow
@@ -60,7 +61,14 @@ def setup_experiment(name: str) -> tuple[str, str]:
     if experiment is not None and experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     if experiment is None:
-        experiment_id = client.create_experiment(name, artifact_location=artifact_root(uri))
+        try:
+            experiment_id = client.create_experiment(name, artifact_location=artifact_root(uri))
+        except MlflowException:
+            # another process created it between our lookup and create: use theirs
+            raced = client.get_experiment_by_name(name)
+            if raced is None:
+                raise
+            experiment_id = raced.experiment_id
     else:
         experiment_id = experiment.experiment_id
     # Nested runs are created in the active experiment: make it this one.

@@ -4,8 +4,8 @@ Arms (all reproduce the gray input exactly; they differ in the prior over colour
 - ``uniform``: flat prior; estimate = posterior mean (the centroid of the valid colours), samples
   exact;
 - ``mean-chroma``: independent Gaussians on each pixel's chroma fit to the training images; MAP
-  and MALA samples;
-- ``model``: the generative model's density as the prior; MAP and MALA samples;
+  and MALA samples (chains start at the MAP estimate);
+- ``model``: the generative model's density as the prior; MAP and MALA samples (likewise);
 - ``regressor``: a CNN trained to predict chroma from gray (discriminative; no samples).
 """
 
@@ -83,8 +83,9 @@ def _posterior_arm(
     arm: str, prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator
 ) -> tuple[Tensor, PosteriorSamples | None]:
     estimate = map_colorize(prior, gray, config, generator).rgb
-    samples = sample_colorize(prior, gray, config, generator) if config.samples >= 2 else None
-    return estimate, samples
+    if config.samples < 2:
+        return estimate, None
+    return estimate, sample_colorize(prior, gray, config, generator, start=estimate)
 
 
 def _snap(rgb: Tensor, levels: int) -> Tensor:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from tasks.colorize.color import compose, overshoot, uniform_chroma
+from tasks.colorize.color import compose, overshoot, to_chroma, uniform_chroma
 from tasks.colorize.priors import Prior
 
 LogDensity = Callable[[Tensor], Tensor]
@@ -179,13 +179,24 @@ class PosteriorSamples:
 
 
 def sample_colorize(
-    prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator | None = None
+    prior: Prior,
+    gray: Tensor,
+    config: InferenceConfig,
+    generator: torch.Generator | None = None,
+    start: Tensor | None = None,
 ) -> PosteriorSamples:
-    """``config.samples`` independent MALA chains per image, started from uniform colourings."""
+    """``config.samples`` independent MALA chains per image.
+
+    Chains start at ``start`` (colour images ``(B, 3, H, W)``, e.g. the MAP estimate: no burn-in
+    is spent finding the mode) or, without it, at uniform random colourings.
+    """
     rgbs, rates = [], []
     for part in _batches(len(gray), config.batch_size):
         g = gray[part]
-        init = uniform_chroma(g, config.samples, generator)
+        if start is None:
+            init = uniform_chroma(g, config.samples, generator)
+        else:
+            init = to_chroma(start[part]).unsqueeze(0).expand(config.samples, -1, -1, -1, -1)
         k, b = init.shape[:2]
         g_rep = g.repeat(k, 1, 1, 1)
         result = langevin(

@@ -5,8 +5,9 @@ A schedules file lists entries (``id``, ``spec``, ``cron`` or ``interval_seconds
 store (``mlflow/scheduler.db``), so a restart keeps them.
 
 Guarantees:
-- one entry never overlaps itself (``max_instances = 1``: a slot that comes while the previous
-  run is still going is skipped by the scheduler);
+- a spec never overlaps itself: one entry has ``max_instances = 1`` (a slot that comes while the
+  previous run is still going is skipped by the scheduler), and a per-spec file lock skips a slot
+  whose spec is already running under another entry or another scheduler process on this host;
 - each slot runs at most once: its idempotency key ``<id>@<slot time, UTC ISO>`` is tagged on the
   pipeline's MLflow run (``schedule_slot``), and a slot whose key is already on a FINISHED or
   RUNNING run is skipped, whatever restarted or caught up; a FAILED slot may run again;
@@ -16,7 +17,9 @@ Guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fcntl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -144,7 +147,7 @@ def run_slot(
     log: Callable[[str], None] = print,
 ) -> str:  # fmt: skip
     """The scheduled job: run ``entry_id``'s spec for the current slot unless the slot already
-    ran. Returns ``"ran"``, ``"skipped"`` or ``"no slot"``."""
+    ran or the spec is running. Returns ``"ran"``, ``"skipped"``, ``"busy"`` or ``"no slot"``."""
     from pipelines.runner import run_pipeline
 
     entry = load_schedules(schedules_path).entry(entry_id)
@@ -158,10 +161,34 @@ def run_slot(
         log(f"schedule '{entry_id}': slot {key} already ran (run {taken}); skipped")
         return "skipped"
     spec = load_spec(entry.spec, entry.set, entry.preset)
-    with extra_tags({"schedule_id": entry.id, "schedule_slot": key}):
-        result = run_pipeline(spec, log=log)
+    with spec_lock(spec.name) as acquired:
+        if not acquired:
+            log(f"schedule '{entry_id}': spec '{spec.name}' is still running; slot {key} skipped")
+            return "busy"
+        with extra_tags({"schedule_id": entry.id, "schedule_slot": key}):
+            result = run_pipeline(spec, log=log)
     log(f"schedule '{entry_id}': slot {key} -> run {result.run_id}")
     return "ran"
+
+
+@contextmanager
+def spec_lock(name: str) -> Iterator[bool]:
+    """A non-blocking per-spec lock (``mlflow/locks/<spec>.lock``, ``flock``): True when held.
+
+    Entries sharing a spec, or two scheduler processes on one host, never run it twice at once.
+    """
+    folder = STORE_DIR / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def jobstore_url() -> str:

@@ -18,6 +18,7 @@ from pipelines.scheduler import (
     run_slot,
     slot_key,
     slot_time,
+    spec_lock,
 )
 
 TINY_TRANSFER = """
@@ -68,6 +69,17 @@ def test_each_slot_runs_once_even_when_triggered_again(mlflow_store, tmp_path):
     assert run.data.tags["schedule_id"] == "tiny" and run.info.status == "FINISHED"
     assert run_slot(path, "tiny", now + timedelta(hours=1), log=lambda _: None) == "ran"
     assert len(_parent_runs(mlflow_store)) == 2
+
+
+def test_a_spec_already_running_makes_the_slot_busy(mlflow_store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the lock lives under ./mlflow/locks
+    path = str(_file(tmp_path))
+    now = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
+    with spec_lock("transfer") as held:  # another entry or process is running the spec
+        assert held
+        assert run_slot(path, "tiny", now, log=lambda _: None) == "busy"
+    assert _parent_runs(mlflow_store) == []
+    assert run_slot(path, "tiny", now, log=lambda _: None) == "ran"  # the slot is still open
 
 
 def test_a_live_scheduler_never_overlaps_and_never_repeats_a_slot(mlflow_store, tmp_path):

@@ -26,8 +26,7 @@ from pipelines.model_export import log_anomaly_model
 from pipelines.model_registry import promote_if_better
 from pipelines.plots import image_grid, roc_figure, score_histogram
 from pipelines.spec import AnomalyTaskSpec, PipelineSpec
-from pipelines.stages import PipelineResult, train_stage
-from pipelines.tracking import pipeline_tags, setup_experiment
+from pipelines.stages import PipelineResult, pipeline_run, train_stage
 from tasks.anomaly import (
     REQUIREMENT,
     ConformalThreshold,
@@ -233,13 +232,9 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
     """Run an anomaly-detection spec end to end; raises on failure (the run is marked FAILED)."""
     model_cls = get_model_class(spec.model.name)
     REQUIREMENT.check(model_cls)  # refuse before any data or weights load
-    uri, experiment_id = setup_experiment(spec.output.experiment)
-    tags = pipeline_tags("anomaly", spec, model_cls)
     task = _task(spec)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
-        started = time.perf_counter()
-        mlflow.set_tags(tags)
-        mlflow.log_params(spec.flat_params())
+    with pipeline_run(spec, "anomaly", model_cls) as run:
+        uri, tags = run.uri, run.tags
         data, tags["data_hash"] = _load_data(spec)
         mlflow.set_tag("data_hash", tags["data_hash"])
         n_anomalous = int(data.test_is_anomaly.sum())
@@ -312,5 +307,4 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
                 )
                 mlflow.set_tags(decision.tags())
                 log(decision.message)
-        mlflow.log_metric("pipeline_seconds", time.perf_counter() - started)
-        return PipelineResult(parent.info.run_id, experiment_id, uri, table, model_uri)
+        return run.finish(table, model_uri)

@@ -9,7 +9,6 @@ split only measures.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import matplotlib
@@ -29,8 +28,7 @@ from pipelines.artifacts import log_figure, log_table
 from pipelines.datasets import load_splits
 from pipelines.fingerprint import data_fingerprint
 from pipelines.spec import AugmentTaskSpec, PipelineSpec
-from pipelines.stages import PipelineResult
-from pipelines.tracking import pipeline_tags, setup_experiment
+from pipelines.stages import PipelineResult, pipeline_run
 from tasks.augment import AugmentConfig, ClassifierConfig, run_augment, summarize
 
 
@@ -92,12 +90,7 @@ def run_augment_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print)
             f"model '{model_cls.name}' is unconditional: its samples are labelled by the real-only "
             "classifier, so the arms must include 'real'"
         )
-    uri, experiment_id = setup_experiment(spec.output.experiment)
-    tags = pipeline_tags("augment", spec, model_cls)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
-        started = time.perf_counter()
-        mlflow.set_tags(tags)
-        mlflow.log_params(spec.flat_params())
+    with pipeline_run(spec, "augment", model_cls) as run:
         splits = load_splits(spec.data)
         mlflow.set_tag("data_hash", data_fingerprint(splits))
         pool, test = splits["train"], splits["test"]
@@ -126,5 +119,4 @@ def run_augment_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print)
         log_table(rows, "rows")
         log_table(summary, "results")
         log_figure(accuracy_figure(summary), "accuracy_vs_k")
-        mlflow.log_metric("pipeline_seconds", time.perf_counter() - started)
-        return PipelineResult(parent.info.run_id, experiment_id, uri, summary, None)
+        return run.finish(summary, None)

@@ -22,8 +22,7 @@ from pipelines.datasets import load_splits
 from pipelines.fingerprint import data_fingerprint
 from pipelines.plots import column_grid
 from pipelines.spec import ColorizeTaskSpec, PipelineSpec
-from pipelines.stages import PipelineResult, train_stage
-from pipelines.tracking import pipeline_tags, setup_experiment
+from pipelines.stages import PipelineResult, pipeline_run, train_stage
 from tasks.colorize import (
     REQUIREMENT,
     ColorizeConfig,
@@ -77,12 +76,8 @@ def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
     model_cls = get_model_class(spec.model.name)
     if "model" in task.arms:
         REQUIREMENT.check(model_cls)  # refuse before any data or weights load
-    uri, experiment_id = setup_experiment(spec.output.experiment)
-    tags = pipeline_tags("colorize", spec, model_cls)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
-        started = time.perf_counter()
-        mlflow.set_tags(tags)
-        mlflow.log_params(spec.flat_params())
+    with pipeline_run(spec, "colorize", model_cls) as run:
+        uri, tags = run.uri, run.tags
         splits = load_splits(spec.data)
         train, val = splits["train"], splits["val"]
         if train.image_shape[0] != 3:
@@ -111,5 +106,4 @@ def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
         table = wide_table(result.summary)
         log_table(table, "results")
         _log_grids(result, task.grid_images)
-        mlflow.log_metric("pipeline_seconds", time.perf_counter() - started)
-        return PipelineResult(parent.info.run_id, experiment_id, uri, table, None)
+        return run.finish(table, None)

@@ -31,8 +31,7 @@ from pipelines.fingerprint import data_fingerprint
 from pipelines.plots import column_grid, image_grid
 from pipelines.release_bundle import next_version, write_bundle
 from pipelines.spec import PipelineSpec, ShareTaskSpec
-from pipelines.stages import PipelineResult, train_stage
-from pipelines.tracking import pipeline_tags, setup_experiment
+from pipelines.stages import PipelineResult, pipeline_run, train_stage
 from tasks.classifier import ClassifierConfig, predict_proba, train_classifier
 from tasks.generate import generate_labelled
 from tasks.share import AuditConfig, ReleaseGate, audit_release, build_datasheet, to_markdown
@@ -75,12 +74,8 @@ def run_share_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -
     model_cls = get_model_class(spec.model.name)
     if not model_cls.supports(Capability.SAMPLE):
         raise CapabilityError(f"task 'share' needs a model that samples; '{model_cls.name}' cannot")
-    uri, experiment_id = setup_experiment(spec.output.experiment)
-    tags = pipeline_tags("share", spec, model_cls)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
-        started = time.perf_counter()
-        mlflow.set_tags(tags)
-        mlflow.log_params(spec.flat_params())
+    with pipeline_run(spec, "share", model_cls) as run:
+        uri, tags = run.uri, run.tags
         splits = load_splits(spec.data)
         train, val, holdout = splits["train"], splits["val"], splits["test"]
         if train.labels is None or val.labels is None or holdout.labels is None:
@@ -191,5 +186,4 @@ def run_share_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -
             exit_code = RELEASE_REFUSED
             mlflow.set_tags({"release": "refused", "release_reasons": "; ".join(audit.failures)})
             log("release REFUSED by the gate: " + "; ".join(audit.failures))
-        mlflow.log_metric("pipeline_seconds", time.perf_counter() - started)
-        return PipelineResult(parent.info.run_id, experiment_id, uri, table, None, exit_code)
+        return run.finish(table, None, exit_code)

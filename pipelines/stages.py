@@ -7,7 +7,8 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from pipelines.artifacts import log_figure
 from pipelines.fingerprint import data_fingerprint
 from pipelines.plots import image_grid
 from pipelines.spec import PipelineSpec
-from pipelines.tracking import STORE_DIR
+from pipelines.tracking import STORE_DIR, pipeline_tags, setup_experiment
 
 MODEL_FILE = "model_file/model.pt"  # every training logs its model file here (for reuse)
 
@@ -42,6 +43,41 @@ class PipelineResult:
     table: pd.DataFrame
     model_uri: str | None
     exit_code: int = 0  # non-zero when the run worked but refused to deliver (a release gate)
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """The parent MLflow run of one pipeline execution (see :func:`pipeline_run`)."""
+
+    run_id: str
+    experiment_id: str
+    uri: str
+    tags: dict[str, str]
+    started: float
+
+    def finish(
+        self, table: pd.DataFrame, model_uri: str | None = None, exit_code: int = 0
+    ) -> PipelineResult:
+        """Log the wall time and build the result (call inside the ``with`` block)."""
+        mlflow.log_metric("pipeline_seconds", time.perf_counter() - self.started)
+        return PipelineResult(
+            self.run_id, self.experiment_id, self.uri, table, model_uri, exit_code
+        )
+
+
+@contextmanager
+def pipeline_run(
+    spec: PipelineSpec, task: str, model_cls: type[GenerativeModel]
+) -> Iterator[PipelineRun]:
+    """Open the parent run: experiment, comparison tags, the spec flattened as params. An
+    exception inside marks the run FAILED (MLflow's context manager) and propagates."""
+    uri, experiment_id = setup_experiment(spec.output.experiment)
+    tags = pipeline_tags(task, spec, model_cls)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
+        started = time.perf_counter()
+        mlflow.set_tags(tags)
+        mlflow.log_params(spec.flat_params())
+        yield PipelineRun(parent.info.run_id, experiment_id, uri, tags, started)
 
 
 def train_key(

@@ -29,8 +29,7 @@ from pipelines.artifacts import log_figure, log_table
 from pipelines.datasets import load_splits
 from pipelines.fingerprint import data_fingerprint
 from pipelines.spec import PipelineSpec, TransferTaskSpec
-from pipelines.stages import PipelineResult, train_stage
-from pipelines.tracking import pipeline_tags, setup_experiment
+from pipelines.stages import PipelineResult, pipeline_run, train_stage
 from tasks.classifier import ClassifierConfig, accuracy, predict_proba, train_classifier
 from tasks.transfer import TransferConfig, run_transfer, summarize
 
@@ -105,12 +104,8 @@ def run_transfer_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
         raise CapabilityError(
             f"task 'transfer' needs a model that samples; '{model_cls.name}' cannot"
         )
-    uri, experiment_id = setup_experiment(spec.output.experiment)
-    tags = pipeline_tags("transfer", spec, model_cls)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
-        started = time.perf_counter()
-        mlflow.set_tags(tags)
-        mlflow.log_params(spec.flat_params())
+    with pipeline_run(spec, "transfer", model_cls) as run:
+        uri, tags = run.uri, run.tags
         splits = load_splits(spec.data)
         train, val, test = splits["train"], splits["val"], splits["test"]
         if train.labels is None or val.labels is None or test.labels is None:
@@ -156,5 +151,4 @@ def run_transfer_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
         log_table(summary, "results")
         log_table(_pair_table(rows), "confused_pair")
         log_figure(curves_figure(summary, teacher_acc), "accuracy_vs_n")
-        mlflow.log_metric("pipeline_seconds", time.perf_counter() - started)
-        return PipelineResult(parent.info.run_id, experiment_id, uri, summary, None)
+        return run.finish(summary, None)

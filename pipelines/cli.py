@@ -48,11 +48,21 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from genmodels.registry import count_parameters, list_models
 
     shape = (1, 28, 28)
-    print(f"{'name':<10} {'family':<15} {'likelihood':<10} {'capabilities':<26} {'params':>10}")
-    for info in list_models():
-        params = count_parameters(info.name, shape)
-        caps = ", ".join(info.capabilities) or "-"
-        print(f"{info.name:<10} {info.family:<15} {info.likelihood:<10} {caps:<26} {params:>10,}")
+    rows = [
+        (
+            info.name,
+            info.family,
+            info.likelihood,
+            ", ".join(info.capabilities) or "-",
+            f"{count_parameters(info.name, shape):,}",
+        )
+        for info in list_models()
+    ]
+    header = ("name", "family", "likelihood", "capabilities", "params")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)]
+        print("  ".join([*cells, row[-1].rjust(widths[-1])]))
     print("\nparams: learned numbers at the default config for 1x28x28 images")
     return 0
 

@@ -239,8 +239,15 @@ def test_console_script_help_and_models():
     exe = Path(sys.executable).parent / "priorworks"
     out = subprocess.run([str(exe), "models"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0
-    row = next(line for line in out.stdout.splitlines() if line.startswith("realnvp"))
+    lines = out.stdout.splitlines()
+    row = next(line for line in lines if line.startswith("realnvp "))
     assert row.split()[1:3] == ["flow", "exact"]
+    # columns line up: every row's family starts where the header's does
+    col = lines[0].index("family")
+    assert all(
+        line[col:].split()[0] in {"flow", "gan", "diffusion", "classical", "autoregressive", "vae"}
+        for line in lines[1:13]
+    )
     assert "vae" in out.stdout and "bound" in out.stdout
     bad = subprocess.run(
         [str(exe), "run", "no-such-spec"], capture_output=True, text=True, timeout=120

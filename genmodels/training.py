@@ -187,7 +187,7 @@ def _fit(
     epochs = trainer.current_epoch
     if model.monitor is not None and last.is_file() and (not best or score is None):
         # spawned processes (ddp_spawn) trained: the callback state lives in their checkpoints
-        best, score, epochs = _recover_from_checkpoints(ckpt_dir, last)
+        best, score, epochs = _recover_from_checkpoints(last)
     if best:
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
         model.load_state_dict(state)
@@ -200,7 +200,7 @@ def _fit(
     )
 
 
-def _recover_from_checkpoints(ckpt_dir: Path, last: Path) -> tuple[str, Any, int]:
+def _recover_from_checkpoints(last: Path) -> tuple[str, Any, int]:
     """Best checkpoint path, best score and epochs run, read from the checkpoint files."""
     payload = torch.load(last, map_location="cpu", weights_only=False)
     state: dict[str, Any] = next(

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -27,6 +23,7 @@ from genmodels.training import TrainConfig, fit_model, seed_all
 from pipelines.artifacts import log_figure, log_table
 from pipelines.datasets import load_splits
 from pipelines.fingerprint import data_fingerprint
+from pipelines.plots import ci_curves
 from pipelines.spec import AugmentTaskSpec, PipelineSpec
 from pipelines.stages import PipelineResult, pipeline_run
 from tasks.augment import AugmentConfig, ClassifierConfig, run_augment, summarize
@@ -56,24 +53,16 @@ def metric_name(arm: str) -> str:
 
 
 def accuracy_figure(summary: pd.DataFrame) -> Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    order = list(dict.fromkeys(summary["k"].astype(str)))
-    for arm, group in summary.groupby("arm", sort=False):
-        x = [order.index(str(k)) for k in group["k"]]
-        ax.errorbar(
-            x,
-            group["mean"],
-            yerr=[group["mean"] - group["ci_low"], group["ci_high"] - group["mean"]],
-            marker="o",
-            capsize=3,
-            label=str(arm),
-        )
-    ax.set_xticks(range(len(order)), order)
-    ax.set_xlabel("labelled real images per class (k)")
-    ax.set_ylabel("test accuracy (mean, 95% CI over seeds)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    groups = {
+        str(arm): (list(g["k"]), list(g["mean"]), list(g["ci_low"]), list(g["ci_high"]))
+        for arm, g in summary.groupby("arm", sort=False)
+    }
+    return ci_curves(
+        groups,
+        "labelled real images per class (k)",
+        "test accuracy (mean, 95% CI over seeds)",
+        categorical_x=True,
+    )
 
 
 def run_augment_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -> PipelineResult:

@@ -88,3 +88,29 @@ def column_grid(
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def ci_curves(
+    groups: dict[str, tuple[list, list, list, list]],
+    xlabel: str,
+    ylabel: str,
+    reference: tuple[str, float] | None = None,
+    categorical_x: bool = False,
+) -> Figure:
+    """One line with error bars per group: ``{label: (x, mean, ci_low, ci_high)}``; an optional
+    horizontal reference line ``(label, y)``; categorical x values are spaced evenly."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    order = list(dict.fromkeys(str(x) for g in groups.values() for x in g[0]))
+    for label, (x, mean, low, high) in groups.items():
+        xs = [order.index(str(v)) for v in x] if categorical_x else x
+        m, lo, hi = np.asarray(mean), np.asarray(low), np.asarray(high)
+        ax.errorbar(xs, m, yerr=[m - lo, hi - m], marker="o", capsize=3, label=label)
+    if categorical_x:
+        ax.set_xticks(range(len(order)), order)
+    if reference is not None:
+        ax.axhline(reference[1], color="black", linestyle="--", label=reference[0])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -12,10 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
@@ -28,6 +24,7 @@ from genmodels.training import seed_all
 from pipelines.artifacts import log_figure, log_table
 from pipelines.datasets import load_splits
 from pipelines.fingerprint import data_fingerprint
+from pipelines.plots import ci_curves
 from pipelines.spec import PipelineSpec, TransferTaskSpec
 from pipelines.stages import PipelineResult, pipeline_run, train_stage
 from tasks.classifier import ClassifierConfig, accuracy, predict_proba, train_classifier
@@ -71,22 +68,21 @@ def _sampler(
 
 
 def curves_figure(summary: pd.DataFrame, teacher: float) -> Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for (student, mode), group in summary.groupby(["student", "mode"], sort=False):
-        ax.errorbar(
-            group["n"],
-            group["accuracy"],
-            yerr=[group["accuracy"] - group["ci_low"], group["ci_high"] - group["accuracy"]],
-            marker="o",
-            capsize=3,
-            label=f"{student} ({mode})",
+    groups = {
+        f"{student} ({mode})": (
+            list(g["n"]),
+            list(g["accuracy"]),
+            list(g["ci_low"]),
+            list(g["ci_high"]),
         )
-    ax.axhline(teacher, color="black", linestyle="--", label="teacher")
-    ax.set_xlabel("teacher-labelled generated images added")
-    ax.set_ylabel("student test accuracy (mean, 95% CI over seeds)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+        for (student, mode), g in summary.groupby(["student", "mode"], sort=False)
+    }
+    return ci_curves(
+        groups,
+        "teacher-labelled generated images added",
+        "student test accuracy (mean, 95% CI over seeds)",
+        reference=("teacher", teacher),
+    )
 
 
 def _pair_table(rows: pd.DataFrame) -> pd.DataFrame:

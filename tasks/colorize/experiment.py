@@ -80,7 +80,7 @@ def _check_colour(name: str, images: Tensor) -> None:
 
 
 def _posterior_arm(
-    arm: str, prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator
+    prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator
 ) -> tuple[Tensor, PosteriorSamples | None]:
     estimate = map_colorize(prior, gray, config, generator).rgb
     if config.samples < 2:
@@ -182,12 +182,10 @@ def run_colorize(
                 samples = sample_uniform(gray, config.inference.samples, generator)
         elif arm == "mean-chroma":
             prior = MeanChromaPrior.fit(train_rgb)
-            estimate, samples = _posterior_arm(arm, prior, gray, config.inference, generator)
+            estimate, samples = _posterior_arm(prior, gray, config.inference, generator)
         elif arm == "model":
             assert model is not None
-            estimate, samples = _posterior_arm(
-                arm, ModelPrior(model), gray, config.inference, generator
-            )
+            estimate, samples = _posterior_arm(ModelPrior(model), gray, config.inference, generator)
         else:
             regressor = train_regressor(train_rgb, val_rgb, config.regressor, config.seed)
             estimate = regress_colorize(regressor, gray)

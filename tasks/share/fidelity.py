@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy import linalg
-from torch import Tensor
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -50,7 +49,3 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     root, _ = linalg.sqrtm(s_a @ s_b, disp=False)
     root = np.real(root)
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a + s_b - 2 * root))
-
-
-def as_features(x: Tensor) -> np.ndarray:
-    return x.detach().flatten(1).double().numpy()

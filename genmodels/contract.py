@@ -75,6 +75,7 @@ class GenerativeModel(pl.LightningModule):
     #: Validation metric (logged by ``validation_step``) for early stopping and checkpointing;
     #: ``None`` for models without one (a GAN): the last epoch's weights are kept.
     monitor: ClassVar[str | None] = "val_bpd"
+    train_metric: ClassVar[str] = "train_bpd"  # the name training_step logs the loss under
     #: True when ``log_prob`` is a probability mass over the discrete levels (it sums to one over
     #: every image of the domain); False for a continuous density on dequantized images, whose
     #: sum over the levels' bin centres is a midpoint rule for its mass inside the unit cube.
@@ -204,11 +205,22 @@ class GenerativeModel(pl.LightningModule):
         use labels, or take a bound); by default the model's log-likelihood of the images."""
         return self.log_likelihood(batch[0])
 
+    def training_loss(self, batch: tuple[Tensor, ...]) -> Tensor:
+        """The scalar minimized on a training batch, without Lightning (a bare PyTorch loop
+        over the same network calls this; ``benchmarks/speed`` does)."""
+        return bits_per_dim(self.training_log_likelihood(batch), self.num_dims).mean()
+
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        n = len(batch[0])
-        bpd = bits_per_dim(self.training_log_likelihood(batch), self.num_dims).mean()
-        self.log("train_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
-        return bpd
+        loss = self.training_loss(batch)
+        self.log(
+            self.train_metric,
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(batch[0]),
+        )
+        return loss
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor | None:
         n = len(batch[0])

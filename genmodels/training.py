@@ -118,12 +118,14 @@ def fit_model(
     seed: int = 0,
     loggers: list[Any] | None = None,
     checkpoint_dir: str | Path | None = None,
+    callbacks: list[Callback] | None = None,
 ) -> FitResult:
     """Train ``model`` and return it with the weights of its best validation epoch.
 
     With a ``checkpoint_dir`` holding ``last.ckpt`` from an interrupted run with the same
     settings, training resumes from it (the batches and random draws of every epoch depend only
-    on the seed and the epoch, so the result matches an uninterrupted run). Closed-form models
+    on the seed and the epoch, so the result matches an uninterrupted run). ``callbacks`` are
+    extra Lightning callbacks (timers, profilers, custom stopping). Closed-form models
     (classical densities) are fit directly on the training images; their ``best_score`` is the
     validation bits/dim.
     """
@@ -138,9 +140,9 @@ def fit_model(
         return FitResult(model, None, val_bpd, 0)
     if checkpoint_dir is None:
         with tempfile.TemporaryDirectory(prefix="priorworks-ckpt-") as tmp:
-            result = _fit(model, train, val, config, seed, loggers, Path(tmp))
+            result = _fit(model, train, val, config, seed, loggers, Path(tmp), callbacks)
         return FitResult(result.model, None, result.best_score, result.epochs)
-    return _fit(model, train, val, config, seed, loggers, Path(checkpoint_dir))
+    return _fit(model, train, val, config, seed, loggers, Path(checkpoint_dir), callbacks)
 
 
 def _fit(
@@ -151,11 +153,13 @@ def _fit(
     seed: int,
     loggers: list[Any] | None,
     ckpt_dir: Path,
+    extra_callbacks: list[Callback] | None = None,
 ) -> FitResult:
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir, monitor=model.monitor, mode="min", save_last=True
     )
     callbacks: list[Callback] = [checkpoint, _FailOnNonFinite(), _EpochSeed(seed)]
+    callbacks += extra_callbacks or []
     if config.patience > 0 and model.monitor is not None:
         callbacks.append(EarlyStopping(monitor=model.monitor, mode="min", patience=config.patience))
     trainer = pl.Trainer(

@@ -94,9 +94,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from pipelines.scoring import score_path
 
     quiet_libraries()
-    frame = score_path(args.model, args.input, args.out, args.batch_size)
-    flagged = int(frame["flagged"].sum())
-    print(f"scored {len(frame)} image(s): {flagged} flagged as anomalous; wrote {args.out}")
+    summary = score_path(args.model, args.input, args.out, args.batch_size)
+    print(
+        f"scored {summary.images} image(s): {summary.flagged} flagged as anomalous; "
+        f"wrote {summary.out}"
+    )
     return 0
 
 

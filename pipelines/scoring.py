@@ -2,9 +2,9 @@
 
 The model URI is anything MLflow resolves (``runs:/<run>/model``, ``models:/<name>@champion``,
 ``models:/m-...``) or a bare run id. The inputs are fitted to the model's image shape and levels
-(:func:`genmodels.data.inputs.load_inputs`) and scored in batches by the logged model itself, so
-the threshold calibrated at training time decides the flags. The CSV is written to a temporary
-file and renamed at the end: a failed run leaves no half-written result.
+(:func:`genmodels.data.inputs.iter_inputs`) and scored chunk by chunk by the logged model itself,
+so the threshold calibrated at training time decides the flags and memory stays flat. The CSV is
+written to a temporary file and renamed at the end: a failed run leaves no half-written result.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 import mlflow
-from genmodels.data.inputs import load_inputs
+from genmodels.data.inputs import iter_inputs
 from genmodels.errors import DataError, PriorworksError
 from pipelines.tracking import tracking_uri
 
@@ -55,29 +53,38 @@ def load_scoring_model(uri: str) -> tuple[Any, Any]:
     return loaded, scorer
 
 
+@dataclass(frozen=True)
+class ScoreSummary:
+    images: int
+    flagged: int
+    out: Path
+
+
 def score_path(
     uri: str, inputs: str | Path, out: str | Path, batch_size: int = 256
-) -> pd.DataFrame:
-    """Score every image at ``inputs`` and write ``out`` (CSV: file, score, p_value, flagged)."""
+) -> ScoreSummary:
+    """Score every image at ``inputs`` and write ``out`` (CSV: file, score, p_value, flagged).
+
+    The inputs stream through in chunks of ``batch_size`` (read, scored, appended to the CSV), so
+    memory does not grow with their number.
+    """
     loaded, scorer = load_scoring_model(uri)
     model = scorer.model
-    images = load_inputs(inputs, model.image_shape, model.levels)
-    parts = []
-    x = images.images.numpy().astype(np.float32)
-    for start in range(0, len(x), batch_size):
-        parts.append(loaded.predict(x[start : start + batch_size]))
-    frame = pd.concat(parts, ignore_index=True)
-    ids = images.ids or tuple(str(i) for i in range(len(x)))
-    frame.insert(0, "file", list(ids))
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise DataError(f"{out.parent}: output folder does not exist")
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
+    images = flagged = 0
     try:
-        frame.to_csv(tmp, index=False)
+        with os.fdopen(fd, "w", newline="") as fh:
+            for chunk in iter_inputs(inputs, model.image_shape, model.levels, batch_size):
+                frame = loaded.predict(chunk.images.numpy())
+                frame.insert(0, "file", list(chunk.ids))
+                frame.to_csv(fh, header=images == 0, index=False)
+                images += len(frame)
+                flagged += int(frame["flagged"].sum())
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return frame
+    return ScoreSummary(images, flagged, out)

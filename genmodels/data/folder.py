@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,13 +44,31 @@ def _list_files(root: Path) -> list[tuple[Path, str | None]]:
     return [(f, None) for f in sorted(root.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
 
 
-def load_image_folder(root: str | Path) -> dict[str, ImageSet]:
-    """Load every image under ``root`` into one split ``all``.
+class _SameFormat:
+    """Remembers the first image's size, channels and bit depth; refuses a file that differs."""
 
-    All images must share one size and one channel count (1 or 3); 8-bit and 16-bit files are
-    accepted (not mixed). A file that breaks a rule raises :class:`DataError` naming it.
-    """
-    root = Path(root)
+    def __init__(self) -> None:
+        self.first: tuple[Path, tuple[int, ...], np.dtype] | None = None
+
+    def __call__(self, path: Path, arr: np.ndarray) -> np.ndarray:
+        if self.first is None:
+            self.first = (path, arr.shape, arr.dtype)
+            return arr
+        first_path, first_shape, first_dtype = self.first
+        if arr.shape != first_shape:
+            what = "channel count" if arr.shape[:2] == first_shape[:2] else "size"
+            raise DataError(
+                f"{path}: {what} differs from the folder's first image {first_path.name} "
+                f"({_describe(arr.shape)} vs {_describe(first_shape)})"
+            )
+        if arr.dtype != first_dtype:
+            raise DataError(
+                f"{path}: bit depth {arr.dtype} differs from {first_path.name} ({first_dtype})"
+            )
+        return arr
+
+
+def _folder_files(root: Path) -> list[tuple[Path, str | None]]:
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found")
     files = _list_files(root)
@@ -57,28 +76,38 @@ def load_image_folder(root: str | Path) -> dict[str, ImageSet]:
         raise DataError(
             f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder or its sub-folders"
         )
-    arrays, labels_txt = [], []
-    first_shape: tuple[int, ...] | None = None
-    first_dtype = None
-    for path, label in files:
-        arr = read_image(path)
-        if first_shape is None:
-            first_shape, first_dtype, first_path = arr.shape, arr.dtype, path
-        elif arr.shape != first_shape:
-            what = "channel count" if arr.shape[:2] == first_shape[:2] else "size"
-            raise DataError(
-                f"{path}: {what} differs from the folder's first image {first_path.name} "
-                f"({_describe(arr.shape)} vs {_describe(first_shape)})"
-            )
-        elif arr.dtype != first_dtype:
-            raise DataError(
-                f"{path}: bit depth {arr.dtype} differs from {first_path.name} ({first_dtype})"
-            )
-        arrays.append(arr)
-        labels_txt.append(label)
-    stack = np.stack(arrays)
-    if stack.ndim == 4:  # (N, H, W, 3)
-        stack = stack.transpose(0, 3, 1, 2)
+    return files
+
+
+def _nchw(stack: np.ndarray) -> np.ndarray:
+    return stack.transpose(0, 3, 1, 2) if stack.ndim == 4 else stack  # (N, H, W, 3) -> NCHW
+
+
+def iter_image_folder(root: str | Path, batch_size: int) -> Iterator[ImageSet]:
+    """The images under ``root`` (same rules as :func:`load_image_folder`, labels ignored) in
+    chunks of ``batch_size`` files: memory holds one chunk, whatever the folder's size."""
+    root = Path(root)
+    files = _folder_files(root)
+    check = _SameFormat()
+    for start in range(0, len(files), batch_size):
+        chunk = [path for path, _ in files[start : start + batch_size]]
+        stack = np.stack([check(path, read_image(path)) for path in chunk])
+        ids = tuple(str(path.relative_to(root)) for path in chunk)
+        yield imageset_from_arrays(_nchw(stack), None, str(root), ids=ids)
+
+
+def load_image_folder(root: str | Path) -> dict[str, ImageSet]:
+    """Load every image under ``root`` into one split ``all``.
+
+    All images must share one size and one channel count (1 or 3); 8-bit and 16-bit files are
+    accepted (not mixed). A file that breaks a rule raises :class:`DataError` naming it.
+    """
+    root = Path(root)
+    files = _folder_files(root)
+    check = _SameFormat()
+    arrays = [check(path, read_image(path)) for path, _ in files]
+    labels_txt = [label for _, label in files]
+    stack = _nchw(np.stack(arrays))
     ids = tuple(str(p.relative_to(root)) for p, _ in files)
     if labels_txt[0] is None:
         return {"all": imageset_from_arrays(stack, None, str(root), ids=ids)}

@@ -1,51 +1,51 @@
 """New images to score with a trained model: any supported file or folder, fitted to the model.
 
-``load_inputs(path, image_shape, levels)`` reads an npz archive, an image file or folder (PNG,
-JPEG, TIFF; 8 or 16 bit), or NIfTI/DICOM files, and returns an :class:`ImageSet` with the
-model's image shape and levels: resized with MONAI (area interpolation) and re-quantized. Channel
-counts must agree, except that grayscale files are repeated to three channels for colour models.
+``iter_inputs(path, image_shape, levels, batch_size)`` reads an npz archive, an image file or
+folder (PNG, JPEG, TIFF; 8 or 16 bit), or NIfTI/DICOM files, chunk by chunk, and yields
+:class:`ImageSet` chunks with the model's image shape and levels: resized with MONAI (area
+interpolation) and re-quantized. ``load_inputs`` gathers them in memory. Channel counts must
+agree, except that grayscale files are repeated to three channels for colour models.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from monai.transforms import Resize
 
-from genmodels.data.folder import IMAGE_SUFFIXES, load_image_folder, read_image
+from genmodels.data.folder import IMAGE_SUFFIXES, iter_image_folder, read_image
 from genmodels.data.imageset import ImageSet, imageset_from_arrays
 from genmodels.data.medical import as_plain_tensor, medical_files, normalize_slices, read_slices
-from genmodels.data.npz import load_npz
+from genmodels.data.npz import iter_npz_images
 from genmodels.errors import DataError
 
 
-def _concat(sets: dict[str, ImageSet], prefix: str) -> ImageSet:
-    names = list(sets)
-    images = torch.cat([sets[n].images for n in names])
-    ids = tuple(
-        i for n in names for i in (sets[n].ids or [f"{n}:{k}" for k in range(len(sets[n]))])
-    )
-    levels = sets[names[0]].levels
-    return ImageSet(images, None, levels=levels, ids=tuple(f"{prefix}{i}" for i in ids))
+def _medical_chunks(path: Path, size: tuple[int, int], batch_size: int) -> Iterator[ImageSet]:
+    ids: list[str] = []
+    slices: list[np.ndarray] = []
+    for file in medical_files(path):
+        for slice_id, array in read_slices(file):
+            rel = file.relative_to(path) if path.is_dir() else Path(file.name)
+            ids.append(str(rel.parent / slice_id) if path.is_dir() else slice_id)
+            slices.append(array)
+            if len(slices) == batch_size:
+                yield ImageSet(normalize_slices(slices, size), None, levels=256, ids=tuple(ids))
+                ids, slices = [], []
+    if slices:
+        yield ImageSet(normalize_slices(slices, size), None, levels=256, ids=tuple(ids))
 
 
-def _read_any(path: Path, size: tuple[int, int]) -> ImageSet:
+def _raw_chunks(path: Path, size: tuple[int, int], batch_size: int) -> Iterator[ImageSet]:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     if path.is_file() and path.suffix.lower() == ".npz":
-        return _concat(load_npz(path), "")
-    medical = medical_files(path)
-    if medical:
-        ids, slices = [], []
-        for file in medical:
-            for slice_id, array in read_slices(file):
-                rel = file.relative_to(path) if path.is_dir() else Path(file.name)
-                ids.append(str(rel.parent / slice_id) if path.is_dir() else slice_id)
-                slices.append(array)
-        return ImageSet(normalize_slices(slices, size), None, levels=256, ids=tuple(ids))
-    if path.is_file():
+        yield from iter_npz_images(path, batch_size)
+    elif medical_files(path):
+        yield from _medical_chunks(path, size, batch_size)
+    elif path.is_file():
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise DataError(
                 f"{path}: unsupported input; use .npz, an image ({', '.join(IMAGE_SUFFIXES)}), "
@@ -53,8 +53,9 @@ def _read_any(path: Path, size: tuple[int, int]) -> ImageSet:
             )
         arr = read_image(path)
         stack = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)[None]
-        return imageset_from_arrays(stack, None, str(path), ids=(path.name,))
-    return load_image_folder(path)["all"]
+        yield imageset_from_arrays(stack, None, str(path), ids=(path.name,))
+    else:
+        yield from iter_image_folder(path, batch_size)
 
 
 def conform(images: ImageSet, image_shape: tuple[int, int, int], levels: int) -> ImageSet:
@@ -76,11 +77,31 @@ def conform(images: ImageSet, image_shape: tuple[int, int, int], levels: int) ->
     return ImageSet(x, None, levels=levels, ids=images.ids)
 
 
-def load_inputs(path: str | Path, image_shape: tuple[int, int, int], levels: int) -> ImageSet:
-    """Read everything at ``path`` and fit it to the model. Raises :class:`DataError` clearly."""
-    images = _read_any(Path(path), image_shape[1:])
-    if len(images) == 0:
+def iter_inputs(
+    path: str | Path, image_shape: tuple[int, int, int], levels: int, batch_size: int = 256
+) -> Iterator[ImageSet]:
+    """Everything at ``path`` fitted to the model, in chunks of at most ``batch_size`` images.
+
+    Files are read as the chunks are consumed (npz arrays row by row), so memory stays flat in
+    the number of inputs. Raises :class:`DataError` clearly, also when nothing is found.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    found = False
+    for chunk in _raw_chunks(Path(path), image_shape[1:], batch_size):
+        if len(chunk) == 0:
+            continue
+        if not torch.isfinite(chunk.images).all():
+            raise DataError(f"{path}: the images contain NaN or Inf values")
+        found = True
+        yield conform(chunk, image_shape, levels)
+    if not found:
         raise DataError(f"{path}: no images found")
-    if not np.isfinite(images.images.numpy()).all():
-        raise DataError(f"{path}: the images contain NaN or Inf values")
-    return conform(images, image_shape, levels)
+
+
+def load_inputs(path: str | Path, image_shape: tuple[int, int, int], levels: int) -> ImageSet:
+    """Read everything at ``path`` and fit it to the model (all in memory; see
+    :func:`iter_inputs` to stream). Raises :class:`DataError` clearly."""
+    chunks = list(iter_inputs(path, image_shape, levels))
+    ids = tuple(i for c in chunks for i in c.ids)
+    return ImageSet(torch.cat([c.images for c in chunks]), None, levels=levels, ids=ids)

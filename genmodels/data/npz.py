@@ -6,7 +6,9 @@ This is the layout of the MedMNIST files (``pneumoniamnist.npz``) and of the USP
 
 from __future__ import annotations
 
+import math
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +34,7 @@ def load_npz(path: str | Path, class_names: tuple[str, ...] = ()) -> dict[str, I
         raise DataError(f"{path}: not a readable .npz file ({err})") from None
     with archive:
         keys = set(archive.files)
-        splits = [s for s in SPLITS if f"{s}_images" in keys]
-        if not splits:
-            raise DataError(
-                f"{path}: no '<split>_images' arrays (split in {', '.join(SPLITS)}); "
-                f"keys found: {', '.join(sorted(keys)) or 'none'}"
-            )
+        splits = _image_keys(path, keys)
         out = {}
         for split in splits:
             labels = archive[f"{split}_labels"] if f"{split}_labels" in keys else None
@@ -45,6 +42,60 @@ def load_npz(path: str | Path, class_names: tuple[str, ...] = ()) -> dict[str, I
                 archive[f"{split}_images"], labels, f"{path.name}[{split}]", class_names
             )
     return out
+
+
+def _image_keys(path: Path, keys: set[str]) -> list[str]:
+    splits = [s for s in SPLITS if f"{s}_images" in keys]
+    if not splits:
+        raise DataError(
+            f"{path}: no '<split>_images' arrays (split in {', '.join(SPLITS)}); "
+            f"keys found: {', '.join(sorted(keys)) or 'none'}"
+        )
+    return splits
+
+
+def _read_header(fh: object, source: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    try:
+        major, _ = np.lib.format.read_magic(fh)  # type: ignore[arg-type]
+        read = (
+            np.lib.format.read_array_header_1_0
+            if major == 1
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read(fh)  # type: ignore[arg-type]
+    except ValueError as err:
+        raise DataError(f"{source}: not a readable .npy array ({err})") from None
+    return shape, fortran, dtype
+
+
+def iter_npz_images(path: str | Path, batch_size: int) -> Iterator[ImageSet]:
+    """Every ``<split>_images`` array of an npz file in chunks of ``batch_size`` images, read
+    row by row from the archive (compressed or not): memory holds one chunk, not the array.
+    Ids are ``<file>[<split>]:<index>``, as :func:`load_npz` names them."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path}: not a readable .npz file ({err})") from None
+    with archive:
+        names = {n.removesuffix(".npy") for n in archive.namelist()}
+        for split in _image_keys(path, names):
+            source = f"{path.name}[{split}]"
+            with archive.open(f"{split}_images.npy") as fh:
+                shape, fortran, dtype = _read_header(fh, source)
+                if fortran or dtype.hasobject or not shape:
+                    raise DataError(f"{source}: expected a C-ordered numeric image array")
+                row_bytes = math.prod(shape[1:]) * dtype.itemsize
+                for start in range(0, shape[0], batch_size):
+                    n = min(batch_size, shape[0] - start)
+                    raw = fh.read(n * row_bytes)
+                    if len(raw) != n * row_bytes:
+                        raise DataError(f"{source}: the array is truncated")
+                    chunk = np.frombuffer(raw, dtype=dtype).reshape(n, *shape[1:])
+                    ids = tuple(f"{source}:{i}" for i in range(start, start + n))
+                    yield imageset_from_arrays(chunk, None, source, ids=ids)
 
 
 def load_usps(path: str | Path) -> dict[str, ImageSet]:

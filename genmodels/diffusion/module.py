@@ -48,6 +48,7 @@ class DDPM(GenerativeModel):
     description = "DDPM on MONAI DiffusionModelUNet; variational bound; DDIM sampling"
     likelihood = Likelihood.BOUND
     capabilities = frozenset({Capability.SAMPLE})
+    train_metric = "train_loss"
     tiny_params: ClassVar[dict[str, Any]] = {
         "channels": (8, 8),
         "attention_levels": (False, False),
@@ -181,16 +182,13 @@ class DDPM(GenerativeModel):
     def _labels(self, batch: tuple[Tensor, ...]) -> Tensor | None:
         return None
 
-    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+    def training_loss(self, batch: tuple[Tensor, ...]) -> Tensor:
+        """Noise-prediction error at a random timestep per image."""
         x0 = self._to_model(batch[0])
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.num_train_timesteps, (x0.shape[0],), device=x0.device)
         xt = self.scheduler.add_noise(original_samples=x0, noise=noise, timesteps=t)
-        loss = F.mse_loss(self.net(xt, t, self._labels(batch)), noise)
-        self.log(
-            "train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x0)
-        )
-        return loss
+        return F.mse_loss(self.net(xt, t, self._labels(batch)), noise)
 
 
 @register_model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -72,6 +73,26 @@ class DCGAN(GenerativeModel):
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         opt_g, opt_d = self.optimizers()  # type: ignore[attr-defined]
+        loss_d, loss_g = self.adversarial_step(batch, opt_g, opt_d, self.manual_backward)
+        self.log_dict(
+            {"train_loss_d": loss_d, "train_loss_g": loss_g},
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(batch[0]),
+        )
+        return (loss_d + loss_g).detach()
+
+    def adversarial_step(
+        self,
+        batch: tuple[Tensor, ...],
+        opt_g: Any,
+        opt_d: Any,
+        backward: Callable[[Tensor], None],
+    ) -> tuple[Tensor, Tensor]:
+        """One discriminator step, then one generator step; returns ``(loss_d, loss_g)``.
+
+        ``backward`` is Lightning's ``manual_backward`` in training, ``Tensor.backward`` in a
+        bare PyTorch loop over the same networks (``benchmarks/speed``)."""
         real, labels = batch[0], self._labels(batch)
         n = real.shape[0]
         z = torch.randn(n, self.latent_dim, device=real.device)
@@ -83,22 +104,15 @@ class DCGAN(GenerativeModel):
             logits_real, torch.ones_like(logits_real)
         ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
         opt_d.zero_grad()
-        self.manual_backward(loss_d)
+        backward(loss_d)
         opt_d.step()
 
         logits_gen = self._discriminate(fake, labels)
         loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
         opt_g.zero_grad()
-        self.manual_backward(loss_g)
+        backward(loss_g)
         opt_g.step()
-
-        self.log_dict(
-            {"train_loss_d": loss_d, "train_loss_g": loss_g},
-            on_step=False,
-            on_epoch=True,
-            batch_size=n,
-        )
-        return (loss_d + loss_g).detach()
+        return loss_d.detach(), loss_g.detach()
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         real, labels = batch[0], self._labels(batch)

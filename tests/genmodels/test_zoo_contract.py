@@ -171,3 +171,33 @@ def test_exact_models_are_normalized_on_a_tiny_domain(name):
         assert total.item() == pytest.approx(1.0, abs=1e-3)
     else:
         assert 0.5 < total.item() <= 1.0 + 1e-2
+
+
+@pytest.mark.parametrize(
+    "name", [m.name for m in list_models() if not get_model_class(m.name).closed_form]
+)
+def test_a_bare_pytorch_loop_over_the_loss_trains_without_lightning(name, tiny_images_module):
+    """``training_loss`` (``adversarial_step`` for GANs) is the per-step work of training_step,
+    usable outside a Trainer: the benchmarks time it against priorworks' Lightning path."""
+    cls = get_model_class(name)
+    seed_all(0)
+    model = cls(tiny_images_module.image_shape, tiny_images_module.levels, **cls.tiny_params)
+    model.train()
+    batch = (tiny_images_module.images, tiny_images_module.labels)
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizers = model.configure_optimizers()
+    if model.automatic_optimization:
+        torch.manual_seed(1)
+        first = float(model.training_loss(batch).detach())
+        for _ in range(30):
+            optimizers.zero_grad()
+            model.training_loss(batch).backward()
+            optimizers.step()
+        torch.manual_seed(1)  # the same noise draws as the first evaluation
+        assert float(model.training_loss(batch).detach()) < first
+    else:
+        loss_d, loss_g = model.adversarial_step(batch, *optimizers, torch.Tensor.backward)
+        assert torch.isfinite(loss_d) and torch.isfinite(loss_g)
+        assert not loss_d.requires_grad  # detached: nothing keeps the graph alive
+    moved = [not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)]
+    assert all(moved)

@@ -282,6 +282,8 @@ def test_score_command_scores_files_with_the_champion_like_the_pipeline(
 
     scored = pd.read_csv(out)
     assert list(scored.columns) == ["file", "score", "p_value", "flagged"]
+    # streamed in chunks of 16: every image once, in file order
+    assert scored["file"].tolist() == [f"new.npz[test]:{i}" for i in range(40)]
     task = next(r for r in runs if r.info.run_name == PRIMARY)
     logged = pd.read_csv(client.download_artifacts(task.info.run_id, "tables/test_scores.csv"))
     # the champion is this run's model (version 1): same scores as the pipeline's, to 1e-5

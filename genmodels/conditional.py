@@ -3,6 +3,7 @@
 A conditional model learns ``p(x | y)`` from labelled images. Without a label it still scores:
 ``log p(x) = log sum_y pi_y p(x | y)`` with ``pi`` the training label frequencies, exact for
 EXACT models and a valid lower bound for BOUND ones (each term is bounded from below).
+Validation (early stopping, checkpoint choice) uses ``log p(x | y)`` at the known labels.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from genmodels.contract import GenerativeModel
+from genmodels.contract import GenerativeModel, Likelihood, bits_per_dim
 
 
 class ClassConditional(GenerativeModel):
@@ -67,6 +68,19 @@ class ClassConditional(GenerativeModel):
                 f"got {condition.tolist()}"
             )
         return condition
+
+    def conditional_log_likelihood(self, x: Tensor, labels: Tensor) -> Tensor:
+        """``log p(x | y)`` per example (a lower bound for BOUND models) at the given labels."""
+        raise self._refuse("conditional_log_likelihood")
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor | None:
+        """Validate on ``log p(x | y)`` at the known labels, the quantity training maximizes:
+        one pass instead of the marginal's one per class (ten times cheaper on ten classes)."""
+        if self.likelihood is Likelihood.NONE or len(batch) < 2:
+            return super().validation_step(batch, batch_idx)
+        bpd = bits_per_dim(self.conditional_log_likelihood(batch[0], batch[1]), self.num_dims)
+        self.log("val_bpd", bpd.mean(), on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
+        return bpd.mean()
 
     def marginal(self, per_class: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
         """``log sum_y pi_y exp(per_class(y))`` per example, one pass per class."""

@@ -232,5 +232,8 @@ class ConditionalDDPM(ClassConditional, DDPM):
     def elbo(self, x: Tensor) -> Tensor:
         return self.marginal(lambda y: self.conditional_elbo(x, y), x)
 
+    def conditional_log_likelihood(self, x: Tensor, labels: Tensor) -> Tensor:
+        return self.conditional_elbo(x, labels)
+
     def _labels(self, batch: tuple[Tensor, ...]) -> Tensor | None:
         return self.labels_of(batch)

@@ -151,6 +151,9 @@ class ConditionalRealNVP(ClassConditional, RealNVP):
         per_class = self._log_prob_given(self.dequantize(x, noise=False))
         return per_class.gather(0, labels.long()[None]).squeeze(0)
 
+    def conditional_log_likelihood(self, x: Tensor, labels: Tensor) -> Tensor:
+        return self.conditional_log_prob(x, labels)
+
     def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         per_class = self._log_prob_given(self.dequantize(batch[0]))
         return per_class.gather(0, self.labels_of(batch).long()[None]).squeeze(0)

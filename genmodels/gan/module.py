@@ -114,7 +114,7 @@ class DCGAN(GenerativeModel):
         opt_g.step()
         return loss_d.detach(), loss_g.detach()
 
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor | None:
         real, labels = batch[0], self._labels(batch)
         z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
         fake = self._generate(z, labels)
@@ -127,6 +127,7 @@ class DCGAN(GenerativeModel):
             on_epoch=True,
             batch_size=real.shape[0],
         )
+        return None
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         betas = (0.5, 0.999)

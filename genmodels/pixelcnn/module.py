@@ -129,5 +129,8 @@ class ConditionalPixelCNN(ClassConditional, PixelCNN):
     def log_prob(self, x: Tensor) -> Tensor:
         return self.marginal(lambda y: self.conditional_log_prob(x, y), x)
 
+    def conditional_log_likelihood(self, x: Tensor, labels: Tensor) -> Tensor:
+        return self.conditional_log_prob(x, labels)
+
     def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self.conditional_log_prob(batch[0], self.labels_of(batch))

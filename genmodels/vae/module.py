@@ -192,5 +192,8 @@ class ConditionalVAE(ClassConditional, VAE):
     def smooth_log_likelihood(self, y: Tensor) -> Tensor:
         return self.marginal(lambda label: self.conditional_elbo(y, label, snap=False), y)
 
+    def conditional_log_likelihood(self, x: Tensor, labels: Tensor) -> Tensor:
+        return self.conditional_elbo(x, labels)
+
     def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self.conditional_elbo(batch[0], self.labels_of(batch))

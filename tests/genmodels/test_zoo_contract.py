@@ -7,6 +7,8 @@ and clear capability errors for what it cannot do.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -201,3 +203,35 @@ def test_a_bare_pytorch_loop_over_the_loss_trains_without_lightning(name, tiny_i
         assert not loss_d.requires_grad  # detached: nothing keeps the graph alive
     moved = [not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)]
     assert all(moved)
+
+
+CONDITIONAL_LIKELIHOOD = [
+    m.name
+    for m in list_models()
+    if m.name.endswith("-cond") and get_model_class(m.name).likelihood is not Likelihood.NONE
+]
+
+
+@pytest.mark.parametrize("name", CONDITIONAL_LIKELIHOOD)
+def test_conditional_models_validate_on_the_likelihood_at_the_known_labels(
+    name, tiny_images_module
+):
+    cls = get_model_class(name)
+    seed_all(0)
+    model = cls(tiny_images_module.image_shape, tiny_images_module.levels, **cls.tiny_params)
+    config = TrainConfig(max_epochs=1, batch_size=20, patience=0)
+    fit = fit_model(model, tiny_images_module, tiny_images_module, config)
+    x, y = tiny_images_module.images, tiny_images_module.labels
+    with torch.no_grad():
+        cond_bpd = -model.conditional_log_likelihood(x, y) / (model.num_dims * math.log(2))
+    if cls.likelihood is Likelihood.EXACT:  # deterministic: the logged value is reproduced
+        assert fit.best_score == pytest.approx(float(cond_bpd.mean()), rel=1e-4)
+        # log p(x) = log sum_k pi_k p(x | k): the marginal is the mixture of the conditionals
+        with torch.no_grad():
+            per_class = torch.stack(
+                [model.conditional_log_likelihood(x, torch.full_like(y, k)) for k in range(2)]
+            )
+        mixture = torch.logsumexp(per_class + model.log_class_prior[:, None], dim=0)
+        assert torch.allclose(mixture, model.log_likelihood(x), atol=1e-3)
+    assert fit.best_score is not None and math.isfinite(fit.best_score)
+    assert torch.isfinite(cond_bpd).all()

@@ -1,0 +1,80 @@
+"""``make bench``: the speed suite. Every figure is a ratio or a fit measured in this run.
+
+    .venv/bin/python -m benchmarks.speed [--only overhead scoring scaling sampling end-to-end]
+        [--quick]
+
+Each part prints its table as it finishes and saves it under ``benchmarks/results/bench-*.csv``
+and ``.md`` (with the command and the machine); at the end all tables are logged to one MLflow
+run in the experiment ``bench``. ``--quick`` shrinks every part (fewer steps, repeats and
+images; no end-to-end) to check the suite itself in a few minutes; its numbers are not the
+reported ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+import pandas as pd
+
+from benchmarks.speed.common import bench_images, log_tables, save_table
+from benchmarks.speed.end_to_end import measure_end_to_end
+from benchmarks.speed.overhead import measure_overhead
+from benchmarks.speed.sampling import measure_sampling
+from benchmarks.speed.scaling import measure_scaling
+from benchmarks.speed.scoring import measure_scoring
+from genmodels.data.imageset import ImageSet
+
+PARTS = ("overhead", "scoring", "scaling", "sampling", "end-to-end")
+
+
+def _parts(quick: bool) -> dict[str, Callable[[ImageSet], pd.DataFrame]]:
+    if quick:
+        return {
+            "overhead": lambda ims: measure_overhead(
+                ims, models=("vae", "dcgan"), steps=10, warmup=2, repeats=1
+            ),
+            "scoring": lambda ims: measure_scoring(ims, sizes=(300,)),
+            "scaling": lambda ims: measure_scaling(ims, sizes=(256, 512)),
+            "sampling": lambda ims: measure_sampling(ims, n=4),
+            "end-to-end": lambda ims: measure_end_to_end(("anomaly-detect",)),
+        }
+    return {
+        "overhead": measure_overhead,
+        "scoring": measure_scoring,
+        "scaling": measure_scaling,
+        "sampling": measure_sampling,
+        "end-to-end": lambda ims: measure_end_to_end(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.speed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=None)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    from pipelines.cli import quiet_libraries
+
+    quiet_libraries()
+    only = args.only or [p for p in PARTS if not (args.quick and p == "end-to-end")]
+    command = "python -m benchmarks.speed " + " ".join(sys.argv[1:])
+    data, images = bench_images()
+    print(f"data: {data}, {len(images)} training images {images.image_shape}", flush=True)
+    parts = _parts(args.quick)
+    tables = {}
+    for name in only:
+        print(f"\n== {name}", flush=True)
+        table = parts[name](images)
+        suffix = "-quick" if args.quick else ""
+        tables[f"bench-{name}{suffix}"] = table
+        print(save_table(table, f"bench-{name}{suffix}", command), flush=True)
+    log_tables(tables, command)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-.PHONY: help install anomaly-detect anomaly-pneumonia augment colorize transfer share schedule models-measure anomaly-bench test test-slow lint format mlflow-ui clean
+.PHONY: help install anomaly-detect anomaly-pneumonia augment colorize transfer share schedule models-measure anomaly-bench bench bench-quick test test-slow lint format mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -51,6 +51,12 @@ models-measure: $(STAMP) ## train and measure every zoo model on USPS (ARGS="--e
 
 anomaly-bench: $(STAMP) ## every likelihood model x every anomaly score vs baselines, PneumoniaMNIST + USPS (ARGS=...)
 	$(VENV)/bin/python benchmarks/anomaly_bench.py $(ARGS)
+
+bench: $(STAMP) ## speed suite: overhead, scoring, scaling, sampling, end to end (~40 min; ARGS="--only ...")
+	$(PY) -m benchmarks.speed $(ARGS)
+
+bench-quick: $(STAMP) ## the speed suite shrunk to check itself (minutes; numbers not reported)
+	$(PY) -m benchmarks.speed --quick $(ARGS)
 
 test: $(STAMP) ## run the test suite (fast tests; < 10 min on 2 cores)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)

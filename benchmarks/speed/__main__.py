@@ -1,7 +1,7 @@
 """``make bench``: the speed suite. Every figure is a ratio or a fit measured in this run.
 
-    .venv/bin/python -m benchmarks.speed [--only overhead scoring scaling sampling end-to-end]
-        [--quick]
+    .venv/bin/python -m benchmarks.speed [--quick]
+        [--only overhead scoring scaling sampling validation end-to-end]
 
 Each part prints its table as it finishes and saves it under ``benchmarks/results/bench-*.csv``
 and ``.md`` (with the command and the machine); at the end all tables are logged to one MLflow
@@ -24,9 +24,10 @@ from benchmarks.speed.overhead import measure_overhead
 from benchmarks.speed.sampling import measure_sampling
 from benchmarks.speed.scaling import measure_scaling
 from benchmarks.speed.scoring import measure_scoring
+from benchmarks.speed.validation import measure_validation
 from genmodels.data.imageset import ImageSet
 
-PARTS = ("overhead", "scoring", "scaling", "sampling", "end-to-end")
+PARTS = ("overhead", "scoring", "scaling", "sampling", "validation", "end-to-end")
 
 
 def _parts(quick: bool) -> dict[str, Callable[[ImageSet], pd.DataFrame]]:
@@ -38,6 +39,7 @@ def _parts(quick: bool) -> dict[str, Callable[[ImageSet], pd.DataFrame]]:
             "scoring": lambda ims: measure_scoring(ims, sizes=(300,)),
             "scaling": lambda ims: measure_scaling(ims, sizes=(256, 512)),
             "sampling": lambda ims: measure_sampling(ims, n=4),
+            "validation": lambda ims: measure_validation(ims, n=16),
             "end-to-end": lambda ims: measure_end_to_end(("anomaly-detect",)),
         }
     return {
@@ -45,6 +47,7 @@ def _parts(quick: bool) -> dict[str, Callable[[ImageSet], pd.DataFrame]]:
         "scoring": measure_scoring,
         "scaling": measure_scaling,
         "sampling": measure_sampling,
+        "validation": measure_validation,
         "end-to-end": lambda ims: measure_end_to_end(),
     }
 

@@ -1,0 +1,36 @@
+"""The measuring tools of the speed suite measure what they claim (``make bench``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.speed.common import RSSPeak, StepTimer, rss_mib
+from benchmarks.speed.scaling import exponent
+
+
+def test_the_fitted_exponent_recovers_known_power_laws():
+    sizes = [1000, 4000, 16000]
+    assert exponent(sizes, [2e-3 * n for n in sizes]) == pytest.approx(1.0)
+    assert exponent(sizes, [1e-6 * n**2 for n in sizes]) == pytest.approx(2.0)
+    assert exponent(sizes, [5.0 + 0 * n for n in sizes]) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_step_timer_splits_steps_into_work_and_waiting():
+    timer = StepTimer(warmup=1)
+    # batch k starts at 10k and ends at 10k + 8: 2 of every 10 time units are spent waiting
+    timer.starts = [10.0 * k for k in range(6)]
+    timer.ends = [10.0 * k + 8 for k in range(6)]
+    timer.starts[0] = -50.0  # a slow first (warm-up) step is left out
+    assert timer.step_s == pytest.approx(10.0)
+    assert timer.wait_share == pytest.approx(0.2)
+
+
+def test_rss_peak_sees_a_short_lived_allocation():
+    before = rss_mib()
+    with RSSPeak(interval=0.001) as memory:
+        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+        block.sum()
+        del block
+    assert memory.peak - before > 40
+    assert rss_mib() < memory.peak

@@ -21,6 +21,13 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
 from genmodels.errors import PriorworksError
+from genmodels.private import (
+    DPSGD,
+    PrivacyConfig,
+    PrivacyReport,
+    check_private_trainable,
+    private_loader,
+)
 
 
 class TrainingDivergedError(PriorworksError):
@@ -40,6 +47,7 @@ class TrainConfig:
     accelerator: str = "cpu"
     devices: int = 1  # > 1: data-parallel processes (with strategy ddp / ddp_spawn)
     strategy: str = "auto"  # Lightning strategy: auto, ddp, ddp_spawn, ...
+    privacy: PrivacyConfig | None = None  # DP-SGD through Opacus (genmodels.private)
 
 
 class EpochSampler(Sampler[int]):
@@ -108,6 +116,7 @@ class FitResult:
     best_checkpoint: Path | None
     best_score: float | None
     epochs: int
+    privacy: PrivacyReport | None = None  # what a DP-SGD training spent
 
 
 def fit_model(
@@ -129,6 +138,8 @@ def fit_model(
     (classical densities) are fit directly on the training images; their ``best_score`` is the
     validation bits/dim.
     """
+    if config.privacy is not None:
+        check_private_trainable(model)
     seed_all(seed)
     if model.closed_form:
         model.fit_closed_form(train.images, generator=torch.Generator().manual_seed(seed))
@@ -141,7 +152,7 @@ def fit_model(
     if checkpoint_dir is None:
         with tempfile.TemporaryDirectory(prefix="priorworks-ckpt-") as tmp:
             result = _fit(model, train, val, config, seed, loggers, Path(tmp), callbacks)
-        return FitResult(result.model, None, result.best_score, result.epochs)
+        return FitResult(result.model, None, result.best_score, result.epochs, result.privacy)
     return _fit(model, train, val, config, seed, loggers, Path(checkpoint_dir), callbacks)
 
 
@@ -160,6 +171,13 @@ def _fit(
     )
     callbacks: list[Callback] = [checkpoint, _FailOnNonFinite(), _EpochSeed(seed)]
     callbacks += extra_callbacks or []
+    train_loader = _loader(train, config.batch_size, shuffle=True, seed=seed)
+    private: DPSGD | None = None
+    if config.privacy is not None:
+        train_loader = private_loader(train_loader, seed)
+        private = DPSGD(config.privacy, len(train), 1.0 / len(train_loader), config.max_epochs)
+        callbacks.append(private)
+    clip = config.gradient_clip if model.automatic_optimization and private is None else None
     if config.patience > 0 and model.monitor is not None:
         callbacks.append(EarlyStopping(monitor=model.monitor, mode="min", patience=config.patience))
     trainer = pl.Trainer(
@@ -169,8 +187,9 @@ def _fit(
         strategy=config.strategy,
         logger=loggers if loggers else False,
         callbacks=callbacks,
-        # Lightning clips gradients only under automatic optimization (a GAN steps by hand).
-        gradient_clip_val=config.gradient_clip if model.automatic_optimization else None,
+        # Lightning clips gradients only under automatic optimization (a GAN steps by hand);
+        # DP-SGD clips each example's gradient itself.
+        gradient_clip_val=clip,
         limit_train_batches=config.limit_train_batches,
         num_sanity_val_steps=0,
         enable_progress_bar=config.progress_bar,
@@ -182,7 +201,7 @@ def _fit(
     last = ckpt_dir / "last.ckpt"
     trainer.fit(
         model,
-        _loader(train, config.batch_size, shuffle=True, seed=seed),
+        train_loader,
         _loader(val, config.batch_size, shuffle=False, seed=seed),
         ckpt_path=str(last) if last.is_file() else None,
     )
@@ -201,6 +220,7 @@ def _fit(
         best_checkpoint=Path(best) if best else None,
         best_score=float(score) if score is not None else None,
         epochs=epochs,
+        privacy=private.report() if private is not None else None,
     )
 
 

@@ -10,6 +10,7 @@ A refused release ends the run normally with the tag ``release=refused`` and exi
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -125,10 +126,19 @@ def run_share_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -
             gate=gate,
             seed=spec.seed,
         )
+        privacy = fit.privacy
+        if privacy is not None:
+            log(
+                f"trained with DP-SGD: epsilon {privacy.epsilon:.2f} at delta {privacy.delta:.1e}"
+                f" (noise {privacy.noise_multiplier:.2f}, clip {privacy.max_grad_norm}, "
+                f"{privacy.steps} steps)"
+            )
         audit = audit_release(
-            model, synthetic, train, val, holdout, num_classes, model_bytes, config, log
-        )
-        mlflow.log_metrics(audit.metrics)
+            model, synthetic, train, val, holdout, num_classes, model_bytes, config, log,
+            dp_epsilon=privacy.epsilon if privacy is not None else math.inf,
+        )  # fmt: skip
+        # MLflow stores no infinity: a model trained without DP has no dp_epsilon metric
+        mlflow.log_metrics({k: v for k, v in audit.metrics.items() if math.isfinite(v)})
         log_figure(image_grid(synthetic.images[:64].numpy(), title="synthetic"), "synthetic")
         if task.closest_pairs:
             closest = audit.distances.closest(task.closest_pairs)
@@ -152,6 +162,11 @@ def run_share_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -
                 "params": params,
                 "epochs": fit.epochs,
                 "bytes": model_bytes,
+                "differential_privacy": (
+                    privacy.as_dict()
+                    if privacy is not None
+                    else "none: trained without DP-SGD (set train.privacy)"
+                ),
             },
             synthetic={
                 "images": len(synthetic),

@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from genmodels.data.catalog import DATASETS
+from genmodels.private import PrivacyConfig
+from genmodels.training import TrainConfig
 from pipelines.errors import SpecError
 
 SPEC_DIR = Path(__file__).parent / "specs"
@@ -99,6 +101,22 @@ class ModelSpec(_Section):
         return self
 
 
+class PrivacySpec(_Section):
+    """DP-SGD through Opacus (``genmodels.private``): exactly one of ``noise_multiplier`` and
+    ``target_epsilon``; ``delta`` null means ``1 / (10 n)`` for n training images."""
+
+    max_grad_norm: float = Field(1.0, gt=0)
+    noise_multiplier: float | None = Field(None, gt=0)
+    target_epsilon: float | None = Field(None, gt=0)
+    delta: float | None = Field(None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _one_noise_setting(self) -> PrivacySpec:
+        if (self.noise_multiplier is None) == (self.target_epsilon is None):
+            raise ValueError("train.privacy: give exactly one of noise_multiplier, target_epsilon")
+        return self
+
+
 class TrainSpec(_Section):
     """Lightning training settings (the optimizer's settings are model parameters)."""
 
@@ -111,6 +129,13 @@ class TrainSpec(_Section):
     accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
     devices: int = Field(1, ge=1)  # > 1 with strategy ddp_spawn (CPU, gloo) or ddp (GPUs)
     strategy: Literal["auto", "ddp", "ddp_spawn"] = "auto"
+    privacy: PrivacySpec | None = None  # differentially private training (DP-SGD)
+
+    def config(self, **overrides: Any) -> TrainConfig:
+        """The training settings for :func:`genmodels.training.fit_model`."""
+        settings = {**self.model_dump(), **overrides}
+        privacy = settings.pop("privacy")
+        return TrainConfig(**settings, privacy=PrivacyConfig(**privacy) if privacy else None)
 
 
 class BackgroundSpec(_Section):
@@ -261,6 +286,7 @@ class GateSpec(_Section):
     max_memorization_rate: float | None = Field(0.01, ge=0, le=1)
     max_membership_auc: float | None = Field(0.6, ge=0, le=1)
     min_utility_ratio: float | None = Field(None, ge=0)
+    max_dp_epsilon: float | None = Field(None, gt=0)  # needs train.privacy (DP-SGD)
 
 
 class ShareTaskSpec(_Section):

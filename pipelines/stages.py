@@ -23,7 +23,8 @@ import mlflow
 from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
 from genmodels.persistence import load_model, save_model
-from genmodels.training import FitResult, TrainConfig, TrainingDivergedError, fit_model
+from genmodels.private import PrivacyReport
+from genmodels.training import FitResult, TrainingDivergedError, fit_model
 from pipelines.artifacts import log_figure
 from pipelines.fingerprint import data_fingerprint
 from pipelines.plots import image_grid
@@ -131,6 +132,20 @@ def _reuse(model: GenerativeModel, source: Run, uri: str) -> None:
     model.eval()
 
 
+def _privacy_of(metrics: dict[str, float]) -> PrivacyReport | None:
+    """The privacy report a reused DP training logged (its ``dp_*`` metrics)."""
+    if "dp_epsilon" not in metrics:
+        return None
+    return PrivacyReport(
+        epsilon=metrics["dp_epsilon"],
+        delta=metrics["dp_delta"],
+        noise_multiplier=metrics["dp_noise_multiplier"],
+        max_grad_norm=metrics["dp_max_grad_norm"],
+        sample_rate=metrics["dp_sample_rate"],
+        steps=int(metrics["dp_steps"]),
+    )
+
+
 def train_stage(
     model: GenerativeModel,
     train: ImageSet,
@@ -149,9 +164,8 @@ def train_stage(
     With ``spec.reuse`` a FINISHED training with the same :func:`train_key` in this experiment is
     loaded instead (the nested run is then tagged ``reused_from``, and the log says so).
     """
-    settings = spec.train.model_dump()
-    if max_epochs is not None:
-        settings["max_epochs"] = max_epochs
+    overrides = {} if max_epochs is None else {"max_epochs": max_epochs}
+    settings = {**spec.train.model_dump(), **overrides}
     key = train_key(model, train, val, spec, role, settings)
     source = _finished_training(uri, key) if spec.reuse else None
     with mlflow.start_run(run_name=f"train:{model.name}:{role}", nested=True) as run:
@@ -161,7 +175,13 @@ def train_stage(
             _reuse(model, source, uri)
             metrics = source.data.metrics
             score_name = f"best_{model.monitor or 'score'}"
-            fit = FitResult(model, None, metrics.get(score_name), int(metrics.get("epochs_run", 0)))
+            fit = FitResult(
+                model,
+                None,
+                metrics.get(score_name),
+                int(metrics.get("epochs_run", 0)),
+                _privacy_of(metrics),
+            )
             mlflow.set_tag("reused_from", source.info.run_id)
             log(
                 f"reused {model.name} ({role}) from run {source.info.run_id}: same model and "
@@ -175,7 +195,7 @@ def train_stage(
                 mlflow.set_tag("resumed", "true")
             try:
                 fit = fit_model(
-                    model, train, val, TrainConfig(**settings), spec.seed, [logger], ckpt_dir
+                    model, train, val, spec.train.config(**overrides), spec.seed, [logger], ckpt_dir
                 )
             except TrainingDivergedError as err:
                 raise TrainingDivergedError(
@@ -186,6 +206,8 @@ def train_stage(
                 path = save_model(model, Path(tmp) / Path(MODEL_FILE).name)
                 mlflow.log_artifact(str(path), str(Path(MODEL_FILE).parent))
         mlflow.log_metrics({"train_seconds": time.perf_counter() - t0, "epochs_run": fit.epochs})
+        if fit.privacy is not None:
+            mlflow.log_metrics({f"dp_{k}": float(v) for k, v in fit.privacy.as_dict().items()})
         if fit.best_score is not None:
             mlflow.log_metric(f"best_{model.monitor or 'score'}", fit.best_score)
         if spec.output.sample_grid and role == "model":

@@ -82,10 +82,16 @@ def audit_release(
     model_bytes: int,
     config: AuditConfig,
     log: Callable[[str], None] = print,
+    dp_epsilon: float = math.inf,
 ) -> Audit:
     """Fidelity, utility, privacy and compression of ``synthetic`` (labelled) against the real
-    splits; then the gate."""
-    metrics: dict[str, float] = {"n_synthetic": float(len(synthetic)), "n_train": float(len(train))}
+    splits; then the gate. ``dp_epsilon``: the differential privacy of the model's training
+    (``inf``: trained without it)."""
+    metrics: dict[str, float] = {
+        "n_synthetic": float(len(synthetic)),
+        "n_train": float(len(train)),
+        "dp_epsilon": dp_epsilon,
+    }
     # utility: the same classifier recipe on real and on synthetic training images
     real_clf = train_classifier(train, val, num_classes, config.classifier, config.seed)
     syn_clf = train_classifier(synthetic, val, num_classes, config.classifier, config.seed)

@@ -4,6 +4,7 @@ never the data), how it was made, what the audit measured, and what it is for.""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 DEFAULT_INTENDED_USE = (
@@ -39,7 +40,8 @@ def build_datasheet(
         "source": source,
         "model": model,
         "synthetic": synthetic,
-        "audit": {k: float(v) for k, v in metrics.items()},
+        # JSON has no infinity: an unbounded value (dp_epsilon without DP) is the string "inf"
+        "audit": {k: float(v) if math.isfinite(v) else str(float(v)) for k, v in metrics.items()},
         "gate": gate,
         "seed": seed,
         "spec_hash": spec_hash,
@@ -62,6 +64,7 @@ _SECTIONS = (
             "dcr_synthetic_median",
             "dcr_holdout_median",
             "membership_auc",
+            "dp_epsilon",
         ),
     ),
     (
@@ -69,6 +72,10 @@ _SECTIONS = (
         ("model_bytes", "dataset_bytes", "compression_ratio", "train_bpd", "code_length_bytes"),
     ),
 )
+
+
+def _number(value: float | str) -> str:
+    return f"{value:.4g}" if isinstance(value, float | int) else str(value)
 
 
 def to_markdown(sheet: dict[str, Any]) -> str:
@@ -88,7 +95,7 @@ def to_markdown(sheet: dict[str, Any]) -> str:
     audit = sheet["audit"]
     for title, keys in _SECTIONS:
         lines += ["", f"## {title}", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {audit[k]:.4g} |" for k in keys if k in audit]
+        lines += [f"| {k} | {_number(audit[k])} |" for k in keys if k in audit]
     gate = sheet["gate"]
     lines += ["", "## Release gate", ""]
     lines += [f"- {k}: {v}" for k, v in gate.items()]

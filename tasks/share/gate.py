@@ -12,6 +12,8 @@ class ReleaseGate:
     max_memorization_rate: float | None = 0.01
     max_membership_auc: float | None = 0.6
     min_utility_ratio: float | None = None  # train-on-synthetic / train-on-real test accuracy
+    max_dp_epsilon: float | None = None  # differential privacy of the training (DP-SGD); a
+    # model trained without it has epsilon = inf and fails this check
 
     def failures(self, metrics: dict[str, float]) -> list[str]:
         """Every failed check as a sentence naming the metric, its value and the limit."""
@@ -20,6 +22,7 @@ class ReleaseGate:
             ("memorization_rate", self.max_memorization_rate, "at most"),
             ("membership_auc", self.max_membership_auc, "at most"),
             ("utility_ratio", self.min_utility_ratio, "at least"),
+            ("dp_epsilon", self.max_dp_epsilon, "at most"),
         )
         for key, limit, relation in checks:
             if limit is None:

@@ -36,7 +36,8 @@ def run_share(mlflow_store, tmp_path, capsys):
         code = main(_args(tmp_path, *extra))
         client = MlflowClient(mlflow_store)
         runs = client.search_runs([client.get_experiment_by_name("it-share").experiment_id])
-        (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        # the newest parent run (search_runs lists the newest first)
+        parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
         return code, parent, client, capsys.readouterr()
 
     return run
@@ -78,3 +79,24 @@ def test_a_failed_gate_writes_nothing_and_says_why(run_share, tmp_path):
         and "utility_ratio" in run.data.tags["release_reasons"]
     )
     assert not (tmp_path / "rel").exists() or not any((tmp_path / "rel").iterdir())
+
+
+def test_dp_sgd_training_is_accounted_in_the_datasheet_and_gated(run_share, tmp_path):
+    # a gate on epsilon refuses the default (non-private) model: epsilon is unbounded
+    code, run, _, out = run_share("task.gate={max_dp_epsilon: 50.0}")
+    assert code == 3 and "dp_epsilon = inf" in out.out
+    assert "dp_epsilon" not in run.data.metrics  # MLflow stores no infinity
+    # with DP-SGD the same gate passes and the datasheet states the guarantee
+    code, run, _, out = run_share(
+        "task.gate={max_dp_epsilon: 50.0, max_memorization_rate: 0.5, max_membership_auc: 0.9}",
+        "train.privacy={noise_multiplier: 1.0, max_grad_norm: 1.0}",
+    )
+    assert code == 0, out.err + out.out
+    assert "trained with DP-SGD: epsilon" in out.out
+    folders = sorted((tmp_path / "rel").glob("share-v*/"))
+    sheet = json.loads((folders[-1] / "datasheet.json").read_text())
+    dp = sheet["model"]["differential_privacy"]
+    assert 0 < dp["epsilon"] < 50 and dp["noise_multiplier"] == 1.0 and dp["steps"] > 0
+    assert 0 < dp["delta"] < 1 / sheet["source"]["splits"]["train"]["images"]
+    assert sheet["audit"]["dp_epsilon"] == pytest.approx(dp["epsilon"])
+    assert run.data.metrics["dp_epsilon"] == pytest.approx(dp["epsilon"])

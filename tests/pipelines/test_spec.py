@@ -47,12 +47,25 @@ def test_config_hash_changes_with_content_only():
         ("task.bogus=1", "task.bogus: unknown key; allowed keys here: name, normal_classes"),
         ("task.target_fpr=1.5", "task.target_fpr: Input should be less than 1"),
         ("task.baselines=[lof]", "task.baselines.0: Input should be 'kde'"),
+        ("train.privacy={max_grad_norm: 1.0}", "exactly one of noise_multiplier, target_epsilon"),
+        ("train.privacy={noise_multiplier: 0}", "train.privacy.noise_multiplier: Input should be"),
     ],
 )
 def test_bad_spec_names_key_and_allowed_values(override, expected):
     with pytest.raises(SpecError) as err:
         load_spec("anomaly-detect", [override])
     assert expected in str(err.value)
+
+
+def test_train_privacy_becomes_the_dp_sgd_settings_of_the_fit():
+    plain = load_spec("share").train.config()
+    assert plain.privacy is None
+    spec = load_spec("share", ["train.privacy={target_epsilon: 8.0, delta: 1.0e-5}"])
+    config = spec.train.config(max_epochs=7)
+    assert config.max_epochs == 7 and config.batch_size == spec.train.batch_size
+    assert config.privacy is not None
+    assert (config.privacy.target_epsilon, config.privacy.delta) == (8.0, 1e-5)
+    assert config.privacy.noise_multiplier is None and config.privacy.max_grad_norm == 1.0
 
 
 def test_unknown_spec_lists_bundled_specs():

@@ -9,20 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    TensorDataset,
+)
 
 from genmodels.data.imageset import ImageSet
 from genmodels.nets import downsample_factor
 from genmodels.training import seed_all
 from tasks.fitting import fit_keep_best
 
-Transform = Callable[[Tensor], Tensor]
+Transform = Callable[[Tensor], Tensor]  # a batch (B, C, H, W) -> an augmented batch
 
 
 class SmallCNN(nn.Module):
@@ -86,16 +94,31 @@ class ClassifierModule(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=1e-4)
 
 
-class _Labelled(Dataset[tuple[Tensor, Tensor]]):
-    def __init__(self, images: Tensor, labels: Tensor, transform: Transform | None) -> None:
-        self.images, self.labels, self.transform = images, labels, transform
+def _batches(
+    images: Tensor,
+    labels: Tensor,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    transform: Transform | None = None,
+) -> DataLoader:
+    """Whole batches by index (one gather per batch, no per-image Python), shuffled when a
+    ``generator`` is given, with ``transform`` applied to each batch of images."""
+    order: Sampler[int] = (
+        RandomSampler(range(len(labels)), generator=generator)
+        if generator is not None
+        else SequentialSampler(range(len(labels)))
+    )
 
-    def __len__(self) -> int:
-        return len(self.labels)
+    def collate(batch: Any) -> tuple[Tensor, Tensor]:  # (images, labels) of one whole batch
+        x, y = batch
+        return (transform(x) if transform is not None else x), y
 
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        x = self.images[i]
-        return (self.transform(x) if self.transform else x), self.labels[i]
+    return DataLoader(
+        TensorDataset(images, labels),
+        sampler=BatchSampler(order, batch_size, drop_last=False),
+        batch_size=None,
+        collate_fn=collate,
+    )
 
 
 @dataclass(frozen=True)
@@ -116,7 +139,7 @@ def train_classifier(
     seed: int,
     transform: Transform | None = None,
 ) -> ClassifierModule:
-    """Train the CNN on ``train`` (with an optional per-image augmentation), keep the weights of
+    """Train the CNN on ``train`` (with an optional batch augmentation), keep the weights of
     the epoch with the best validation accuracy."""
     if train.labels is None or val.labels is None:
         raise ValueError("the classifier needs labelled training and validation images")
@@ -124,13 +147,10 @@ def train_classifier(
     model = ClassifierModule(train.image_shape, num_classes, config.lr, config.width)
     repeats = max(1, -(-config.min_steps_per_epoch * config.batch_size // len(train)))
     images, labels = train.images.repeat(repeats, 1, 1, 1), train.labels.repeat(repeats)
-    loader = DataLoader(
-        _Labelled(images, labels, transform),
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
+    loader = _batches(
+        images, labels, config.batch_size, torch.Generator().manual_seed(seed), transform
     )
-    val_loader = DataLoader(_Labelled(val.images, val.labels, None), batch_size=512)
+    val_loader = _batches(val.images, val.labels, 512)
     fit_keep_best(model, loader, val_loader, "val_acc", "max", config.max_epochs, config.patience)
     return model
 

@@ -81,7 +81,6 @@ def _one_draw(
 ) -> list[dict[str, object]]:
     few: FewShot = draw_few_shot(pool, k, seed)
     clf = config.classifier
-    size = pool.image_shape[1:]
     rows: list[dict[str, object]] = []
 
     def record(arm: str, model: ClassifierModule, n_real: int, gen: Generated | None, t0: float):
@@ -104,7 +103,7 @@ def _one_draw(
         record("real", real_model, len(few.fit), None, t0)
     if "real+classic" in config.arms:
         t0 = time.perf_counter()
-        classic = classic_augmentation(size, seed, config.flips)
+        classic = classic_augmentation(seed, config.flips)
         model = train_classifier(few.fit, few.val, num_classes, clf, seed, classic)
         record("real+classic", model, len(few.fit), None, t0)
     if not _needs_generator(config.arms):
@@ -128,7 +127,7 @@ def _one_draw(
     for arm in ("real+gen", "real+classic+gen"):
         if arm in config.arms:
             t0 = time.perf_counter()
-            augment = classic_augmentation(size, seed, config.flips) if "classic" in arm else None
+            augment = classic_augmentation(seed, config.flips) if "classic" in arm else None
             model = train_classifier(mixed, few.val, num_classes, clf, seed, augment)
             record(arm, model, len(few.fit), generated, t0)
     if "real+gen-filtered" in config.arms:

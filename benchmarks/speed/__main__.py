@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.speed [--quick]
         [--only overhead scoring scaling sampling validation end-to-end]
+        [--targets anomaly-detect augment colorize transfer share test]
 
 Each part prints its table as it finishes and saves it under ``benchmarks/results/bench-*.csv``
 and ``.md`` (with the command and the machine); at the end all tables are logged to one MLflow
@@ -19,7 +20,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from benchmarks.speed.common import bench_images, log_tables, save_table
-from benchmarks.speed.end_to_end import measure_end_to_end
+from benchmarks.speed.end_to_end import TARGETS, measure_end_to_end
 from benchmarks.speed.overhead import measure_overhead
 from benchmarks.speed.sampling import measure_sampling
 from benchmarks.speed.scaling import measure_scaling
@@ -30,7 +31,7 @@ from genmodels.data.imageset import ImageSet
 PARTS = ("overhead", "scoring", "scaling", "sampling", "validation", "end-to-end")
 
 
-def _parts(quick: bool) -> dict[str, Callable[[ImageSet], pd.DataFrame]]:
+def _parts(quick: bool, targets: tuple[str, ...]) -> dict[str, Callable[[ImageSet], pd.DataFrame]]:
     if quick:
         return {
             "overhead": lambda ims: measure_overhead(
@@ -48,7 +49,7 @@ def _parts(quick: bool) -> dict[str, Callable[[ImageSet], pd.DataFrame]]:
         "scaling": measure_scaling,
         "sampling": measure_sampling,
         "validation": measure_validation,
-        "end-to-end": lambda ims: measure_end_to_end(),
+        "end-to-end": lambda ims: measure_end_to_end(targets),
     }
 
 
@@ -60,6 +61,9 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="+", choices=PARTS, default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--targets", nargs="+", choices=list(TARGETS), default=list(TARGETS), help="end to end"
+    )
     args = parser.parse_args()
     from pipelines.cli import quiet_libraries
 
@@ -68,7 +72,7 @@ def main() -> None:
     command = "python -m benchmarks.speed " + " ".join(sys.argv[1:])
     data, images = bench_images()
     print(f"data: {data}, {len(images)} training images {images.image_shape}", flush=True)
-    parts = _parts(args.quick)
+    parts = _parts(args.quick, tuple(args.targets))
     tables = {}
     for name in only:
         print(f"\n== {name}", flush=True)

@@ -56,3 +56,18 @@ def test_cifar10_archive_reads_straight_from_the_tarball(shared_data):
     assert len(ims) == 50000 and ims.image_shape == (3, 32, 32) and ims.levels == 256
     assert ims.class_names[0] == "airplane" and ims.class_names[-1] == "truck"
     assert torch.bincount(ims.labels).tolist() == [5000] * 10
+
+
+def test_augment_runs_on_cifar10_colour_images_through_the_spec(shared_data, mlflow_store, capsys):
+    from pipelines.cli import main
+
+    archive = shared_data / "cifar10" / "train_jpg.tar.gz"
+    args = ["run", "augment", "--preset", "tiny", "--set", "data.name=cifar10"]
+    for setting in (f"data.path={archive}", "data.max_images=600", "task.flips=true"):
+        args += ["--set", setting]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    # every arm trained and tested on colour 32x32 images: ten classes, accuracies in [0, 1]
+    for arm in ("real+classic", "real+gen", "synthetic-only"):
+        row = next(line for line in out.splitlines() if line.split()[1:2] == [arm])
+        assert 0.0 <= float(row.split()[3]) <= 1.0

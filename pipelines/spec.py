@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from genmodels.data.catalog import DATASETS
-from genmodels.private import PrivacyConfig
+from genmodels.private import PrivacyConfig, PrivacyError
 from genmodels.training import TrainConfig
 from pipelines.errors import SpecError
 
@@ -111,9 +111,12 @@ class PrivacySpec(_Section):
     delta: float | None = Field(None, gt=0, lt=1)
 
     @model_validator(mode="after")
-    def _one_noise_setting(self) -> PrivacySpec:
-        if (self.noise_multiplier is None) == (self.target_epsilon is None):
-            raise ValueError("train.privacy: give exactly one of noise_multiplier, target_epsilon")
+    def _valid_for_training(self) -> PrivacySpec:
+        """The rules live in ``PrivacyConfig``; checked here so a bad spec fails at load time."""
+        try:
+            PrivacyConfig(**self.model_dump())
+        except PrivacyError as err:
+            raise ValueError(str(err)) from None
         return self
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import pandas as pd
 import torch
 
+from genmodels.conditional import ClassConditional
+from genmodels.contract import Likelihood
 from genmodels.data.imageset import ImageSet
 from genmodels.registry import get_model_class, list_models
 from genmodels.training import seed_all
@@ -26,9 +28,7 @@ def measure_validation(images: ImageSet, n: int = 256, log: Any = print) -> pd.D
     rows = []
     for info in list_models():
         cls = get_model_class(info.name)
-        if not info.name.endswith("-cond") or not hasattr(cls, "conditional_log_likelihood"):
-            continue
-        if cls.likelihood.value == "none":
+        if not issubclass(cls, ClassConditional) or cls.likelihood is Likelihood.NONE:
             continue
         seed_all(0)
         model = cls(images.image_shape, images.levels).eval()

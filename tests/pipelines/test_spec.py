@@ -47,7 +47,10 @@ def test_config_hash_changes_with_content_only():
         ("task.bogus=1", "task.bogus: unknown key; allowed keys here: name, normal_classes"),
         ("task.target_fpr=1.5", "task.target_fpr: Input should be less than 1"),
         ("task.baselines=[lof]", "task.baselines.0: Input should be 'kde'"),
-        ("train.privacy={max_grad_norm: 1.0}", "exactly one of noise_multiplier, target_epsilon"),
+        (
+            "train.privacy={max_grad_norm: 1.0}",
+            "give exactly one of noise_multiplier and target_epsilon",
+        ),
         ("train.privacy={noise_multiplier: 0}", "train.privacy.noise_multiplier: Input should be"),
     ],
 )

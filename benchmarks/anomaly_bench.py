@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/anomaly_bench.py [--datasets pneumoniamnist usps]
         [--models gmm ppca vae realnvp pixelcnn ddpm] [--digits 0 1 ...] [--epochs N]
-        [--bootstrap 1000] [--set key=value ...]
+        [--bootstrap 1000] [--out anomaly-bench] [--set key=value ...]
 
 For each data set and model, one pipeline run (tracked in MLflow, experiment ``anomaly-bench``)
 trains the model on normal training images and its likelihood-ratio background on perturbed
@@ -10,8 +10,8 @@ copies, then scores the test split with nll/bpd, complexity, likelihood ratio, t
 ensemble. The scikit-learn baselines and the compressor's code length alone run once per data set
 (with the first model), on the same split and the same calibration images. USPS is one-class:
 each digit in turn is normal. The long table (one row per data set, normal class, method) and a
-summary (mean AUROC per method and data set) are saved under ``benchmarks/results/`` as CSV and
-Markdown, with the command that made them, and logged to MLflow.
+summary (mean AUROC per method and data set) are saved under ``benchmarks/results/<out>*`` as CSV
+and Markdown, with the command that made them, and logged to MLflow.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _spec(
             "scores": SCORES,
             "background": {"mutation_rate": 0.2},
             "baselines": BASELINES if first else [],
-            "compressor_baselines": ["png_bits", "png_typicality"] if first else [],
+            "compressor_baselines": ["code_bits", "code_typicality"] if first else [],
             "bootstrap": args.bootstrap,
         },
         "output": {"experiment": "anomaly-bench", "sample_grid": 0, "log_model": False},
@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", default="anomaly-bench", help="file name stem of the results")
     args = parser.parse_args()
     quiet_libraries()
     command = "benchmarks/anomaly_bench.py " + " ".join(sys.argv[1:])
@@ -118,10 +119,15 @@ def main() -> None:
                 print(f"{dataset} normal={normal} {model}: {wall:.0f} s", flush=True)
                 for _, row in result.table.iterrows():
                     rows.append(
-                        {"dataset": dataset, "normal": normal[0], **row.to_dict(), "wall_s": wall}
+                        {
+                            "dataset": dataset,
+                            "normal": normal[0],
+                            **{str(k): v for k, v in row.items()},
+                            "wall_s": wall,
+                        }
                     )
                 # save as we go: a sweep stopped half-way keeps its finished rows
-                pd.DataFrame(rows).to_csv(RESULTS / "anomaly-bench.csv", index=False)
+                pd.DataFrame(rows).to_csv(RESULTS / f"{args.out}.csv", index=False)
 
     table = pd.DataFrame(rows)
     summary = (
@@ -137,8 +143,8 @@ def main() -> None:
         + table.to_markdown(index=False, floatfmt=".3f")
         + "\n"
     )
-    (RESULTS / "anomaly-bench.md").write_text(text)
-    summary.to_csv(RESULTS / "anomaly-bench-summary.csv", index=False)
+    (RESULTS / f"{args.out}.md").write_text(text)
+    summary.to_csv(RESULTS / f"{args.out}-summary.csv", index=False)
     _, experiment_id = setup_experiment("anomaly-bench")
     with mlflow.start_run(experiment_id=experiment_id, run_name="anomaly-bench:summary"):
         mlflow.log_param("command", command[:500])

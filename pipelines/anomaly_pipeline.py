@@ -185,10 +185,12 @@ def _compressor_stage(
     name: str, data: OneClassSplit, calibration: np.ndarray, spec: PipelineSpec,
     tags: dict[str, str],
 ) -> DetectionResult:  # fmt: skip
-    """A detector with no model at all: the compressor's code length of each image."""
+    """A detector with no model at all: the compressor's code length of each image (reported as
+    ``<compressor>:<name>``, e.g. ``png:code_typicality``)."""
     task = _task(spec)
-    with mlflow.start_run(run_name=f"baseline:{name}", nested=True):
-        mlflow.set_tags({**tags, "stage": "baseline", "model": name, "likelihood": "baseline"})
+    method = f"{task.compressor}:{name}"
+    with mlflow.start_run(run_name=f"baseline:{method}", nested=True):
+        mlflow.set_tags({**tags, "stage": "baseline", "model": method, "likelihood": "baseline"})
         levels = data.train.levels
 
         def bits(images: torch.Tensor) -> np.ndarray:
@@ -196,7 +198,7 @@ def _compressor_stage(
 
         scorer = fit_compressor_baseline(name, bits(data.train.images))
         cal_scores = scorer(bits(data.val.images[calibration]))
-        return _evaluate(name, cal_scores, scorer(bits(data.test.images)), data, spec)
+        return _evaluate(method, cal_scores, scorer(bits(data.test.images)), data, spec)
 
 
 def _background_stage(

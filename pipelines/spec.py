@@ -24,7 +24,7 @@ from pipelines.errors import SpecError
 SPEC_DIR = Path(__file__).parent / "specs"
 BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
 BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
-CompressorBaseline = Literal["png_bits", "png_typicality"]
+CompressorBaseline = Literal["code_bits", "code_typicality"]
 ScoreName = Literal["nll", "bpd", "complexity", "likelihood-ratio", "typicality", "ensemble"]
 TASKS = ("anomaly", "augment", "colorize", "transfer", "share")
 ArmName = Literal[
@@ -158,7 +158,7 @@ class AnomalyTaskSpec(_Section):
     scores: list[ScoreName] = Field(default_factory=list)  # more scores compared in the run
     reference_fraction: float = Field(0.3, gt=0, lt=1)  # of normal val, for fitted scores
     background: BackgroundSpec | None = None
-    compressor: Literal["png", "zlib"] = "png"
+    compressor: Literal["png", "zlib", "jpeg2000"] = "png"
     target_fpr: float = Field(0.05, gt=0, lt=1)
     baselines: list[BaselineName] = Field(default_factory=lambda: list(BASELINE_NAMES))
     compressor_baselines: list[CompressorBaseline] = Field(default_factory=list)

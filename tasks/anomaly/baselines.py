@@ -75,18 +75,18 @@ def fit_baseline(name: str, train: np.ndarray, seed: int = 0) -> Scorer:
 CodeScorer = Callable[[np.ndarray], np.ndarray]
 
 
-def _png_bits(train_bits: np.ndarray) -> CodeScorer:
+def _code_bits(train_bits: np.ndarray) -> CodeScorer:
     return lambda bits: np.asarray(bits, dtype=np.float64)  # longer code = more anomalous
 
 
-def _png_typicality(train_bits: np.ndarray) -> CodeScorer:
+def _code_typicality(train_bits: np.ndarray) -> CodeScorer:
     centre = float(np.mean(train_bits))  # two-sided: too simple is as unusual as too complex
     return lambda bits: np.abs(np.asarray(bits, dtype=np.float64) - centre)
 
 
 COMPRESSOR_BASELINES: dict[str, Callable[[np.ndarray], CodeScorer]] = {
-    "png_bits": _png_bits,
-    "png_typicality": _png_typicality,
+    "code_bits": _code_bits,
+    "code_typicality": _code_typicality,
 }
 
 

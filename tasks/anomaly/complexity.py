@@ -5,6 +5,12 @@ lossless compressor gives a model-free code length ``L(x)``; subtracting it from
 length ``-log2 p(x)`` leaves what the model knows beyond generic simplicity. Both are in bits
 per image. A compressor's constant container overhead (the PNG header, zlib's) shifts every
 image's length equally, so it changes no ranking and no AUROC.
+
+Compressors: ``png`` (prediction filters + deflate), ``zlib`` (deflate on the raw bytes) and
+``jpeg2000`` (lossless JPEG 2000: the reversible 5/3 wavelet and arithmetic coding, through
+Pillow's OpenJPEG). JPEG 2000 pays a larger constant header (about 200
+bytes) but codes smooth, noisy content (X-rays) better than PNG's pixel predictors; Serrà et al.
+compared PNG, JPEG 2000 and FLIF as the reference compressor.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ import numpy as np
 from PIL import Image
 from torch import Tensor
 
-Compressor = Literal["png", "zlib"]
-COMPRESSORS: tuple[Compressor, ...] = ("png", "zlib")
+Compressor = Literal["png", "zlib", "jpeg2000"]
+COMPRESSORS: tuple[Compressor, ...] = ("png", "zlib", "jpeg2000")
 
 
 def _integer_image(image: np.ndarray, levels: int) -> np.ndarray:
@@ -31,6 +37,12 @@ def _integer_image(image: np.ndarray, levels: int) -> np.ndarray:
 def _png_bytes(ints: np.ndarray) -> int:
     buffer = io.BytesIO()
     Image.fromarray(ints).save(buffer, format="PNG", optimize=True)
+    return buffer.tell()
+
+
+def _jpeg2000_bytes(ints: np.ndarray) -> int:
+    buffer = io.BytesIO()
+    Image.fromarray(ints).save(buffer, format="JPEG2000", irreversible=False)  # lossless
     return buffer.tell()
 
 
@@ -50,13 +62,15 @@ def code_length_bits(
     array = images.detach().cpu().numpy() if isinstance(images, Tensor) else np.asarray(images)
     if array.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {tuple(array.shape)}")
-    if compressor == "png" and array.shape[1] not in (1, 3, 4):
-        raise ValueError(f"PNG holds 1, 3 or 4 channels, the images have {array.shape[1]}")
+    if compressor in ("png", "jpeg2000") and array.shape[1] not in (1, 3, 4):
+        raise ValueError(f"{compressor} holds 1, 3 or 4 channels, the images have {array.shape[1]}")
     lengths = np.empty(array.shape[0], dtype=np.float64)
     for i, image in enumerate(array):
         ints = _integer_image(image, levels)
         if compressor == "png":
             size = _png_bytes(ints)
+        elif compressor == "jpeg2000":
+            size = _jpeg2000_bytes(ints)
         else:
             size = len(zlib.compress(np.ascontiguousarray(ints).tobytes(), level=9))
         lengths[i] = 8.0 * size

@@ -18,7 +18,7 @@ TINY = [  # on top of the spec's `tiny` preset
     "task.score=ensemble",
     "task.scores=[bpd, complexity, typicality, likelihood-ratio]",
     "task.background={mutation_rate: 0.2, max_epochs: 2}",
-    "task.compressor_baselines=[png_bits, png_typicality]",
+    "task.compressor_baselines=[code_bits, code_typicality]",
     "output.registered_model=it-detector",
     "output.sample_grid=8",
     "output.experiment=it-anomaly",
@@ -68,7 +68,7 @@ def test_parent_and_nested_runs_are_finished_and_tagged(finished_run):
         PRIMARY,
         "baseline:pca_reconstruction",
         "baseline:gmm",
-        "baseline:png_bits",
+        "baseline:png:code_bits",
     } <= names
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     # 2 trainings, 5 scores, 2 scikit-learn and 2 compressor baselines
@@ -146,7 +146,7 @@ def test_every_score_and_compressor_baseline_is_compared_in_one_run(finished_run
     metrics = parent.data.metrics
     for method in (
         "realnvp:ensemble", "realnvp:bpd", "realnvp:complexity", "realnvp:typicality",
-        "realnvp:likelihood-ratio", "png_bits", "png_typicality", "gmm",
+        "realnvp:likelihood-ratio", "png:code_bits", "png:code_typicality", "gmm",
     ):  # fmt: skip
         assert 0.0 <= metrics[f"{method}.auroc"] <= 1.0
     roles = {r.data.tags.get("role") for r in runs if r.info.run_name.startswith("train:")}
@@ -160,7 +160,7 @@ def test_same_seed_gives_same_metrics_and_a_tie_keeps_the_champion(finished_run,
     assert main(_args()) == 0
     client, runs = _runs(mlflow_store)
     again = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
-    for key in ("realnvp:bpd.auroc", "realnvp:ensemble.auroc", "gmm.auroc", "png_bits.auroc"):
+    for key in ("realnvp:bpd.auroc", "realnvp:ensemble.auroc", "gmm.auroc", "png:code_bits.auroc"):
         assert again.data.metrics[key] == pytest.approx(parent.data.metrics[key], abs=1e-9)
     # a fresh store: this run registered version 1 and made it champion
     assert again.data.tags["champion"] == "true"

@@ -98,12 +98,19 @@ def _flat_and_noise(side: int = 64) -> torch.Tensor:
     return torch.cat([flat, noise])
 
 
-@pytest.mark.parametrize("compressor", ["png", "zlib"])
-def test_code_length_is_short_for_a_flat_image_and_near_8_bits_per_pixel_for_noise(compressor):
+@pytest.mark.parametrize(
+    ("compressor", "overhead"),
+    # JPEG 2000 has a ~200-byte header and its wavelet expands white noise by ~16%
+    [("png", 0.05), ("zlib", 0.05), ("jpeg2000", 0.2)],
+)
+def test_code_length_is_short_for_a_flat_image_and_near_8_bits_per_pixel_for_noise(
+    compressor, overhead
+):
     flat, noise = code_length_bits(_flat_and_noise(), 256, compressor)
     d = 64 * 64
-    assert flat < 0.05 * 8 * d  # a constant image compresses to almost nothing
-    assert 8 * d <= noise < 1.05 * 8 * d  # uniform bytes are incompressible; small overhead
+    assert flat < 1.5 * overhead * 8 * d  # a constant image compresses to almost nothing
+    # uniform bytes are incompressible: a lossy coder would go below 8 bits per pixel
+    assert 8 * d <= noise < (1 + overhead) * 8 * d
 
 
 def test_complexity_flags_the_simple_image_a_likelihood_prefers_and_uses_bits():

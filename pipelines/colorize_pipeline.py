@@ -51,6 +51,8 @@ def _config(task: ColorizeTaskSpec, seed: int) -> ColorizeConfig:
         step_size=task.step_size,
         penalty=task.penalty,
         batch_size=task.batch_size,
+        chain_start=task.chain_start,
+        estimate=task.estimate,
     )
     regressor = RegressorConfig(**task.regressor.model_dump())
     return ColorizeConfig(tuple(task.arms), inference, regressor, seed)

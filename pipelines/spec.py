@@ -240,6 +240,8 @@ class ColorizeTaskSpec(_Section):
     step_size: float = Field(1e-4, gt=0)
     penalty: float = Field(1e4, ge=0)  # on chroma outside the RGB cube
     batch_size: int = Field(64, ge=1)
+    chain_start: Literal["map", "dispersed"] = "map"  # chains at the MAP, or each its own climb
+    estimate: Literal["map", "posterior-mean"] = "map"  # posterior mean = mean of the samples
     grid_images: int = Field(8, ge=0)  # rows of the logged image grid
     regressor: RegressorSpec = Field(default_factory=lambda: RegressorSpec())
 
@@ -250,6 +252,8 @@ class ColorizeTaskSpec(_Section):
                 f"adapt_steps ({self.adapt_steps}) must not exceed langevin_steps "
                 f"({self.langevin_steps})"
             )
+        if self.estimate == "posterior-mean" and self.samples < 2:
+            raise ValueError("estimate 'posterior-mean' needs samples >= 2")
         return self
 
 

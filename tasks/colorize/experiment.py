@@ -4,8 +4,9 @@ Arms (all reproduce the gray input exactly; they differ in the prior over colour
 - ``uniform``: flat prior; estimate = posterior mean (the centroid of the valid colours), samples
   exact;
 - ``mean-chroma``: independent Gaussians on each pixel's chroma fit to the training images; MAP
-  and MALA samples (chains start at the MAP estimate);
-- ``model``: the generative model's density as the prior; MAP and MALA samples (likewise);
+  (or posterior mean, ``InferenceConfig.estimate``) and MALA samples (chains start at the MAP
+  estimate, or each at its own climb from a random colouring: ``chain_start``);
+- ``model``: the generative model's density as the prior; estimate and samples likewise;
 - ``regressor``: a CNN trained to predict chroma from gray (discriminative; no samples).
 """
 
@@ -25,6 +26,7 @@ from tasks.colorize.color import compose, luma, polygon_centroid
 from tasks.colorize.inference import (
     InferenceConfig,
     PosteriorSamples,
+    climb,
     map_colorize,
     sample_colorize,
     sample_uniform,
@@ -82,10 +84,18 @@ def _check_colour(name: str, images: Tensor) -> None:
 def _posterior_arm(
     prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator
 ) -> tuple[Tensor, PosteriorSamples | None]:
-    estimate = map_colorize(prior, gray, config, generator).rgb
+    """The arm's estimate (MAP or posterior mean) and its posterior samples."""
     if config.samples < 2:
-        return estimate, None
-    return estimate, sample_colorize(prior, gray, config, generator, start=estimate)
+        return map_colorize(prior, gray, config, generator).rgb, None
+    if config.chain_start == "dispersed":
+        climbs = climb(prior, gray, config.samples, config, generator)
+        map_rgb = climbs.best().rgb
+        samples = sample_colorize(prior, gray, config, generator, start=climbs.rgb)
+    else:
+        map_rgb = map_colorize(prior, gray, config, generator).rgb
+        samples = sample_colorize(prior, gray, config, generator, start=map_rgb)
+    estimate = samples.rgb.mean(0) if config.estimate == "posterior-mean" else map_rgb
+    return estimate, samples
 
 
 def _snap(rgb: Tensor, levels: int) -> Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -37,10 +38,22 @@ class InferenceConfig:
     target_accept: float = 0.574  # MALA's optimal acceptance rate
     penalty: float = 1e4  # weight of the squared chroma outside the RGB cube
     batch_size: int = 64  # images per inference batch
+    # where the chains start: "map" = all at the MAP estimate; "dispersed" = each at its own
+    # uniform random colouring, climbed by map_steps of Adam (the MAP is the best climb)
+    chain_start: Literal["map", "dispersed"] = "map"
+    # the arm's estimate: the MAP, or the mean of the samples (the Bayes estimate under squared
+    # error, which is what PSNR measures)
+    estimate: Literal["map", "posterior-mean"] = "map"
 
     def __post_init__(self) -> None:
         if min(self.starts, self.samples, self.batch_size) < 1:
             raise ValueError("starts, samples and batch_size must be >= 1")
+        if self.chain_start not in ("map", "dispersed"):
+            raise ValueError(f"chain_start must be 'map' or 'dispersed', got '{self.chain_start}'")
+        if self.estimate not in ("map", "posterior-mean"):
+            raise ValueError(f"estimate must be 'map' or 'posterior-mean', got '{self.estimate}'")
+        if self.estimate == "posterior-mean" and self.samples < 2:
+            raise ValueError("estimate 'posterior-mean' needs samples >= 2")
         if self.map_steps < 0 or self.langevin_steps < 0:
             raise ValueError("step counts must be >= 0")
         if not 0 <= self.adapt_steps <= self.langevin_steps:
@@ -139,19 +152,36 @@ class MapResult:
     log_posterior: Tensor  # (B,)
 
 
-def map_colorize(
-    prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator | None = None
-) -> MapResult:
-    """Gradient ascent (Adam) on the chroma from ``config.starts`` uniform random starts per
-    image; each image keeps its best start."""
+@dataclass(frozen=True)
+class Climbs:
+    """Every start's end point after gradient ascent."""
+
+    rgb: Tensor  # (S, B, 3, H, W)
+    log_posterior: Tensor  # (S, B)
+
+    def best(self) -> MapResult:
+        best = self.log_posterior.argmax(0)
+        index = torch.arange(self.rgb.shape[1])
+        return MapResult(self.rgb[best, index], self.log_posterior[best, index])
+
+
+def climb(
+    prior: Prior,
+    gray: Tensor,
+    starts: int,
+    config: InferenceConfig,
+    generator: torch.Generator | None = None,
+) -> Climbs:
+    """Gradient ascent (Adam, ``config.map_steps`` steps) on the chroma of every image from
+    ``starts`` uniform random colourings each."""
     rgbs, values = [], []
     for part in _batches(len(gray), config.batch_size):
         g = gray[part]
-        starts = uniform_chroma(g, config.starts, generator)  # (S, b, 2, H, W)
-        s, b = starts.shape[:2]
+        init = uniform_chroma(g, starts, generator)  # (S, b, 2, H, W)
+        s, b = init.shape[:2]
         g_rep = g.repeat(s, 1, 1, 1)
         log_density = chroma_log_posterior(prior, g_rep, config.penalty)
-        chroma = starts.reshape(s * b, *starts.shape[2:]).clone().requires_grad_(True)
+        chroma = init.reshape(s * b, *init.shape[2:]).clone().requires_grad_(True)
         optimizer = torch.optim.Adam([chroma], lr=config.map_lr)
         with torch.enable_grad():
             for _ in range(config.map_steps):
@@ -159,12 +189,17 @@ def map_colorize(
                 (-log_density(chroma).sum()).backward()
                 optimizer.step()
         with torch.no_grad():
-            final = log_density(chroma).view(s, b)
-            best = final.argmax(0)
-            chosen = chroma.detach().view(s, b, *chroma.shape[1:])[best, torch.arange(b)]
-            rgbs.append(compose(g, chosen))
-            values.append(final[best, torch.arange(b)])
-    return MapResult(torch.cat(rgbs), torch.cat(values))
+            values.append(log_density(chroma).view(s, b))
+            rgbs.append(compose(g_rep, chroma.detach()).view(s, b, 3, *g.shape[2:]))
+    return Climbs(torch.cat(rgbs, 1), torch.cat(values, 1))
+
+
+def map_colorize(
+    prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator | None = None
+) -> MapResult:
+    """Gradient ascent (Adam) from ``config.starts`` uniform random starts per image; each image
+    keeps its best start."""
+    return climb(prior, gray, config.starts, config, generator).best()
 
 
 @dataclass(frozen=True)
@@ -187,14 +222,19 @@ def sample_colorize(
 ) -> PosteriorSamples:
     """``config.samples`` independent MALA chains per image.
 
-    Chains start at ``start`` (colour images ``(B, 3, H, W)``, e.g. the MAP estimate: no burn-in
-    is spent finding the mode) or, without it, at uniform random colourings.
+    Chains start at ``start``: colour images ``(B, 3, H, W)`` shared by every chain (e.g. the MAP
+    estimate: no burn-in is spent finding the mode) or one per chain ``(samples, B, 3, H, W)``
+    (e.g. dispersed climbs); without it, at uniform random colourings.
     """
+    if start is not None and start.ndim == 5 and start.shape[0] != config.samples:
+        raise ValueError(f"{start.shape[0]} chain starts for {config.samples} samples")
     rgbs, rates = [], []
     for part in _batches(len(gray), config.batch_size):
         g = gray[part]
         if start is None:
             init = uniform_chroma(g, config.samples, generator)
+        elif start.ndim == 5:
+            init = torch.stack([to_chroma(s) for s in start[:, part]])
         else:
             init = to_chroma(start[part]).unsqueeze(0).expand(config.samples, -1, -1, -1, -1)
         k, b = init.shape[:2]

@@ -84,3 +84,22 @@ def test_priors_that_cannot_serve_are_refused(data):
         run_colorize(None, train, val, test[:, :1], _config(("uniform",)), log=lambda _: None)
     with pytest.raises(ValueError, match="needs a trained generative model"):
         run_colorize(None, train, val, test, _config(("model",)), log=lambda _: None)
+
+
+def test_posterior_mean_estimate_is_the_mean_of_dispersed_chains(data, gmm_prior):
+    train, val, test = data
+    inference = InferenceConfig(
+        map_steps=10, samples=3, langevin_steps=8, adapt_steps=4,
+        chain_start="dispersed", estimate="posterior-mean",
+    )  # fmt: skip
+    config = ColorizeConfig(("mean-chroma", "model"), inference, seed=0)
+    result = run_colorize(gmm_prior, train, val, test, config, log=lambda _: None)
+    for arm in ("mean-chroma", "model"):
+        out = result.outputs[arm]
+        assert out.samples is not None and out.samples.rgb.shape[0] == 3
+        assert torch.allclose(out.estimate, out.samples.rgb.mean(0))
+        assert not torch.equal(out.samples.rgb[0], out.samples.rgb[1])  # distinct chains
+    psnr = result.summary.query("metric in ['psnr', 'sample_mean_psnr']")
+    for _, group in psnr.groupby("arm"):
+        if len(group) == 2:
+            assert group["mean"].iloc[0] == pytest.approx(group["mean"].iloc[1], abs=1e-4)

@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from tasks.colorize.color import to_chroma
-from tasks.colorize.inference import InferenceConfig, langevin, map_colorize, sample_colorize
+from tasks.colorize.inference import (
+    InferenceConfig,
+    climb,
+    langevin,
+    map_colorize,
+    sample_colorize,
+)
 from tasks.colorize.priors import MeanChromaPrior, UniformPrior
 
 
@@ -68,3 +74,74 @@ def test_mean_chroma_prior_fit_recovers_the_average_colour():
     assert torch.allclose(prior.mean, to_chroma(red).squeeze(0).expand(2, 2, 2), atol=0.01)
     with pytest.raises(ValueError, match="colour images"):
         MeanChromaPrior.fit(torch.rand(5, 1, 2, 2))
+
+
+class _TwoColours:
+    """A bimodal prior: the whole image is tinted +m or -m on the first chroma axis (narrow
+    modes, equal weight), the second axis near 0."""
+
+    name = "two-colours"
+
+    def __init__(self, m: float = 0.1, sd: float = 0.02) -> None:
+        self.m, self.sd = m, sd
+
+    def __call__(self, rgb: torch.Tensor) -> torch.Tensor:
+        c = to_chroma(rgb)
+        near = [
+            -0.5 * (((c[:, 0] - s * self.m) ** 2 + c[:, 1] ** 2) / self.sd**2).flatten(1).sum(1)
+            for s in (1.0, -1.0)
+        ]
+        return torch.logsumexp(torch.stack(near), 0)
+
+
+def _mode_signs(rgb: torch.Tensor) -> torch.Tensor:
+    return torch.sign(to_chroma(rgb.flatten(0, 1))[:, 0].mean((1, 2)))
+
+
+def test_dispersed_chains_visit_both_modes_and_their_mean_sits_between():
+    prior, gray = _TwoColours(), torch.full((1, 1, 2, 2), 0.5)
+    settings = dict(samples=16, map_steps=100, map_lr=0.02, langevin_steps=40, adapt_steps=20)
+    from_map = sample_colorize(
+        prior, gray, InferenceConfig(**settings), torch.Generator().manual_seed(0),
+        start=map_colorize(prior, gray, InferenceConfig(**settings)).rgb,
+    )  # fmt: skip
+    assert _mode_signs(from_map.rgb).unique().numel() == 1  # stuck in the MAP's mode
+    climbs = climb(prior, gray, 16, InferenceConfig(**settings), torch.Generator().manual_seed(0))
+    dispersed = sample_colorize(
+        prior, gray, InferenceConfig(**settings), torch.Generator().manual_seed(0),
+        start=climbs.rgb,
+    )  # fmt: skip
+    signs = _mode_signs(dispersed.rgb)
+    assert (signs > 0).sum() >= 3 and (signs < 0).sum() >= 3  # both modes are visited
+    # so the posterior mean is pulled towards gray, unlike either mode
+    mean_tint = to_chroma(dispersed.rgb.mean(0))[:, 0].abs().mean()
+    assert mean_tint < 0.6 * prior.m
+
+
+def test_climbs_keep_every_start_and_best_picks_the_highest_posterior():
+    prior, gray = _mean_chroma_prior(), torch.full((2, 1, 4, 4), 0.5)
+    config = InferenceConfig(map_steps=0)
+    climbs = climb(prior, gray, 3, config, torch.Generator().manual_seed(0))
+    assert climbs.rgb.shape == (3, 2, 3, 4, 4) and climbs.log_posterior.shape == (3, 2)
+    best = climbs.best()
+    for i in range(2):
+        k = int(climbs.log_posterior[:, i].argmax())
+        assert torch.equal(best.rgb[i], climbs.rgb[k, i])
+        assert best.log_posterior[i] == climbs.log_posterior[:, i].max()
+
+
+def test_per_chain_starts_are_used_as_given():
+    gray = torch.full((2, 1, 3, 3), 0.5)
+    starts = climb(UniformPrior(), gray, 3, InferenceConfig(map_steps=0)).rgb
+    config = InferenceConfig(samples=3, langevin_steps=0, adapt_steps=0)
+    samples = sample_colorize(UniformPrior(), gray, config, start=starts)
+    assert torch.allclose(samples.rgb, starts, atol=1e-6)
+    with pytest.raises(ValueError, match="2 chain starts for 3 samples"):
+        sample_colorize(UniformPrior(), gray, config, start=starts[:2])
+
+
+def test_estimate_and_chain_start_settings_are_checked():
+    with pytest.raises(ValueError, match="needs samples >= 2"):
+        InferenceConfig(estimate="posterior-mean", samples=1)
+    with pytest.raises(ValueError, match="chain_start"):
+        InferenceConfig(chain_start="everywhere")  # type: ignore[arg-type]

@@ -65,6 +65,7 @@ class ArmOutput:
     estimate: Tensor  # (B, 3, H, W): MAP, posterior mean or regression
     samples: PosteriorSamples | None
     seconds: float
+    map: Tensor | None = None  # the MAP, when the estimate is something else (posterior mean)
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,11 @@ def _check_colour(name: str, images: Tensor) -> None:
 
 def _posterior_arm(
     prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator
-) -> tuple[Tensor, PosteriorSamples | None]:
-    """The arm's estimate (MAP or posterior mean) and its posterior samples."""
+) -> tuple[Tensor, PosteriorSamples | None, Tensor]:
+    """The arm's estimate (MAP or posterior mean), its posterior samples and the MAP."""
     if config.samples < 2:
-        return map_colorize(prior, gray, config, generator).rgb, None
+        map_rgb = map_colorize(prior, gray, config, generator).rgb
+        return map_rgb, None, map_rgb
     if config.chain_start == "dispersed":
         climbs = climb(prior, gray, config.samples, config, generator)
         map_rgb = climbs.best().rgb
@@ -95,7 +97,7 @@ def _posterior_arm(
         map_rgb = map_colorize(prior, gray, config, generator).rgb
         samples = sample_colorize(prior, gray, config, generator, start=map_rgb)
     estimate = samples.rgb.mean(0) if config.estimate == "posterior-mean" else map_rgb
-    return estimate, samples
+    return estimate, samples, map_rgb
 
 
 def _snap(rgb: Tensor, levels: int) -> Tensor:
@@ -136,6 +138,9 @@ def _rows(
         frame["diversity"] = diversity(s).numpy()
         frame["uncertainty_error_corr"] = _uncertainty_error_corr(out.samples, est, truth).numpy()
         frame["accept_rate"] = out.samples.accept_rate.mean(0).numpy()
+    if out.map is not None:
+        frame["map_psnr"] = psnr(out.map, truth).numpy()
+        frame["map_colourfulness"] = colourfulness(out.map).numpy()
     frame["seconds"] = out.seconds
     return frame
 
@@ -186,20 +191,26 @@ def run_colorize(
         generator = torch.Generator().manual_seed(config.seed)
         t0 = time.perf_counter()
         samples: PosteriorSamples | None = None
+        map_rgb: Tensor | None = None
         if arm == "uniform":
             estimate = compose(gray, polygon_centroid(gray))
             if config.inference.samples >= 2:
                 samples = sample_uniform(gray, config.inference.samples, generator)
         elif arm == "mean-chroma":
             prior = MeanChromaPrior.fit(train_rgb)
-            estimate, samples = _posterior_arm(prior, gray, config.inference, generator)
+            estimate, samples, map_rgb = _posterior_arm(prior, gray, config.inference, generator)
         elif arm == "model":
             assert model is not None
-            estimate, samples = _posterior_arm(ModelPrior(model), gray, config.inference, generator)
+            estimate, samples, map_rgb = _posterior_arm(
+                ModelPrior(model), gray, config.inference, generator
+            )
         else:
             regressor = train_regressor(train_rgb, val_rgb, config.regressor, config.seed)
             estimate = regress_colorize(regressor, gray)
-        outputs[arm] = ArmOutput(arm, estimate.detach(), samples, time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        if map_rgb is not None and config.inference.estimate == "map":
+            map_rgb = None  # the estimate is the MAP already
+        outputs[arm] = ArmOutput(arm, estimate.detach(), samples, seconds, map_rgb)
         log(f"arm {arm}: {outputs[arm].seconds:.1f} s")
     per_image = pd.concat([_rows(o, gray, test_rgb, model) for o in outputs.values()])
     truth = ArmOutput("truth", test_rgb, None, 0.0)

@@ -99,6 +99,8 @@ def test_posterior_mean_estimate_is_the_mean_of_dispersed_chains(data, gmm_prior
         assert out.samples is not None and out.samples.rgb.shape[0] == 3
         assert torch.allclose(out.estimate, out.samples.rgb.mean(0))
         assert not torch.equal(out.samples.rgb[0], out.samples.rgb[1])  # distinct chains
+        assert out.map is not None and not torch.allclose(out.map, out.estimate)
+    assert "map_psnr" in result.per_image and "map_colourfulness" in result.per_image
     psnr = result.summary.query("metric in ['psnr', 'sample_mean_psnr']")
     for _, group in psnr.groupby("arm"):
         if len(group) == 2:

@@ -16,6 +16,7 @@ import torch
 
 import mlflow
 from genmodels.contract import GenerativeModel
+from genmodels.data.inputs import conform
 from genmodels.errors import DataError
 from genmodels.registry import get_model_class
 from genmodels.training import seed_all
@@ -212,15 +213,23 @@ def _background_stage(
     bg = _task(spec).background
     if bg is None:
         return None
-    train = background_data(data.train, bg.mutation_rate, spec.seed, bg.copies)
-    val = background_data(data.val, bg.mutation_rate, spec.seed + 1)
+    train_source, val_source, source = data.train, data.val, "normal images"
+    if bg.data is not None:  # a general-domain data set, made to look like the normal images
+        splits = load_splits(bg.data)
+        shape, levels = data.train.image_shape, data.train.levels
+        train_source = conform(splits["train"], shape, levels, grayscale=True)
+        val_source = conform(splits["val"], shape, levels, grayscale=True)
+        source = f"{bg.data.name} ({len(train_source)} images)"
+    mlflow.log_param("background_source", source)
+    train = background_data(train_source, bg.mutation_rate, spec.seed, bg.copies)
+    val = background_data(val_source, bg.mutation_rate, spec.seed + 1)
     seed_all(spec.seed)
     background = model_cls(data.train.image_shape, data.train.levels, **spec.model.params)
     t0 = time.perf_counter()
     fit = train_stage(background, train, val, spec, uri, tags, "background", bg.max_epochs, log)
     log(
-        f"trained background {background.name} (mutation rate {bg.mutation_rate}) in "
-        f"{time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)"
+        f"trained background {background.name} on {source}, mutation rate {bg.mutation_rate}, "
+        f"in {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)"
     )
     return background
 

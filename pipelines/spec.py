@@ -25,7 +25,15 @@ SPEC_DIR = Path(__file__).parent / "specs"
 BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
 BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
 CompressorBaseline = Literal["code_bits", "code_typicality"]
-ScoreName = Literal["nll", "bpd", "complexity", "likelihood-ratio", "typicality", "ensemble"]
+ScoreName = Literal[
+    "nll",
+    "bpd",
+    "complexity",
+    "likelihood-ratio",
+    "typicality",
+    "background-typicality",
+    "ensemble",
+]
 TASKS = ("anomaly", "augment", "colorize", "transfer", "share")
 ArmName = Literal[
     "real", "real+gen", "real+classic", "real+classic+gen", "real+gen-filtered", "synthetic-only"
@@ -142,11 +150,24 @@ class TrainSpec(_Section):
 
 
 class BackgroundSpec(_Section):
-    """The likelihood-ratio background: the same model trained on perturbed normal images."""
+    """The likelihood-ratio background: the same model trained on perturbed normal images
+    (Ren et al. 2019) or on another, general-domain data set (Schirrmeister et al. 2020)."""
 
-    mutation_rate: float = Field(0.2, gt=0, le=1)
+    mutation_rate: float = Field(0.2, ge=0, le=1)
     copies: int = Field(1, ge=1)
     max_epochs: int | None = Field(None, ge=1)  # None: the main model's train.max_epochs
+    # general-domain images instead of the normal ones (their train/val splits; converted to the
+    # normal images' channels, size and levels)
+    data: DataSpec | None = None
+
+    @model_validator(mode="after")
+    def _different_from_the_model(self) -> BackgroundSpec:
+        if self.data is None and self.mutation_rate == 0:
+            raise ValueError(
+                "a background trained on unperturbed normal images is the model itself: set "
+                "task.background.mutation_rate > 0 or task.background.data"
+            )
+        return self
 
 
 class AnomalyTaskSpec(_Section):
@@ -172,11 +193,12 @@ class AnomalyTaskSpec(_Section):
 
     @model_validator(mode="after")
     def _background_when_needed(self) -> AnomalyTaskSpec:
-        if "likelihood-ratio" in self.all_scores and self.background is None:
-            raise ValueError(
-                "score 'likelihood-ratio' needs a background model: set task.background "
-                "(e.g. task.background={mutation_rate: 0.2})"
-            )
+        for name in ("likelihood-ratio", "background-typicality"):
+            if name in self.all_scores and self.background is None:
+                raise ValueError(
+                    f"score '{name}' needs a background model: set task.background "
+                    "(e.g. task.background={mutation_rate: 0.2})"
+                )
         return self
 
 

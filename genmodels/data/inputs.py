@@ -58,13 +58,21 @@ def _raw_chunks(path: Path, size: tuple[int, int], batch_size: int) -> Iterator[
         yield from iter_image_folder(path, batch_size)
 
 
-def conform(images: ImageSet, image_shape: tuple[int, int, int], levels: int) -> ImageSet:
-    """Resize and re-quantize ``images`` to a model's ``(C, H, W)`` and ``levels``."""
+def conform(
+    images: ImageSet, image_shape: tuple[int, int, int], levels: int, grayscale: bool = False
+) -> ImageSet:
+    """Resize and re-quantize ``images`` to a model's ``(C, H, W)`` and ``levels``.
+
+    Gray images are repeated for a colour model; colour images for a gray model are refused,
+    unless ``grayscale`` converts them to BT.601 luma.
+    """
     c, h, w = image_shape
     x = images.images
     if x.shape[1] != c:
         if x.shape[1] == 1 and c == 3:
             x = x.repeat(1, 3, 1, 1)
+        elif grayscale and x.shape[1] == 3 and c == 1:
+            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
         else:
             raise DataError(
                 f"the inputs have {x.shape[1]} channel(s), the model expects {c}; "

@@ -12,6 +12,9 @@ when a background model was trained, its code length. All are in bits per image.
   trained on perturbed normal images so it captures only low-level statistics.
 * ``typicality`` (Nalisnick et al. 2019): ``|-log2 p(x) - mu|``, two-sided, ``mu`` the mean code
   length on normal reference images: too likely is as suspicious as too unlikely.
+* ``background-typicality``: ``|-log2 p_bg(x) - mu_bg|``, the typicality of the background
+  model's code length. With a background trained on a general-domain data set this is the
+  model-free code-length typicality with a learned generic compressor in place of PNG.
 * ``ensemble``: the mean of the ``complexity`` and ``typicality`` scores (and ``likelihood-ratio``
   when a background exists), each standardized on the reference images.
 
@@ -176,16 +179,20 @@ class Typicality(Score):
     def __init__(self) -> None:
         self.center: float | None = None
 
+    def _bits(self, ev: Evidence) -> np.ndarray:
+        """The code length whose typical value is measured."""
+        return ev.nll_bits
+
     def fit(self, reference: Evidence) -> Typicality:
         if len(reference) == 0:
-            raise ValueError("typicality needs at least one normal reference image")
-        self.center = float(np.mean(reference.nll_bits))
+            raise ValueError(f"{self.name} needs at least one normal reference image")
+        self.center = float(np.mean(self._bits(reference)))
         return self
 
     def compute(self, ev: Evidence) -> np.ndarray:
         if self.center is None:
-            raise ValueError("score 'typicality' is not fit; call fit(reference) first")
-        return np.abs(ev.nll_bits - self.center)
+            raise ValueError(f"score '{self.name}' is not fit; call fit(reference) first")
+        return np.abs(self._bits(ev) - self.center)
 
     def state(self) -> dict[str, Any]:
         return {"center": self.center}
@@ -193,6 +200,18 @@ class Typicality(Score):
     def load_state(self, state: dict[str, Any]) -> Typicality:
         self.center = state["center"]
         return self
+
+
+class BackgroundTypicality(Typicality):
+    """Typicality of the background model's code length instead of the model's."""
+
+    name = "background-typicality"
+    needs_background = True
+
+    def _bits(self, ev: Evidence) -> np.ndarray:
+        if ev.background_nll_bits is None:
+            raise ValueError(f"score '{self.name}' needs images scored by a background model")
+        return ev.background_nll_bits
 
 
 class Ensemble(Score):
@@ -241,7 +260,16 @@ class Ensemble(Score):
 
 
 SCORES: dict[str, type[Score]] = {
-    cls.name: cls for cls in (NLL, BitsPerDim, Complexity, LikelihoodRatio, Typicality, Ensemble)
+    cls.name: cls
+    for cls in (
+        NLL,
+        BitsPerDim,
+        Complexity,
+        LikelihoodRatio,
+        Typicality,
+        BackgroundTypicality,
+        Ensemble,
+    )
 }
 
 

@@ -336,3 +336,38 @@ def test_score_command_reads_nifti_and_refuses_bad_inputs_without_writing(
         and "cannot load model 'models:/no-such-model@champion'" in capsys.readouterr().err
     )
     assert not bad_out.exists() and not list(tmp_path.glob(".bad.csv*"))
+
+
+def test_a_general_domain_background_trains_on_another_data_set_and_travels_with_the_model(
+    mlflow_store,
+):
+    """Digits as normal data, the embedded colour photos (16x16 RGB) as the background corpus:
+    converted to gray 8x8 at the digits' 17 levels; its typicality is the primary score."""
+    extra = [
+        "task.background={data: {name: photos, max_images: 300}, mutation_rate: 0.0, "
+        "max_epochs: 1}",
+        "task.score=background-typicality",
+        "task.scores=[likelihood-ratio]",
+        "task.baselines=[]",
+        "task.compressor_baselines=[]",
+        "output.registered_model=null",
+    ]
+    assert main(_args(*extra)) == 0
+    client, runs = _runs(mlflow_store)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.data.params["background_source"].startswith("photos (")
+    n_photos = int(parent.data.params["background_source"].split("(")[1].split()[0])
+    assert n_photos > int(parent.data.params["n_train_normal"])  # not the normal images
+    for method in ("realnvp:background-typicality", "realnvp:likelihood-ratio"):
+        assert 0.0 <= parent.data.metrics[f"{method}.auroc"] <= 1.0
+    mlflow.set_tracking_uri(client.tracking_uri)
+    loaded = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
+    from genmodels.data import ensure_splits, load_dataset
+
+    x = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)["test"].images[:32]
+    pred = loaded.predict(x.numpy())
+    task = next(r for r in runs if r.info.run_name == "task:anomaly:realnvp:background-typicality")
+    import pandas as pd
+
+    logged = pd.read_csv(client.download_artifacts(task.info.run_id, "tables/test_scores.csv"))
+    assert np.allclose(pred["score"].to_numpy(), logged["score"].to_numpy()[:32], atol=1e-5)

@@ -33,6 +33,15 @@ def test_config_hash_changes_with_content_only():
         ("bogus=1", "bogus: unknown key; allowed keys here: name, seed, reuse, data"),
         ("task.score=entropy", "task.score: Input should be 'nll', 'bpd', 'complexity'"),
         ("task.score=likelihood-ratio", "needs a background model: set task.background"),
+        (
+            "task.score=background-typicality",
+            "score 'background-typicality' needs a background model",
+        ),
+        (
+            "task.background={mutation_rate: 0.0}",
+            "unperturbed normal images is the model itself",
+        ),
+        ("task.background={data: {name: mnist}}", "unknown dataset 'mnist'"),
         ("task.scores=[typicality, nope]", "task.scores.1: Input should be 'nll'"),
         ("data.name=mnist", "data.name: unknown dataset 'mnist'; valid datasets: cifar10, digits"),
         (

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from genmodels.data.inputs import iter_inputs, load_inputs
+from genmodels.data.imageset import ImageSet
+from genmodels.data.inputs import conform, iter_inputs, load_inputs
 from genmodels.data.npz import iter_npz_images, load_npz
 from genmodels.errors import DataError
 
@@ -76,3 +77,14 @@ def test_empty_inputs_and_bad_batch_sizes_are_refused(tmp_path):
         list(iter_inputs(tmp_path / "empty.npz", (1, 4, 4), 256))
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         list(iter_inputs(tmp_path / "empty.npz", (1, 4, 4), 256, batch_size=0))
+
+
+def test_conform_turns_colour_into_luma_only_when_asked():
+    red = ImageSet(
+        torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1).expand(2, 3, 4, 4).clone(), None, 256
+    )
+    with pytest.raises(DataError, match="3 channel"):
+        conform(red, (1, 2, 2), 256)
+    gray = conform(red, (1, 2, 2), 256, grayscale=True)
+    assert gray.images.shape == (2, 1, 2, 2)
+    assert torch.allclose(gray.images, torch.full_like(gray.images, round(0.299 * 255) / 255))

@@ -10,6 +10,7 @@ from genmodels.errors import CapabilityError, UnknownNameError
 from tasks.anomaly.background import background_data
 from tasks.anomaly.complexity import code_length_bits
 from tasks.anomaly.scores import (
+    BackgroundTypicality,
     Ensemble,
     Evidence,
     Typicality,
@@ -87,7 +88,9 @@ def test_model_without_likelihood_is_refused():
 
 
 def test_unknown_score_lists_valid_scores():
-    with pytest.raises(UnknownNameError, match="valid scores: bpd, complexity, ensemble"):
+    with pytest.raises(
+        UnknownNameError, match="valid scores: background-typicality, bpd, complexity, ensemble"
+    ):
         score_images(_Gaussian((1, 2, 2)), torch.zeros(1, 1, 2, 2), "entropy")
 
 
@@ -215,3 +218,18 @@ def test_background_perturbation_replaces_the_requested_share_with_valid_levels(
     assert torch.allclose(levels, levels.round()) and len(levels) == 4
     with pytest.raises(ValueError, match="mutation rate"):
         background_data(data, rate=1.5, seed=0)
+
+
+def test_background_typicality_measures_the_background_code_length_two_sided():
+    # The model's code length is the same everywhere; only the background's differs, so a score
+    # that read the wrong code length would be constant.
+    ones = np.ones(4)
+    reference = Evidence(100 * ones[:2], None, np.array([90.0, 110.0]), num_dims=10)
+    score = BackgroundTypicality().fit(reference)
+    test = Evidence(100 * ones, None, np.array([100.0, 70.0, 130.0, 101.0]), num_dims=10)
+    assert np.allclose(score(test), [0.0, 30.0, 30.0, 1.0])  # bits, too short = too long
+    assert BackgroundTypicality().load_state(score.state())(test).tolist() == score(test).tolist()
+    with pytest.raises(ValueError, match="needs a background model"):
+        score(Evidence(100 * ones, None, None, num_dims=10))
+    with pytest.raises(ValueError, match="scored by a background model"):
+        BackgroundTypicality().fit(Evidence(100 * ones, None, None, num_dims=10))

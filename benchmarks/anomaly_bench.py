@@ -28,7 +28,8 @@ import mlflow
 from pipelines.artifacts import log_table
 from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
-from pipelines.spec import PipelineSpec, apply_overrides
+from pipelines.spec import PipelineSpec
+from pipelines.spec_loading import apply_overrides
 from pipelines.tracking import setup_experiment
 
 RESULTS = Path(__file__).parent / "results"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 def _cmd_run(args: argparse.Namespace) -> int:
     quiet_libraries()
     from pipelines.runner import run_pipeline
-    from pipelines.spec import load_spec
+    from pipelines.spec_loading import load_spec
 
     quiet_libraries()  # after the imports: Lightning and MLflow set their log levels on import
 

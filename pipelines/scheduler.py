@@ -36,7 +36,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipelines.errors import SpecError
-from pipelines.spec import load_spec
+from pipelines.spec_loading import load_spec
 from pipelines.tracking import STORE_DIR, extra_tags, tracking_uri
 
 #: Interval slots are aligned to this instant, so they are the same across restarts.

@@ -10,18 +10,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from genmodels.data.catalog import DATASETS
 from genmodels.private import PrivacyConfig, PrivacyError
 from genmodels.training import TrainConfig
-from pipelines.errors import SpecError
 
-SPEC_DIR = Path(__file__).parent / "specs"
 BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
 BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
 CompressorBaseline = Literal["code_bits", "code_typicality"]
@@ -398,124 +394,3 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[name] = json.dumps(value) if isinstance(value, list | dict) else str(value)
     return out
-
-
-# -- loading ---------------------------------------------------------------------------------
-
-
-def resolve_spec_path(spec: str | Path) -> Path:
-    """A spec is a YAML path or the name of a bundled spec (``anomaly-detect``)."""
-    path = Path(spec)
-    if path.is_file():
-        return path
-    bundled = SPEC_DIR / f"{spec}.yaml"
-    if bundled.is_file():
-        return bundled
-    names = sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
-    raise SpecError(f"spec '{spec}' not found: not a file, nor a bundled spec ({', '.join(names)})")
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"train.max_epochs=3"`` -> ``(["train", "max_epochs"], 3)``; values are parsed as YAML."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise SpecError(f"override '{text}' must look like key.subkey=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as err:
-        raise SpecError(f"override '{text}': value is not valid YAML ({err})") from None
-    return key.strip().split("."), value
-
-
-def _set_key(tree: dict[str, Any], keys: list[str], value: Any, origin: str) -> None:
-    node = tree
-    for k in keys[:-1]:
-        child = node.setdefault(k, {})
-        if not isinstance(child, dict):
-            raise SpecError(f"{origin}: '{k}' is not a section")
-        node = child
-    node[keys[-1]] = value
-
-
-def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    for text in overrides:
-        keys, value = parse_override(text)
-        _set_key(tree, keys, value, f"override '{text}'")
-    return tree
-
-
-def apply_preset(tree: dict[str, Any], presets: Any, preset: str, path: Path) -> dict[str, Any]:
-    """Apply the spec's ``presets.<preset>`` mapping of dotted keys to values."""
-    if not isinstance(presets, dict) or not all(isinstance(v, dict) for v in presets.values()):
-        raise SpecError(f"{path}: 'presets' must map preset names to {{dotted.key: value}}")
-    if preset not in presets:
-        raise SpecError(
-            f"{path}: no preset '{preset}'; presets: {', '.join(sorted(presets)) or 'none'}"
-        )
-    for dotted, value in presets[preset].items():
-        _set_key(tree, str(dotted).split("."), value, f"preset '{preset}' key '{dotted}'")
-    return tree
-
-
-def load_spec(
-    spec: str | Path, overrides: list[str] | None = None, preset: str | None = None
-) -> PipelineSpec:
-    """Read a spec, apply a preset (the spec's ``presets`` section, e.g. ``tiny``) and then the
-    overrides, and validate. Raises :class:`SpecError` with every problem found."""
-    path = resolve_spec_path(spec)
-    try:
-        tree = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise SpecError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(tree, dict):
-        raise SpecError(f"{path}: a spec must be a mapping of sections, got {type(tree).__name__}")
-    tree.setdefault("name", path.stem)
-    presets = tree.pop("presets", {})
-    if preset is not None:
-        tree = apply_preset(tree, presets, preset, path)
-    tree = apply_overrides(tree, overrides or [])
-    try:
-        return PipelineSpec.model_validate(tree)
-    except ValidationError as err:
-        raise SpecError(f"{path}: invalid spec\n" + format_errors(err)) from None
-
-
-_TASK_SPECS: dict[str, type[_Section]] = {
-    "anomaly": AnomalyTaskSpec,
-    "augment": AugmentTaskSpec,
-    "colorize": ColorizeTaskSpec,
-    "transfer": TransferTaskSpec,
-    "share": ShareTaskSpec,
-}
-
-
-def _fields_at(loc: tuple[Any, ...], task: str | None) -> list[str]:
-    model: Any = PipelineSpec
-    for part in loc:
-        if model is PipelineSpec and part == "task" and task in _TASK_SPECS:
-            model = _TASK_SPECS[task]
-            continue
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        model = field.annotation
-    return list(getattr(model, "model_fields", {}))
-
-
-def format_errors(err: ValidationError) -> str:
-    """One line per problem: ``key: what is wrong``."""
-    lines = []
-    for e in err.errors():
-        loc = tuple(p for p in e["loc"])
-        task = None
-        if len(loc) > 1 and loc[0] == "task" and loc[1] in _TASK_SPECS:
-            task, loc = str(loc[1]), (loc[0], *loc[2:])  # drop the union's tag from the key
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        if e["type"] == "extra_forbidden":
-            allowed = _fields_at(loc[:-1], task)
-            lines.append(f"  {key}: unknown key; allowed keys here: {', '.join(allowed)}")
-        else:
-            msg = e["msg"].removeprefix("Value error, ")
-            got = "" if e["type"] == "value_error" else f" (got {e.get('input')!r})"
-            lines.append(f"  {key}: {msg}{got}")
-    return "\n".join(lines)

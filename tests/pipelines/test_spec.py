@@ -1,7 +1,7 @@
 import pytest
 
 from pipelines.errors import SpecError
-from pipelines.spec import apply_overrides, load_spec, parse_override
+from pipelines.spec_loading import apply_overrides, load_spec, parse_override
 
 
 def test_bundled_spec_loads_with_its_defaults():

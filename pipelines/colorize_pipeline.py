@@ -27,7 +27,6 @@ from tasks.colorize import (
     REQUIREMENT,
     ColorizeConfig,
     ColorizeResult,
-    InferenceConfig,
     RegressorConfig,
     run_colorize,
     wide_table,
@@ -41,19 +40,7 @@ def _task(spec: PipelineSpec) -> ColorizeTaskSpec:
 
 
 def _config(task: ColorizeTaskSpec, seed: int) -> ColorizeConfig:
-    inference = InferenceConfig(
-        starts=task.starts,
-        map_steps=task.map_steps,
-        map_lr=task.map_lr,
-        samples=task.samples,
-        langevin_steps=task.langevin_steps,
-        adapt_steps=task.adapt_steps,
-        step_size=task.step_size,
-        penalty=task.penalty,
-        batch_size=task.batch_size,
-        chain_start=task.chain_start,
-        estimate=task.estimate,
-    )
+    inference = task.inference_config()
     regressor = RegressorConfig(**task.regressor.model_dump())
     return ColorizeConfig(tuple(task.arms), inference, regressor, seed)
 

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from genmodels.data.catalog import DATASETS
 from genmodels.private import PrivacyConfig, PrivacyError
 from genmodels.training import TrainConfig
+from tasks.anomaly.scores import make_score
+from tasks.colorize.inference import InferenceConfig
 
 BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
 BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
@@ -189,8 +191,8 @@ class AnomalyTaskSpec(_Section):
 
     @model_validator(mode="after")
     def _background_when_needed(self) -> AnomalyTaskSpec:
-        for name in ("likelihood-ratio", "background-typicality"):
-            if name in self.all_scores and self.background is None:
+        for name in self.all_scores:
+            if make_score(name).needs_background and self.background is None:
                 raise ValueError(
                     f"score '{name}' needs a background model: set task.background "
                     "(e.g. task.background={mutation_rate: 0.2})"
@@ -263,15 +265,26 @@ class ColorizeTaskSpec(_Section):
     grid_images: int = Field(8, ge=0)  # rows of the logged image grid
     regressor: RegressorSpec = Field(default_factory=lambda: RegressorSpec())
 
+    def inference_config(self) -> InferenceConfig:
+        """The task's inference settings (raises ValueError where they break its rules)."""
+        return InferenceConfig(
+            starts=self.starts,
+            map_steps=self.map_steps,
+            map_lr=self.map_lr,
+            samples=self.samples,
+            langevin_steps=self.langevin_steps,
+            adapt_steps=self.adapt_steps,
+            step_size=self.step_size,
+            penalty=self.penalty,
+            batch_size=self.batch_size,
+            chain_start=self.chain_start,
+            estimate=self.estimate,
+        )
+
     @model_validator(mode="after")
-    def _adapt_within_steps(self) -> ColorizeTaskSpec:
-        if self.adapt_steps > self.langevin_steps:
-            raise ValueError(
-                f"adapt_steps ({self.adapt_steps}) must not exceed langevin_steps "
-                f"({self.langevin_steps})"
-            )
-        if self.estimate == "posterior-mean" and self.samples < 2:
-            raise ValueError("estimate 'posterior-mean' needs samples >= 2")
+    def _valid_inference(self) -> ColorizeTaskSpec:
+        """The rules live in ``InferenceConfig``; checked here so a bad spec fails at load."""
+        self.inference_config()
         return self
 
 

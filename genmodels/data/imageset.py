@@ -10,6 +10,15 @@ from torch import Tensor
 
 from genmodels.errors import DataError
 
+#: ITU-R BT.601 luma weights of R, G, B (what "gray" means everywhere in priorworks).
+LUMA = (0.299, 0.587, 0.114)
+
+
+def luma(rgb: Tensor) -> Tensor:
+    """``(B, 3, H, W)`` colour -> ``(B, 1, H, W)`` BT.601 luma."""
+    w = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    return (rgb * w).sum(1, keepdim=True)
+
 
 @dataclass(frozen=True)
 class ImageSet:

@@ -17,7 +17,7 @@ import torch
 from monai.transforms import Resize
 
 from genmodels.data.folder import IMAGE_SUFFIXES, iter_image_folder, read_image
-from genmodels.data.imageset import ImageSet, imageset_from_arrays
+from genmodels.data.imageset import ImageSet, imageset_from_arrays, luma
 from genmodels.data.medical import as_plain_tensor, medical_files, normalize_slices, read_slices
 from genmodels.data.npz import iter_npz_images
 from genmodels.errors import DataError
@@ -72,7 +72,7 @@ def conform(
         if x.shape[1] == 1 and c == 3:
             x = x.repeat(1, 3, 1, 1)
         elif grayscale and x.shape[1] == 3 and c == 1:
-            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            x = luma(x)
         else:
             raise DataError(
                 f"the inputs have {x.shape[1]} channel(s), the model expects {c}; "

@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-#: BT.601 luma weights of R, G, B.
-LUMA = (0.299, 0.587, 0.114)
+from genmodels.data.imageset import LUMA
+from genmodels.data.imageset import luma as luma  # re-exported: the task speaks luma + chroma
+
 #: RGB offset of unit Cb and unit Cr (full-range YCbCr, as in JPEG); each has zero luma.
 _CB = (0.0, -0.114 * 1.772 / 0.587, 1.772)
 _CR = (1.402, -0.299 * 1.402 / 0.587, 0.0)
@@ -23,12 +24,6 @@ _CR = (1.402, -0.299 * 1.402 / 0.587, 0.0)
 def _directions(like: Tensor) -> Tensor:
     """``(2, 3)``: the RGB offsets of unit Cb and unit Cr."""
     return torch.tensor([_CB, _CR], dtype=like.dtype, device=like.device)
-
-
-def luma(rgb: Tensor) -> Tensor:
-    """``(B, 3, H, W)`` -> ``(B, 1, H, W)``."""
-    w = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
-    return (rgb * w).sum(1, keepdim=True)
 
 
 def chroma_offsets(chroma: Tensor) -> Tensor:

@@ -65,7 +65,7 @@ class ArmOutput:
     estimate: Tensor  # (B, 3, H, W): MAP, posterior mean or regression
     samples: PosteriorSamples | None
     seconds: float
-    map: Tensor | None = None  # the MAP, when the estimate is something else (posterior mean)
+    map: Tensor | None = None  # the MAP, only when the estimate is something else
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,10 @@ def _check_colour(name: str, images: Tensor) -> None:
 
 def _posterior_arm(
     prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator
-) -> tuple[Tensor, PosteriorSamples | None, Tensor]:
-    """The arm's estimate (MAP or posterior mean), its posterior samples and the MAP."""
+) -> tuple[Tensor, PosteriorSamples | None, Tensor | None]:
+    """The arm's estimate, its posterior samples, and the MAP when the estimate is not it."""
     if config.samples < 2:
-        map_rgb = map_colorize(prior, gray, config, generator).rgb
-        return map_rgb, None, map_rgb
+        return map_colorize(prior, gray, config, generator).rgb, None, None
     if config.chain_start == "dispersed":
         climbs = climb(prior, gray, config.samples, config, generator)
         map_rgb = climbs.best().rgb
@@ -96,8 +95,9 @@ def _posterior_arm(
     else:
         map_rgb = map_colorize(prior, gray, config, generator).rgb
         samples = sample_colorize(prior, gray, config, generator, start=map_rgb)
-    estimate = samples.rgb.mean(0) if config.estimate == "posterior-mean" else map_rgb
-    return estimate, samples, map_rgb
+    if config.estimate == "posterior-mean":
+        return samples.rgb.mean(0), samples, map_rgb
+    return map_rgb, samples, None
 
 
 def _snap(rgb: Tensor, levels: int) -> Tensor:
@@ -208,8 +208,6 @@ def run_colorize(
             regressor = train_regressor(train_rgb, val_rgb, config.regressor, config.seed)
             estimate = regress_colorize(regressor, gray)
         seconds = time.perf_counter() - t0
-        if map_rgb is not None and config.inference.estimate == "map":
-            map_rgb = None  # the estimate is the MAP already
         outputs[arm] = ArmOutput(arm, estimate.detach(), samples, seconds, map_rgb)
         log(f"arm {arm}: {outputs[arm].seconds:.1f} s")
     per_image = pd.concat([_rows(o, gray, test_rgb, model) for o in outputs.values()])

@@ -119,3 +119,15 @@ def test_every_task_spec_has_a_tiny_preset_that_shrinks_it(name):
 def test_unknown_preset_lists_the_presets():
     with pytest.raises(SpecError, match="no preset 'huge'; presets: tiny"):
         load_spec("colorize", preset="huge")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["task.estimate=posterior-mean", "task.samples=1"], "needs samples >= 2"),
+        (["task.langevin_steps=10", "task.adapt_steps=20"], "adapt_steps must lie in"),
+    ],
+)
+def test_colorize_inference_rules_are_checked_when_the_spec_loads(overrides, expected):
+    with pytest.raises(SpecError, match=expected):
+        load_spec("colorize", overrides)

@@ -223,13 +223,18 @@ def _background_stage(
     mlflow.log_param("background_source", source)
     train = background_data(train_source, bg.mutation_rate, spec.seed, bg.copies)
     val = background_data(val_source, bg.mutation_rate, spec.seed + 1)
+    params = {**spec.model.params, **bg.params}
     seed_all(spec.seed)
-    background = model_cls(data.train.image_shape, data.train.levels, **spec.model.params)
+    background = model_cls(data.train.image_shape, data.train.levels, **params)
     t0 = time.perf_counter()
-    fit = train_stage(background, train, val, spec, uri, tags, "background", bg.max_epochs, log)
+    fit = train_stage(
+        background, train, val, spec, uri, tags, "background", bg.max_epochs, log,
+        params if bg.params else None,
+    )  # fmt: skip
     log(
-        f"trained background {background.name} on {source}, mutation rate {bg.mutation_rate}, "
-        f"in {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)"
+        f"trained background {background.name} on {source}, mutation rate {bg.mutation_rate}"
+        + (f", parameters {bg.params}" if bg.params else "")
+        + f", in {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)"
     )
     return background
 

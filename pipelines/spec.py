@@ -90,21 +90,26 @@ class ModelSpec(_Section):
 
     @model_validator(mode="after")
     def _known_params(self) -> ModelSpec:
-        from genmodels.registry import get_model_class
-
-        cls = get_model_class(self.name)
-        allowed = [
-            p
-            for p in inspect.signature(cls.__init__).parameters
-            if p not in ("self", "image_shape", "levels")
-        ]
-        unknown = sorted(set(self.params) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"unknown parameter(s) {', '.join(unknown)} for model '{self.name}'; "
-                f"allowed: {', '.join(allowed)}"
-            )
+        check_model_params(self.name, self.params)
         return self
+
+
+def check_model_params(model: str, params: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the parameters the model's constructor does not take."""
+    from genmodels.registry import get_model_class
+
+    cls = get_model_class(model)
+    allowed = [
+        p
+        for p in inspect.signature(cls.__init__).parameters
+        if p not in ("self", "image_shape", "levels")
+    ]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)} for model '{model}'; "
+            f"allowed: {', '.join(allowed)}"
+        )
 
 
 class PrivacySpec(_Section):
@@ -154,6 +159,9 @@ class BackgroundSpec(_Section):
     mutation_rate: float = Field(0.2, ge=0, le=1)
     copies: int = Field(1, ge=1)
     max_epochs: int | None = Field(None, ge=1)  # None: the main model's train.max_epochs
+    # model parameters that differ for the background, over model.params: e.g. Ren et al.'s L2
+    # regularization, {weight_decay: 0.0001}
+    params: dict[str, Any] = Field(default_factory=dict)
     # general-domain images instead of the normal ones (their train/val splits; converted to the
     # normal images' channels, size and levels)
     data: DataSpec | None = None
@@ -387,6 +395,16 @@ class PipelineSpec(_Section):
                 raise ValueError(f"unknown task '{v['name']}'; valid tasks: {', '.join(TASKS)}")
             return {"name": "anomaly", **v}
         return v
+
+    @model_validator(mode="after")
+    def _background_params(self) -> PipelineSpec:
+        background = getattr(self.task, "background", None)
+        if background is not None and background.params:
+            try:
+                check_model_params(self.model.name, background.params)
+            except ValueError as err:
+                raise ValueError(f"task.background.params: {err}") from None
+        return self
 
     def config_hash(self) -> str:
         """Stable short hash of the validated spec (defaults included)."""

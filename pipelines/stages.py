@@ -83,14 +83,15 @@ def pipeline_run(
 
 def train_key(
     model: GenerativeModel, train: ImageSet, val: ImageSet, spec: PipelineSpec, role: str,
-    settings: dict[str, Any],
+    settings: dict[str, Any], params: dict[str, Any] | None = None,
 ) -> str:  # fmt: skip
-    """What makes two trainings the same: model class and sections, training settings, seed,
-    role, image shape and levels, and the fingerprint of the training and validation data."""
+    """What makes two trainings the same: model class and parameters (``params``, default the
+    spec's ``model.params``), training settings, seed, role, image shape and levels, and the
+    fingerprint of the training and validation data."""
     text = json.dumps(
         {
             "model": model.name,
-            "params": spec.model.model_dump(mode="json")["params"],
+            "params": spec.model.model_dump(mode="json")["params"] if params is None else params,
             "train": settings,
             "seed": spec.seed,
             "role": role,
@@ -156,17 +157,19 @@ def train_stage(
     role: str = "model",
     max_epochs: int | None = None,
     log: Callable[[str], None] = print,
+    params: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train ``model`` in a nested MLflow run ``train:<model>:<role>`` with Lightning's MLflow
     logger; log time, epochs, the best validation score, the model file and (for the main
-    model) a sample grid.
+    model) a sample grid. ``params``: the parameters ``model`` was built with, where they are not
+    the spec's ``model.params`` (a background with its own).
 
     With ``spec.reuse`` a FINISHED training with the same :func:`train_key` in this experiment is
     loaded instead (the nested run is then tagged ``reused_from``, and the log says so).
     """
     overrides = {} if max_epochs is None else {"max_epochs": max_epochs}
     settings = {**spec.train.model_dump(), **overrides}
-    key = train_key(model, train, val, spec, role, settings)
+    key = train_key(model, train, val, spec, role, settings, params)
     source = _finished_training(uri, key) if spec.reuse else None
     with mlflow.start_run(run_name=f"train:{model.name}:{role}", nested=True) as run:
         mlflow.set_tags({**tags, "stage": "train", "role": role, "train_key": key})

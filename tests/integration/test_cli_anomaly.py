@@ -371,3 +371,32 @@ def test_a_general_domain_background_trains_on_another_data_set_and_travels_with
 
     logged = pd.read_csv(client.download_artifacts(task.info.run_id, "tables/test_scores.csv"))
     assert np.allclose(pred["score"].to_numpy(), logged["score"].to_numpy()[:32], atol=1e-5)
+
+
+def test_background_params_change_only_the_background_and_its_training_key(mlflow_store, capsys):
+    """Ren et al.'s L2-regularized background: `task.background.params` reaches the background
+    model, not the main one; the main model is reused, the background trains again."""
+    from genmodels.persistence import load_model
+    from pipelines.stages import MODEL_FILE
+
+    extra = ["task.scores=[likelihood-ratio]", "task.baselines=[]", "output.registered_model=null"]
+    assert main(_args(*extra)) == 0
+    assert main(_args(*extra, "task.background.params={weight_decay: 0.01}")) == 0
+    out = capsys.readouterr().out
+    assert "reused realnvp (model)" in out and "reused realnvp (background)" not in out
+    assert "parameters {'weight_decay': 0.01}" in out
+    client, runs = _runs(mlflow_store)
+    trained = [r for r in runs if r.data.tags.get("stage") == "train"]
+    backgrounds = [r for r in trained if r.data.tags["role"] == "background"]
+    assert len({r.data.tags["train_key"] for r in backgrounds}) == 2
+
+    def weight_decay(run) -> float:
+        path = client.download_artifacts(run.info.run_id, MODEL_FILE)
+        return float(load_model(path).hparams.get("weight_decay", 0.0))
+
+    decays = sorted(weight_decay(r) for r in backgrounds)
+    assert decays == [0.0, 0.01]
+    models = [
+        r for r in trained if r.data.tags["role"] == "model" and "reused_from" not in r.data.tags
+    ]
+    assert [weight_decay(r) for r in models] == [0.0]

@@ -42,6 +42,10 @@ def test_config_hash_changes_with_content_only():
             "unperturbed normal images is the model itself",
         ),
         ("task.background={data: {name: mnist}}", "unknown dataset 'mnist'"),
+        (
+            "task.background={params: {depth: 3}}",
+            "task.background.params: unknown parameter(s) depth for model 'realnvp'",
+        ),
         ("task.scores=[typicality, nope]", "task.scores.1: Input should be 'nll'"),
         ("data.name=mnist", "data.name: unknown dataset 'mnist'; valid datasets: cifar10, digits"),
         (

@@ -43,6 +43,7 @@ def _config(task: AugmentTaskSpec) -> AugmentConfig:
         arms=tuple(task.arms),
         filter_threshold=task.filter_threshold,
         flips=task.flips,
+        generator_copies=task.generator_copies,
         classifier=ClassifierConfig(**task.classifier.model_dump()),
     )
 

@@ -232,6 +232,7 @@ class AugmentTaskSpec(_Section):
     arms: list[ArmName] = Field(default_factory=lambda: list(ARM_NAMES), min_length=1)
     filter_threshold: float = Field(0.9, gt=0, le=1)
     flips: bool = False  # horizontal flips in classic augmentation (not for digits)
+    generator_copies: int = Field(0, ge=0)  # classic-augmented copies in the generator's data
     classifier: ClassifierSpec = Field(default_factory=lambda: ClassifierSpec())
 
     @field_validator("ks")

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genmodels.data.imageset import ImageSet
+
 
 class ClassicAugmentation:
     """``(B, C, H, W) -> (B, C, H, W)``: with probability ``prob`` per image, a rotation up to
@@ -60,3 +62,19 @@ class ClassicAugmentation:
 def classic_augmentation(seed: int, flips: bool = False) -> ClassicAugmentation:
     """The augmentation every ``classic`` arm uses (defaults above), seeded per draw."""
     return ClassicAugmentation(seed, flips)
+
+
+def with_warped_copies(images: ImageSet, copies: int, seed: int, flips: bool = False) -> ImageSet:
+    """``images`` followed by ``copies`` classic-augmented copies of each (same labels), put back
+    on the ``levels`` grid: a larger training set for a generator that sees only a few images."""
+    if copies == 0:
+        return images
+    augment = classic_augmentation(seed, flips)
+    x = images.images
+    warped = [
+        torch.round(augment(x) * (images.levels - 1)) / (images.levels - 1) for _ in range(copies)
+    ]
+    labels = None if images.labels is None else images.labels.repeat(copies + 1)
+    return ImageSet(
+        torch.cat([x, *warped]), labels, levels=images.levels, class_names=images.class_names
+    )

@@ -8,6 +8,8 @@ Arms:
     real+gen             plus ``multiplier`` x as many generated images, labelled by class
     real+classic         real images with classic random affine augmentation
     real+classic+gen     both
+                         (with ``generator_copies``, the generator trains on the k-shot images
+                         and that many classic-augmented copies of each)
     real+gen-filtered    real+gen keeping samples the real-data classifier assigns to their
                          intended class with probability >= ``filter_threshold``
     synthetic-only       generated images only (train on synthetic, test on real)
@@ -24,7 +26,7 @@ import torch
 
 from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
-from tasks.augment.classic import classic_augmentation
+from tasks.augment.classic import classic_augmentation, with_warped_copies
 from tasks.classifier import (
     ClassifierConfig,
     ClassifierModule,
@@ -55,6 +57,9 @@ class AugmentConfig:
     arms: tuple[str, ...] = ARMS
     filter_threshold: float = 0.9
     flips: bool = False
+    # classic-augmented copies of each k-shot image added to the generator's training set (the
+    # generator then learns the warps too); 0: it sees the k-shot images only
+    generator_copies: int = 0
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
     def __post_init__(self) -> None:
@@ -63,6 +68,8 @@ class AugmentConfig:
             raise ValueError(f"unknown arm(s) {', '.join(unknown)}; valid arms: {', '.join(ARMS)}")
         if self.multiplier <= 0:
             raise ValueError(f"multiplier must be > 0, got {self.multiplier}")
+        if self.generator_copies < 0:
+            raise ValueError(f"generator_copies must be >= 0, got {self.generator_copies}")
 
 
 def _needs_generator(arms: tuple[str, ...]) -> bool:
@@ -110,7 +117,8 @@ def _one_draw(
         return rows
 
     t0 = time.perf_counter()
-    generative = fit_generator(few.fit, few.val, seed)
+    gen_train = with_warped_copies(few.fit, config.generator_copies, seed + 1, config.flips)
+    generative = fit_generator(gen_train, few.val, seed)
     fit_seconds = time.perf_counter() - t0
     per_class = max(1, round(config.multiplier * len(few.fit) / num_classes))
 

@@ -77,7 +77,7 @@ def test_test_images_never_reach_the_generator_or_any_classifier(monkeypatch):
         return fit_gen(train, val, seed)
 
     monkeypatch.setattr(experiment, "train_classifier", spy_train)
-    config = AugmentConfig(ks=(4,), seeds=(0,), classifier=TINY_CLASSIFIER)
+    config = AugmentConfig(ks=(4,), seeds=(0,), generator_copies=2, classifier=TINY_CLASSIFIER)
     rows = run_augment(pool, test, 3, spy_fit, config, log=lambda _: None)
     assert set(rows["arm"]) == set(experiment.ARMS)
     assert len(seen) == 2 * (len(experiment.ARMS) - 1 + 1)  # 5 classifier fits + the generator
@@ -125,3 +125,29 @@ def test_quality_filter_keeps_only_confident_samples():
 def test_unknown_arm_is_refused_with_the_valid_ones():
     with pytest.raises(ValueError, match="unknown arm.*valid arms: real, real\\+gen"):
         AugmentConfig(arms=("real", "mixup"))
+
+
+def test_generator_copies_enlarge_only_the_generators_training_set(monkeypatch):
+    pool, test = _pool(), _pool(n_per_class=4, seed=1)
+    sizes: dict[str, list[int]] = {"generator": [], "classifier": []}
+    fit_gen = _tiny_generator("vae-cond")
+    original_train = experiment.train_classifier
+
+    def spy_fit(train, val, seed):
+        sizes["generator"].append(len(train))
+        assert torch.bincount(train.labels).tolist() == [9, 9, 9]  # 3 real + 6 warped per class
+        return fit_gen(train, val, seed)
+
+    def spy_train(train, val, *args, **kwargs):
+        sizes["classifier"].append(len(train))
+        return original_train(train, val, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    config = AugmentConfig(
+        ks=(4,), seeds=(0,), arms=("real", "real+gen"), generator_copies=2,
+        classifier=TINY_CLASSIFIER,
+    )  # fmt: skip
+    run_augment(pool, test, 3, spy_fit, config, log=lambda _: None)
+    assert sizes == {"generator": [27], "classifier": [9, 18]}  # real 9; real 9 + generated 9
+    with pytest.raises(ValueError, match="generator_copies must be >= 0"):
+        AugmentConfig(generator_copies=-1)

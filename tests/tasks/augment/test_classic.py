@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from tasks.augment.classic import ClassicAugmentation
+from genmodels.data.imageset import ImageSet
+from tasks.augment.classic import ClassicAugmentation, with_warped_copies
 
 
 def _blob(n: int, size: int = 16) -> torch.Tensor:
@@ -50,3 +51,17 @@ def test_no_warp_leaves_images_unchanged_and_flips_mirror_about_half():
     same = torch.tensor([torch.allclose(o, i, atol=1e-5) for o, i in zip(out, x, strict=True)])
     assert bool((flipped | same).all())
     assert 150 < int(flipped.sum()) < 250
+
+
+def test_warped_copies_follow_the_originals_keep_labels_and_stay_on_the_level_grid():
+    x = _blob(6)
+    x[:, :, 3:5, 10:13] = 0.5
+    images = ImageSet(x, torch.arange(6) % 3, levels=17)
+    out = with_warped_copies(images, 2, seed=0)
+    assert len(out) == 18 and torch.equal(out.images[:6], x)
+    assert torch.equal(out.labels, torch.arange(6).repeat(3) % 3)
+    copies = out.images[6:]
+    assert not torch.equal(copies[:6], x) and not torch.equal(copies[:6], copies[6:])
+    on_grid = copies * 16
+    assert torch.allclose(on_grid, on_grid.round(), atol=1e-5)
+    assert with_warped_copies(images, 0, seed=0) is images

@@ -45,6 +45,7 @@ class PixelCNN(GenerativeModel):
         first_kernel: int = 7,
         lr: float = 1e-3,
         num_classes: int = 0,
+        weight_decay: float = 0.0,
     ) -> None:
         super().__init__(image_shape, levels)
         self.save_hyperparameters()
@@ -119,11 +120,13 @@ class ConditionalPixelCNN(ClassConditional, PixelCNN):
         first_kernel: int = 7,
         lr: float = 1e-3,
         num_classes: int = 10,
+        weight_decay: float = 0.0,
     ) -> None:
         n_embed = max(num_classes, 1)  # _init_classes rejects < 1 with a clear message
         PixelCNN.__init__(
-            self, image_shape, levels, hidden_channels, num_blocks, first_kernel, lr, n_embed
-        )
+            self, image_shape, levels, hidden_channels, num_blocks, first_kernel, lr, n_embed,
+            weight_decay,
+        )  # fmt: skip
         self._init_classes(num_classes)
 
     def log_prob(self, x: Tensor) -> Tensor:

@@ -235,3 +235,16 @@ def test_conditional_models_validate_on_the_likelihood_at_the_known_labels(
         assert torch.allclose(mixture, model.log_likelihood(x), atol=1e-3)
     assert fit.best_score is not None and math.isfinite(fit.best_score)
     assert torch.isfinite(cond_bpd).all()
+
+
+@pytest.mark.parametrize("name", ["realnvp", "realnvp-cond", "pixelcnn", "pixelcnn-cond"])
+def test_weight_decay_reaches_the_optimizer_and_survives_saving(name, tmp_path):
+    """The L2 regularization Ren et al. give their likelihood-ratio background."""
+    cls = get_model_class(name)
+    model = cls((1, 4, 4), 17, **{**cls.tiny_params, "weight_decay": 0.05})
+    (group,) = model.configure_optimizers().param_groups
+    assert group["weight_decay"] == 0.05
+    plain = cls((1, 4, 4), 17, **cls.tiny_params).configure_optimizers()
+    assert plain.param_groups[0]["weight_decay"] == 0.0
+    loaded = load_model(save_model(model, tmp_path / "m.pt"))
+    assert loaded.configure_optimizers().param_groups[0]["weight_decay"] == 0.05

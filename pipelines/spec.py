@@ -271,6 +271,7 @@ class ColorizeTaskSpec(_Section):
     batch_size: int = Field(64, ge=1)
     chain_start: Literal["map", "dispersed"] = "map"  # chains at the MAP, or each its own climb
     estimate: Literal["map", "posterior-mean"] = "map"  # posterior mean = mean of the samples
+    gray_start: bool = False  # the first MAP start is the gray input (zero chroma)
     grid_images: int = Field(8, ge=0)  # rows of the logged image grid
     regressor: RegressorSpec = Field(default_factory=lambda: RegressorSpec())
 
@@ -288,6 +289,7 @@ class ColorizeTaskSpec(_Section):
             batch_size=self.batch_size,
             chain_start=self.chain_start,
             estimate=self.estimate,
+            gray_start=self.gray_start,
         )
 
     @model_validator(mode="after")

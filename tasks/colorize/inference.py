@@ -44,6 +44,9 @@ class InferenceConfig:
     # the arm's estimate: the MAP, or the mean of the samples (the Bayes estimate under squared
     # error, which is what PSNR measures)
     estimate: Literal["map", "posterior-mean"] = "map"
+    # the first climb of every image starts from the gray input itself (zero chroma) instead of
+    # a random colouring; a flow prior's mode is often near gray, which random starts miss
+    gray_start: bool = False
 
     def __post_init__(self) -> None:
         if min(self.starts, self.samples, self.batch_size) < 1:
@@ -165,6 +168,16 @@ class Climbs:
         return MapResult(self.rgb[best, index], self.log_posterior[best, index])
 
 
+def _initial_chroma(
+    gray: Tensor, starts: int, config: InferenceConfig, generator: torch.Generator | None
+) -> Tensor:
+    """``(S, B, 2, H, W)``: uniform random colourings, the first zero chroma with ``gray_start``."""
+    init = uniform_chroma(gray, starts, generator)
+    if config.gray_start:
+        init[0] = 0.0
+    return init
+
+
 def climb(
     prior: Prior,
     gray: Tensor,
@@ -173,32 +186,41 @@ def climb(
     generator: torch.Generator | None = None,
 ) -> Climbs:
     """Gradient ascent (Adam, ``config.map_steps`` steps) on the chroma of every image from
-    ``starts`` uniform random colourings each."""
+    ``starts`` starts each (uniform random colourings; the first is the gray input with
+    ``config.gray_start``). Each climb returns the best point it visited, so a step size too
+    large for the prior can never leave a climb worse than its start."""
     rgbs, values = [], []
     for part in _batches(len(gray), config.batch_size):
         g = gray[part]
-        init = uniform_chroma(g, starts, generator)  # (S, b, 2, H, W)
+        init = _initial_chroma(g, starts, config, generator)  # (S, b, 2, H, W)
         s, b = init.shape[:2]
         g_rep = g.repeat(s, 1, 1, 1)
         log_density = chroma_log_posterior(prior, g_rep, config.penalty)
         chroma = init.reshape(s * b, *init.shape[2:]).clone().requires_grad_(True)
+        best = chroma.detach().clone()
+        best_value = torch.full((s * b,), -math.inf, dtype=chroma.dtype)
         optimizer = torch.optim.Adam([chroma], lr=config.map_lr)
         with torch.enable_grad():
-            for _ in range(config.map_steps):
+            for step in range(config.map_steps + 1):
                 optimizer.zero_grad()
-                (-log_density(chroma).sum()).backward()
+                value = log_density(chroma)
+                better = value.detach() > best_value  # NaN never counts as better
+                best[better] = chroma.detach()[better]
+                best_value = torch.where(better, value.detach(), best_value)
+                if step == config.map_steps:
+                    break
+                (-value.sum()).backward()
                 optimizer.step()
-        with torch.no_grad():
-            values.append(log_density(chroma).view(s, b))
-            rgbs.append(compose(g_rep, chroma.detach()).view(s, b, 3, *g.shape[2:]))
+        values.append(best_value.view(s, b))
+        rgbs.append(compose(g_rep, best).view(s, b, 3, *g.shape[2:]))
     return Climbs(torch.cat(rgbs, 1), torch.cat(values, 1))
 
 
 def map_colorize(
     prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator | None = None
 ) -> MapResult:
-    """Gradient ascent (Adam) from ``config.starts`` uniform random starts per image; each image
-    keeps its best start."""
+    """Gradient ascent (Adam) from ``config.starts`` starts per image (see :func:`climb`); each
+    image keeps its best climb."""
     return climb(prior, gray, config.starts, config, generator).best()
 
 

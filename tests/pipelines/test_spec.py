@@ -135,3 +135,10 @@ def test_unknown_preset_lists_the_presets():
 def test_colorize_inference_rules_are_checked_when_the_spec_loads(overrides, expected):
     with pytest.raises(SpecError, match=expected):
         load_spec("colorize", overrides)
+
+
+def test_colorize_inference_settings_reach_the_inference_config():
+    spec = load_spec("colorize", ["task.gray_start=true", "task.chain_start=dispersed"])
+    config = spec.task.inference_config()
+    assert config.gray_start is True and config.chain_start == "dispersed"
+    assert load_spec("colorize").task.inference_config().gray_start is False

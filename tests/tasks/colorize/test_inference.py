@@ -145,3 +145,37 @@ def test_estimate_and_chain_start_settings_are_checked():
         InferenceConfig(estimate="posterior-mean", samples=1)
     with pytest.raises(ValueError, match="chain_start"):
         InferenceConfig(chain_start="everywhere")  # type: ignore[arg-type]
+
+
+class _Quadratic:
+    """log p = -100 |chroma - centre|^2: a mode at (or near) the gray input."""
+
+    name = "quadratic"
+
+    def __init__(self, centre: float = 0.0) -> None:
+        self.centre = centre
+
+    def __call__(self, rgb: torch.Tensor) -> torch.Tensor:
+        return -100.0 * ((to_chroma(rgb) - self.centre) ** 2).flatten(1).sum(1)
+
+
+def test_a_climb_never_ends_below_its_start_even_when_every_step_overshoots():
+    gray = torch.full((2, 1, 3, 3), 0.5)
+    prior = _Quadratic(centre=0.01)  # next to the gray start; a step of 5 flies far past it
+    config = InferenceConfig(map_steps=5, map_lr=5.0, gray_start=True)
+    climbs = climb(prior, gray, 2, config, torch.Generator().manual_seed(0))
+    starts = climb(prior, gray, 2, InferenceConfig(map_steps=0, gray_start=True),
+                   torch.Generator().manual_seed(0))  # fmt: skip
+    assert torch.allclose(climbs.rgb[0], gray.expand(-1, 3, -1, -1), atol=1e-6)  # kept gray
+    assert torch.allclose(climbs.log_posterior[0], starts.log_posterior[0])
+    assert (climbs.log_posterior[1] >= starts.log_posterior[1]).all()
+
+
+def test_gray_start_is_the_first_climb_and_wins_for_a_prior_that_prefers_gray():
+    gray = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1)) * 0.6 + 0.2
+    without = climb(_Quadratic(), gray, 3, InferenceConfig(map_steps=0))
+    assert (to_chroma(without.rgb.flatten(0, 1)).abs().amax((1, 2, 3)) > 0.01).all()
+    config = InferenceConfig(starts=3, map_steps=0, gray_start=True)
+    best = map_colorize(_Quadratic(), gray, config, torch.Generator().manual_seed(0))
+    assert torch.allclose(best.rgb, gray.expand(-1, 3, -1, -1), atol=1e-6)
+    assert (best.log_posterior > without.log_posterior.max(0).values).all()

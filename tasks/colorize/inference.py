@@ -178,6 +178,14 @@ def _initial_chroma(
     return init
 
 
+def _keep_better(best: Tensor, best_value: Tensor, point: Tensor, value: Tensor) -> Tensor:
+    """Copy the rows of ``point`` whose ``value`` beats ``best_value`` into ``best`` (in place);
+    return the updated best values. NaN never counts as better."""
+    better = value > best_value
+    best[better] = point[better]
+    return torch.where(better, value, best_value)
+
+
 def climb(
     prior: Prior,
     gray: Tensor,
@@ -201,16 +209,14 @@ def climb(
         best_value = torch.full((s * b,), -math.inf, dtype=chroma.dtype)
         optimizer = torch.optim.Adam([chroma], lr=config.map_lr)
         with torch.enable_grad():
-            for step in range(config.map_steps + 1):
+            for _ in range(config.map_steps):
                 optimizer.zero_grad()
                 value = log_density(chroma)
-                better = value.detach() > best_value  # NaN never counts as better
-                best[better] = chroma.detach()[better]
-                best_value = torch.where(better, value.detach(), best_value)
-                if step == config.map_steps:
-                    break
+                best_value = _keep_better(best, best_value, chroma.detach(), value.detach())
                 (-value.sum()).backward()
                 optimizer.step()
+        with torch.no_grad():
+            best_value = _keep_better(best, best_value, chroma, log_density(chroma))
         values.append(best_value.view(s, b))
         rgbs.append(compose(g_rep, best).view(s, b, 3, *g.shape[2:]))
     return Climbs(torch.cat(rgbs, 1), torch.cat(values, 1))

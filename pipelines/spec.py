@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -39,6 +40,11 @@ ArmName = Literal[
 ARM_NAMES: tuple[ArmName, ...] = get_args(ArmName)
 ColorizeArm = Literal["uniform", "mean-chroma", "model", "regressor"]
 COLORIZE_ARMS: tuple[ColorizeArm, ...] = get_args(ColorizeArm)
+#: Tasks whose protocol fixes what the generative model may be trained on.
+WEIGHTS_REFUSED = {
+    "augment": "fits its generator on the k labelled images of each draw only",
+    "share": "measures privacy and utility of a model trained on the private split itself",
+}
 
 
 class _Section(BaseModel):
@@ -76,6 +82,16 @@ class ModelSpec(_Section):
 
     name: str = "realnvp"
     params: dict[str, Any] = Field(default_factory=dict)
+    # a priorworks model file (genmodels.persistence, e.g. a run's model_file/model.pt) trained
+    # elsewhere, say on a GPU machine: the pipeline loads it instead of training the main model
+    weights: str | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_file_exists(cls, v: str | None) -> str | None:
+        if v is not None and not Path(v).expanduser().is_file():
+            raise ValueError(f"model.weights: no such file '{v}'")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -407,6 +423,15 @@ class PipelineSpec(_Section):
                 check_model_params(self.model.name, background.params)
             except ValueError as err:
                 raise ValueError(f"task.background.params: {err}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _weights_keep_the_protocol(self) -> PipelineSpec:
+        if self.model.weights is not None and self.task.name in WEIGHTS_REFUSED:
+            raise ValueError(
+                f"model.weights: task '{self.task.name}' {WEIGHTS_REFUSED[self.task.name]}, so it "
+                "cannot take a model trained elsewhere"
+            )
         return self
 
     def config_hash(self) -> str:

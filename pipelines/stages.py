@@ -22,6 +22,7 @@ from pytorch_lightning.loggers import MLFlowLogger
 import mlflow
 from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
+from genmodels.errors import DataError
 from genmodels.persistence import load_model, save_model
 from genmodels.private import PrivacyReport
 from genmodels.training import FitResult, TrainingDivergedError, fit_model
@@ -120,8 +121,8 @@ def _finished_training(uri: str, key: str) -> Run | None:
         order_by=["attributes.start_time DESC"],
         max_results=20,
     )
-    for run in runs:
-        if "reused_from" not in run.data.tags:
+    for run in runs:  # only a training of its own: not one reused or loaded from a file
+        if not {"reused_from", "weights_from"} & set(run.data.tags):
             return run
     return None
 
@@ -131,6 +132,33 @@ def _reuse(model: GenerativeModel, source: Run, uri: str) -> None:
         path = MlflowClient(uri).download_artifacts(source.info.run_id, MODEL_FILE, tmp)
         model.load_state_dict(load_model(path).state_dict())
     model.eval()
+
+
+def _load_weights(model: GenerativeModel, path: str) -> None:
+    """Load a model file into ``model``; refuse a file of another model, shape or parameters."""
+    source = load_model(Path(path).expanduser())
+    mine, theirs = dict(model.hparams), dict(source.hparams)
+    mine["image_shape"], theirs["image_shape"] = list(model.image_shape), list(source.image_shape)
+    if source.name != model.name:
+        raise DataError(
+            f"model.weights: '{path}' holds a '{source.name}', the spec a '{model.name}'"
+        )
+    differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    if differ:
+        detail = ", ".join(f"{k}: file {theirs.get(k)!r}, spec {mine.get(k)!r}" for k in differ)
+        raise DataError(f"model.weights: '{path}' was built differently ({detail})")
+    model.load_state_dict(source.state_dict())
+    model.eval()
+
+
+def _validation_score(model: GenerativeModel, val: ImageSet, batch_size: int = 256) -> float:
+    """Mean validation bits/dim (what training monitors), computed here for loaded weights."""
+    with torch.no_grad():
+        parts = [
+            model.bits_per_dim(val.images[i : i + batch_size])
+            for i in range(0, len(val), batch_size)
+        ]
+    return float(torch.cat(parts).double().mean())
 
 
 def _privacy_of(metrics: dict[str, float]) -> PrivacyReport | None:
@@ -170,11 +198,21 @@ def train_stage(
     overrides = {} if max_epochs is None else {"max_epochs": max_epochs}
     settings = {**spec.train.model_dump(), **overrides}
     key = train_key(model, train, val, spec, role, settings, params)
-    source = _finished_training(uri, key) if spec.reuse else None
+    weights = spec.model.weights if role == "model" else None
+    source = _finished_training(uri, key) if spec.reuse and weights is None else None
     with mlflow.start_run(run_name=f"train:{model.name}:{role}", nested=True) as run:
         mlflow.set_tags({**tags, "stage": "train", "role": role, "train_key": key})
         t0 = time.perf_counter()
-        if source is not None:
+        if weights is not None:
+            _load_weights(model, weights)
+            score = _validation_score(model, val) if model.monitor == "val_bpd" else None
+            fit = FitResult(model, None, score, 0)
+            mlflow.set_tag("weights_from", str(Path(weights).expanduser().resolve()))
+            with tempfile.TemporaryDirectory() as tmp:
+                path = save_model(model, Path(tmp) / Path(MODEL_FILE).name)
+                mlflow.log_artifact(str(path), str(Path(MODEL_FILE).parent))
+            log(f"loaded {model.name} ({role}) from {weights} instead of training it")
+        elif source is not None:
             _reuse(model, source, uri)
             metrics = source.data.metrics
             score_name = f"best_{model.monitor or 'score'}"

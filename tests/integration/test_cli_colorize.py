@@ -50,3 +50,62 @@ def test_gray_data_and_a_prior_without_gradients_are_refused(mlflow_store, capsy
     assert run.info.status == "FAILED"  # the run that hit the bad data is not marked finished
     assert main(_args("model.name=dcgan", "model.params={}")) == 2
     assert "differentiable" in capsys.readouterr().err
+
+
+def test_model_weights_are_loaded_instead_of_trained_and_never_reused_as_a_training(
+    mlflow_store, tmp_path, capsys
+):
+    """`model.weights` (a model trained elsewhere) replaces the training of the prior; a later
+    run without it trains (or reuses) a model of its own, never the loaded file."""
+    import torch
+
+    from genmodels.persistence import load_model, save_model
+    from pipelines.stages import MODEL_FILE
+
+    assert main(_args()) == 0
+    client = MlflowClient(mlflow_store)
+    exp = client.get_experiment_by_name("it-colorize")
+    (trained,) = [r for r in client.search_runs([exp.experiment_id]) if "train_key" in r.data.tags]
+    own = load_model(client.download_artifacts(trained.info.run_id, MODEL_FILE, str(tmp_path)))
+    elsewhere = load_model(client.download_artifacts(trained.info.run_id, MODEL_FILE))
+    with torch.no_grad():
+        for p in elsewhere.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # another training of the same architecture
+    weights = save_model(elsewhere, tmp_path / "elsewhere.pt")
+    capsys.readouterr()
+
+    assert main(_args(f"model.weights={weights}")) == 0
+    assert (
+        f"loaded realnvp (model) from {weights} instead of training it" in capsys.readouterr().out
+    )
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])
+    loaded = next(r for r in runs if "weights_from" in r.data.tags)
+    assert loaded.data.metrics["epochs_run"] == 0
+    logged = load_model(client.download_artifacts(loaded.info.run_id, MODEL_FILE))
+    for name, value in logged.state_dict().items():
+        assert torch.equal(value, elsewhere.state_dict()[name])
+    first, weight = next(logged.named_parameters())
+    assert not torch.equal(weight, dict(own.named_parameters())[first])
+
+    assert main(_args()) == 0  # no weights: the spec's own training is reused, not the file
+    assert f"reused realnvp (model) from run {trained.info.run_id}" in capsys.readouterr().out
+
+
+def test_model_weights_of_another_architecture_are_refused_by_name(mlflow_store, tmp_path, capsys):
+    from genmodels.persistence import save_model
+    from genmodels.registry import get_model_class
+
+    other = get_model_class("realnvp")((3, 16, 16), num_scales=1, hidden_channels=5, num_blocks=1)
+    weights = save_model(other, tmp_path / "other.pt")
+    assert main(_args(f"model.weights={weights}")) == 2
+    err = capsys.readouterr().err
+    assert (
+        "was built differently (couplings_per_scale: file 3, spec 2, hidden_channels: file 5" in err
+    )
+    client = MlflowClient(mlflow_store)
+    (run,) = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("it-colorize").experiment_id])
+        if "mlflow.parentRunId" not in r.data.tags
+    ]
+    assert run.info.status == "FAILED"

@@ -142,3 +142,14 @@ def test_colorize_inference_settings_reach_the_inference_config():
     config = spec.task.inference_config()
     assert config.gray_start is True and config.chain_start == "dispersed"
     assert load_spec("colorize").task.inference_config().gray_start is False
+
+
+def test_model_weights_must_exist_and_are_refused_where_the_protocol_fixes_the_training(tmp_path):
+    with pytest.raises(SpecError, match="model.weights: no such file '/nope/model.pt'"):
+        load_spec("colorize", ["model.weights=/nope/model.pt"])
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"")
+    assert load_spec("colorize", [f"model.weights={weights}"]).model.weights == str(weights)
+    for name in ("augment", "share"):
+        with pytest.raises(SpecError, match=f"task '{name}' .* cannot take a model trained else"):
+            load_spec(name, [f"model.weights={weights}"])

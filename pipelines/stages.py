@@ -151,6 +151,13 @@ def _load_weights(model: GenerativeModel, path: str) -> None:
     model.eval()
 
 
+def _log_model_file(model: GenerativeModel) -> None:
+    """Log the model file where reuse looks for it (``MODEL_FILE``) in the active run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_model(model, Path(tmp) / Path(MODEL_FILE).name)
+        mlflow.log_artifact(str(path), str(Path(MODEL_FILE).parent))
+
+
 def _validation_score(model: GenerativeModel, val: ImageSet, batch_size: int = 256) -> float:
     """Mean validation bits/dim (what training monitors), computed here for loaded weights."""
     with torch.no_grad():
@@ -208,9 +215,7 @@ def train_stage(
             score = _validation_score(model, val) if model.monitor == "val_bpd" else None
             fit = FitResult(model, None, score, 0)
             mlflow.set_tag("weights_from", str(Path(weights).expanduser().resolve()))
-            with tempfile.TemporaryDirectory() as tmp:
-                path = save_model(model, Path(tmp) / Path(MODEL_FILE).name)
-                mlflow.log_artifact(str(path), str(Path(MODEL_FILE).parent))
+            _log_model_file(model)
             log(f"loaded {model.name} ({role}) from {weights} instead of training it")
         elif source is not None:
             _reuse(model, source, uri)
@@ -243,9 +248,7 @@ def train_stage(
                     f"{err}; the last good checkpoint is kept in {ckpt_dir}"
                 ) from None
             shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: nothing left to resume
-            with tempfile.TemporaryDirectory() as tmp:
-                path = save_model(model, Path(tmp) / Path(MODEL_FILE).name)
-                mlflow.log_artifact(str(path), str(Path(MODEL_FILE).parent))
+            _log_model_file(model)
         mlflow.log_metrics({"train_seconds": time.perf_counter() - t0, "epochs_run": fit.epochs})
         if fit.privacy is not None:
             mlflow.log_metrics({f"dp_{k}": float(v) for k, v in fit.privacy.as_dict().items()})

@@ -4,7 +4,7 @@ MLflow, no spec): for a GPU box that lacks the tracking stack. Load the file in 
 one the pipeline carves (the script prints a hash of it to compare).
 
     python benchmarks/train_model_file.py --data cifar10 --path train_jpg.tar.gz \\
-        --val-fraction 0.05 --test-fraction 0.05 --split-seed 0 --val-max 5000 \\
+        --val-fraction 0.05 --test-fraction 0.05 --split-seed 0 \\
         --model realnvp --params '{"num_scales": 2, "hidden_channels": 48, "num_blocks": 2,
         "couplings_per_scale": 3, "lr": 0.001}' --minutes 7.2 --accelerator gpu --out flow.pt
 
@@ -22,9 +22,8 @@ import time
 import torch
 from pytorch_lightning.callbacks import Callback, Timer
 
-from genmodels.data import ensure_splits, load_dataset
+from genmodels.data import carve_splits, load_dataset
 from genmodels.data.imageset import luma
-from genmodels.data.splits import subsample
 from genmodels.persistence import save_model
 from genmodels.registry import get_model_class
 from genmodels.training import TrainConfig, fit_model
@@ -37,8 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--test-fraction", type=float, default=0.3)
     p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--train-max", type=int, help="cap the training split (seeded draw)")
-    p.add_argument("--val-max", type=int, help="cap the validation split (seeded draw)")
+    p.add_argument("--max-images", type=int, help="cap every split, as data.max_images does")
     p.add_argument("--model", default="realnvp")
     p.add_argument("--params", default="{}", help="constructor arguments as JSON")
     p.add_argument("--epochs", type=int, default=200)
@@ -51,12 +49,14 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()
-    splits = ensure_splits(
-        load_dataset(args.data, args.path), args.val_fraction, args.test_fraction, args.split_seed
+    splits = carve_splits(
+        load_dataset(args.data, args.path),
+        args.val_fraction,
+        args.test_fraction,
+        args.split_seed,
+        args.max_images,
     )
-    train = subsample(splits["train"], args.train_max, args.split_seed)
-    val = subsample(splits["val"], args.val_max, args.split_seed)
-    test = splits["test"]
+    train, val, test = splits["train"], splits["val"], splits["test"]
     digest = hashlib.sha256(test.images.numpy().tobytes()).hexdigest()[:16]
     print(f"train {len(train)}, val {len(val)}, test {len(test)} (hash {digest})", flush=True)
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from genmodels.data import ImageSet, ensure_splits, load_dataset
-from genmodels.data.splits import subsample
+from genmodels.data import ImageSet, carve_splits, load_dataset
 from pipelines.spec import DataSpec
 
 
 def load_splits(data: DataSpec) -> dict[str, ImageSet]:
     """Load ``data.name``, carve missing splits with ``data.split_seed``, cap each at
     ``data.max_images`` (a seeded, stratified draw)."""
-    splits = ensure_splits(
+    return carve_splits(
         load_dataset(data.name, data.path, data.image_size),
         data.val_fraction,
         data.test_fraction,
         data.split_seed,
+        data.max_images,
     )
-    return {k: subsample(v, data.max_images, data.split_seed) for k, v in splits.items()}

@@ -2,6 +2,13 @@
 
 from genmodels.data.catalog import DATASETS, load_dataset
 from genmodels.data.imageset import ImageSet, imageset_from_arrays
-from genmodels.data.splits import ensure_splits
+from genmodels.data.splits import carve_splits, ensure_splits
 
-__all__ = ["DATASETS", "ImageSet", "ensure_splits", "imageset_from_arrays", "load_dataset"]
+__all__ = [
+    "DATASETS",
+    "ImageSet",
+    "carve_splits",
+    "ensure_splits",
+    "imageset_from_arrays",
+    "load_dataset",
+]

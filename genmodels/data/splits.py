@@ -54,3 +54,16 @@ def subsample(ims: ImageSet, max_images: int | None, seed: int) -> ImageSet:
     if max_images < 1:
         raise DataError(f"max_images must be >= 1, got {max_images}")
     return _split(ims, max_images, seed)[1]  # an int test_size: exactly max_images
+
+
+def carve_splits(
+    splits: dict[str, ImageSet],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    max_images: int | None = None,
+) -> dict[str, ImageSet]:
+    """:func:`ensure_splits`, then each split capped at ``max_images`` (a seeded draw): what a
+    pipeline's ``data`` section does, so code outside the pipelines gets the same test split."""
+    carved = ensure_splits(splits, val_fraction, test_fraction, seed)
+    return {k: subsample(v, max_images, seed) for k, v in carved.items()}

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from genmodels.data import ensure_splits, load_dataset
+from genmodels.data import carve_splits, ensure_splits, load_dataset
 from genmodels.errors import DataError
 
 
@@ -29,3 +29,13 @@ def test_official_splits_are_kept_and_val_carved_from_train(tiny_images):
 def test_bad_fraction_is_refused(tiny_images):
     with pytest.raises(DataError, match="val_fraction"):
         ensure_splits({"all": tiny_images}, 1.5, 0.3, seed=0)
+
+
+def test_carved_splits_are_capped_subsets_of_the_uncapped_ones():
+    full = ensure_splits(load_dataset("digits"), 0.2, 0.3, seed=0)
+    capped = carve_splits(load_dataset("digits"), 0.2, 0.3, seed=0, max_images=100)
+    for name in ("train", "val", "test"):
+        assert len(capped[name]) == 100 < len(full[name])
+        assert set(capped[name].ids) <= set(full[name].ids)  # a cap never moves an image
+    uncapped = carve_splits(load_dataset("digits"), 0.2, 0.3, seed=0)
+    assert uncapped["test"].ids == full["test"].ids

@@ -3,7 +3,7 @@
 One parent run with the spec as params; a nested run trains the prior; metrics ``<metric>.<arm>``
 (means over the test images: psnr, ssim, colourfulness, consistency, prior_bpd, best_of_k_psnr,
 diversity, ...), the per-image rows and the summary as tables, and image grids (gray input,
-truth, each arm's estimate, model samples, the model's per-pixel uncertainty).
+truth, each arm's estimate, samples and per-pixel uncertainty of the model and conditional arms).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tasks.colorize import (
     REQUIREMENT,
     ColorizeConfig,
     ColorizeResult,
+    ConditionalConfig,
     RegressorConfig,
     run_colorize,
     wide_table,
@@ -42,7 +43,8 @@ def _task(spec: PipelineSpec) -> ColorizeTaskSpec:
 def _config(task: ColorizeTaskSpec, seed: int) -> ColorizeConfig:
     inference = task.inference_config()
     regressor = RegressorConfig(**task.regressor.model_dump())
-    return ColorizeConfig(tuple(task.arms), inference, regressor, seed)
+    conditional = ConditionalConfig(**task.conditional.model_dump())
+    return ColorizeConfig(tuple(task.arms), inference, regressor, seed, conditional)
 
 
 def _log_grids(result: ColorizeResult, rows: int) -> None:
@@ -51,12 +53,16 @@ def _log_grids(result: ColorizeResult, rows: int) -> None:
     columns = {"gray": result.gray[:rows].numpy(), "truth": result.truth[:rows].numpy()}
     for arm, out in result.outputs.items():
         columns[arm] = out.estimate[:rows].numpy()
-    model = result.outputs.get("model")
-    if model is not None and model.samples is not None:
-        for k in range(min(3, model.samples.rgb.shape[0])):
-            columns[f"sample {k + 1}"] = model.samples.rgb[k, :rows].numpy()
-        columns["uncertainty"] = model.samples.uncertainty[:rows].numpy()
-    log_figure(column_grid(columns, "colorization", heat=("uncertainty",)), "colorization")
+    heat = []
+    for arm in ("model", "conditional"):
+        sampled = result.outputs.get(arm)
+        if sampled is None or sampled.samples is None:
+            continue
+        for k in range(min(3, sampled.samples.rgb.shape[0])):
+            columns[f"{arm} sample {k + 1}"] = sampled.samples.rgb[k, :rows].numpy()
+        columns[f"{arm} uncertainty"] = sampled.samples.uncertainty[:rows].numpy()
+        heat.append(f"{arm} uncertainty")
+    log_figure(column_grid(columns, "colorization", heat=tuple(heat)), "colorization")
 
 
 def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -> PipelineResult:

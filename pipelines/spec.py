@@ -38,7 +38,7 @@ ArmName = Literal[
     "real", "real+gen", "real+classic", "real+classic+gen", "real+gen-filtered", "synthetic-only"
 ]
 ARM_NAMES: tuple[ArmName, ...] = get_args(ArmName)
-ColorizeArm = Literal["uniform", "mean-chroma", "model", "regressor"]
+ColorizeArm = Literal["uniform", "mean-chroma", "model", "regressor", "conditional"]
 COLORIZE_ARMS: tuple[ColorizeArm, ...] = get_args(ColorizeArm)
 #: Tasks whose protocol fixes what the generative model may be trained on.
 WEIGHTS_REFUSED = {
@@ -270,6 +270,22 @@ class RegressorSpec(_Section):
     width: int = Field(32, ge=1)
 
 
+class ConditionalSpec(_Section):
+    """The ``conditional`` arm: a flow of chroma given gray trained on the same colour images."""
+
+    max_epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=1)
+    patience: int = Field(4, ge=0)
+    lr: float = Field(1e-3, gt=0)
+    num_scales: int = Field(2, ge=1)
+    hidden_channels: int = Field(32, ge=1)
+    num_blocks: int = Field(2, ge=0)
+    couplings_per_scale: int = Field(2, ge=1)
+    context_channels: int = Field(32, ge=1)
+    temperature: float = Field(1.0, ge=0)  # of the latent draws
+    mean_samples: int = Field(16, ge=1)  # draws averaged into the estimate
+
+
 class ColorizeTaskSpec(_Section):
     """Colorization: gray test images, a posterior per arm, measured against the true colours."""
 
@@ -290,6 +306,7 @@ class ColorizeTaskSpec(_Section):
     gray_start: bool = False  # the first MAP start is the gray input (zero chroma)
     grid_images: int = Field(8, ge=0)  # rows of the logged image grid
     regressor: RegressorSpec = Field(default_factory=lambda: RegressorSpec())
+    conditional: ConditionalSpec = Field(default_factory=lambda: ConditionalSpec())
 
     def inference_config(self) -> InferenceConfig:
         """The task's inference settings (raises ValueError where they break its rules)."""

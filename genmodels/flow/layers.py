@@ -3,6 +3,10 @@
 Every block maps ``x -> (y, logdet)`` in :meth:`forward`, with ``logdet`` the per-example
 ``log |det dy/dx|`` of shape ``(B,)``, and inverts exactly in :meth:`inverse`. Tensors are images
 ``(B, C, H, W)``.
+
+A conditional flow passes a *context*: feature maps ``(B, K, H', W')`` at one or more
+resolutions (a tuple). Couplings built with ``context_channels = K > 0`` feed the level whose
+resolution matches their input to their conditioner; every other block ignores it.
 """
 
 from __future__ import annotations
@@ -14,16 +18,33 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+#: Conditioning feature maps, one tensor per resolution.
+Context = tuple[Tensor, ...]
+
+
+def context_at(context: Context | None, x: Tensor, channels: int) -> Tensor:
+    """The context level with ``x``'s spatial size and ``channels`` channels."""
+    for level in context or ():
+        if level.shape[2:] == x.shape[2:]:
+            if level.shape[1] != channels or level.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"context at {tuple(x.shape[2:])} must be ({x.shape[0]}, {channels}, ...), "
+                    f"got {tuple(level.shape)}"
+                )
+            return level
+    sizes = [tuple(level.shape[2:]) for level in context or ()]
+    raise ValueError(f"a conditional coupling at {tuple(x.shape[2:])} got context sizes {sizes}")
+
 
 class FlowStep(nn.Module, ABC):
     """Interface of an invertible block."""
 
     @abstractmethod
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, context: Context | None = None) -> tuple[Tensor, Tensor]:
         """``x -> (y, logdet)`` with ``logdet`` of shape ``(B,)``."""
 
     @abstractmethod
-    def inverse(self, y: Tensor) -> Tensor:
+    def inverse(self, y: Tensor, context: Context | None = None) -> Tensor:
         """Exact inverse of :meth:`forward`."""
 
 
@@ -39,13 +60,13 @@ class LogitTransform(FlowStep):
             raise ValueError(f"alpha must be in [0, 0.5), got {alpha}")
         self.alpha = alpha
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, context: Context | None = None) -> tuple[Tensor, Tensor]:
         p = self.alpha + (1.0 - 2.0 * self.alpha) * x
         y = torch.log(p) - torch.log1p(-p)
         logdet = math.log(1.0 - 2.0 * self.alpha) - torch.log(p) - torch.log1p(-p)
         return y, logdet.flatten(1).sum(1)
 
-    def inverse(self, y: Tensor) -> Tensor:
+    def inverse(self, y: Tensor, context: Context | None = None) -> Tensor:
         return (torch.sigmoid(y) - self.alpha) / (1.0 - 2.0 * self.alpha)
 
 
@@ -74,24 +95,24 @@ class ActNorm(FlowStep):
         self.log_scale.data.copy_(-torch.log(torch.as_tensor(std) + 1e-6).expand_as(self.log_scale))
         self.initialized.fill_(True)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, context: Context | None = None) -> tuple[Tensor, Tensor]:
         if not bool(self.initialized):
             self._initialize(x)
         y = (x + self.bias) * torch.exp(self.log_scale)
         logdet = self.log_scale.sum() * x.shape[2] * x.shape[3]
         return y, logdet.expand(x.shape[0])
 
-    def inverse(self, y: Tensor) -> Tensor:
+    def inverse(self, y: Tensor, context: Context | None = None) -> Tensor:
         return y * torch.exp(-self.log_scale) - self.bias
 
 
 class Squeeze(FlowStep):
     """Trade resolution for channels: ``(C, H, W) -> (4C, H/2, W/2)``; volume preserving."""
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, context: Context | None = None) -> tuple[Tensor, Tensor]:
         return F.pixel_unshuffle(x, 2), x.new_zeros(x.shape[0])
 
-    def inverse(self, y: Tensor) -> Tensor:
+    def inverse(self, y: Tensor, context: Context | None = None) -> Tensor:
         return F.pixel_shuffle(y, 2)
 
 
@@ -144,41 +165,49 @@ def checkerboard(height: int, width: int, parity: int, device: torch.device) -> 
 class CheckerboardCoupling(FlowStep):
     """Affine coupling that keeps the pixels of one checkerboard colour and transforms the other."""
 
-    def __init__(self, channels: int, hidden: int, num_blocks: int, parity: int) -> None:
+    def __init__(
+        self, channels: int, hidden: int, num_blocks: int, parity: int, context_channels: int = 0
+    ) -> None:
         super().__init__()
         self.parity = parity
+        self.context_channels = context_channels
         # The mask is fed as an extra channel so the conditioner knows which pixels are given.
-        self.net = CouplingNet(channels + 1, channels, hidden, num_blocks)
+        self.net = CouplingNet(channels + 1 + context_channels, channels, hidden, num_blocks)
 
-    def _mask(self, x: Tensor) -> Tensor:
-        return checkerboard(x.shape[2], x.shape[3], self.parity, x.device).to(x.dtype)
+    def _params(self, x: Tensor, context: Context | None) -> tuple[Tensor, Tensor, Tensor]:
+        mask = checkerboard(x.shape[2], x.shape[3], self.parity, x.device).to(x.dtype)
+        parts = [x * mask, mask.expand(x.shape[0], 1, -1, -1)]
+        if self.context_channels:
+            parts.append(context_at(context, x, self.context_channels))
+        log_scale, shift = self.net(torch.cat(parts, dim=1))
+        return log_scale * (1 - mask), shift * (1 - mask), mask
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        mask = self._mask(x)
-        cond = torch.cat([x * mask, mask.expand(x.shape[0], 1, -1, -1)], dim=1)
-        log_scale, shift = self.net(cond)
-        log_scale, shift = log_scale * (1 - mask), shift * (1 - mask)
+    def forward(self, x: Tensor, context: Context | None = None) -> tuple[Tensor, Tensor]:
+        log_scale, shift, _ = self._params(x, context)
         y = x * torch.exp(log_scale) + shift
         return y, log_scale.flatten(1).sum(1)
 
-    def inverse(self, y: Tensor) -> Tensor:
-        mask = self._mask(y)
-        cond = torch.cat([y * mask, mask.expand(y.shape[0], 1, -1, -1)], dim=1)
-        log_scale, shift = self.net(cond)
-        log_scale, shift = log_scale * (1 - mask), shift * (1 - mask)
+    def inverse(self, y: Tensor, context: Context | None = None) -> Tensor:
+        # The kept pixels are the same in y and x, so the conditioner sees the same input.
+        log_scale, shift, _ = self._params(y, context)
         return (y - shift) * torch.exp(-log_scale)
 
 
 class ChannelCoupling(FlowStep):
     """Affine coupling that keeps half of the channels and transforms the other half."""
 
-    def __init__(self, channels: int, hidden: int, num_blocks: int, parity: int) -> None:
+    def __init__(
+        self, channels: int, hidden: int, num_blocks: int, parity: int, context_channels: int = 0
+    ) -> None:
         super().__init__()
         if channels < 2:
             raise ValueError(f"channel coupling needs >= 2 channels, got {channels}")
         self.parity = parity
+        self.context_channels = context_channels
         self.n_keep = channels // 2 if parity == 0 else channels - channels // 2
-        self.net = CouplingNet(self.n_keep, channels - self.n_keep, hidden, num_blocks)
+        self.net = CouplingNet(
+            self.n_keep + context_channels, channels - self.n_keep, hidden, num_blocks
+        )
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if self.parity == 0:
@@ -188,14 +217,19 @@ class ChannelCoupling(FlowStep):
     def _join(self, keep: Tensor, change: Tensor) -> Tensor:
         return torch.cat([keep, change] if self.parity == 0 else [change, keep], dim=1)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def _params(self, keep: Tensor, context: Context | None) -> tuple[Tensor, Tensor]:
+        if self.context_channels:
+            keep = torch.cat([keep, context_at(context, keep, self.context_channels)], dim=1)
+        return self.net(keep)
+
+    def forward(self, x: Tensor, context: Context | None = None) -> tuple[Tensor, Tensor]:
         keep, change = self._split(x)
-        log_scale, shift = self.net(keep)
+        log_scale, shift = self._params(keep, context)
         return self._join(keep, change * torch.exp(log_scale) + shift), log_scale.flatten(1).sum(1)
 
-    def inverse(self, y: Tensor) -> Tensor:
+    def inverse(self, y: Tensor, context: Context | None = None) -> Tensor:
         keep, change = self._split(y)
-        log_scale, shift = self.net(keep)
+        log_scale, shift = self._params(keep, context)
         return self._join(keep, (change - shift) * torch.exp(-log_scale))
 
 
@@ -206,14 +240,14 @@ class SequentialFlow(FlowStep):
         super().__init__()
         self.steps = nn.ModuleList(steps)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, context: Context | None = None) -> tuple[Tensor, Tensor]:
         logdet = x.new_zeros(x.shape[0])
         for step in self.steps:
-            x, ld = step(x)
+            x, ld = step(x, context)
             logdet = logdet + ld
         return x, logdet
 
-    def inverse(self, y: Tensor) -> Tensor:
+    def inverse(self, y: Tensor, context: Context | None = None) -> Tensor:
         for step in reversed(self.steps):
-            y = step.inverse(y)  # type: ignore[operator]  # every item is a FlowStep
+            y = step.inverse(y, context)  # type: ignore[operator]  # every item is a FlowStep
         return y

@@ -2,6 +2,7 @@
 the prior. Pure task logic; the pipeline (pipelines/colorize_pipeline.py) trains and logs."""
 
 from tasks.colorize.color import compose, luma, to_chroma, uniform_chroma
+from tasks.colorize.conditional import ConditionalConfig
 from tasks.colorize.experiment import (
     ARM_NAMES,
     ColorizeConfig,
@@ -19,6 +20,7 @@ __all__ = [
     "REQUIREMENT",
     "ColorizeConfig",
     "ColorizeResult",
+    "ConditionalConfig",
     "InferenceConfig",
     "MeanChromaPrior",
     "ModelPrior",

@@ -7,7 +7,9 @@ Arms (all reproduce the gray input exactly; they differ in the prior over colour
   (or posterior mean, ``InferenceConfig.estimate``) and MALA samples (chains start at the MAP
   estimate, or each at its own climb from a random colouring: ``chain_start``);
 - ``model``: the generative model's density as the prior; estimate and samples likewise;
-- ``regressor``: a CNN trained to predict chroma from gray (discriminative; no samples).
+- ``regressor``: a CNN trained to predict chroma from gray (discriminative; no samples);
+- ``conditional``: a flow of chroma given gray trained on the same images, ``p(colour | gray)``
+  learned directly; exact samples, estimate = their mean (:mod:`tasks.colorize.conditional`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch import Tensor
 
 from genmodels.contract import GenerativeModel
 from tasks.colorize.color import compose, luma, polygon_centroid
+from tasks.colorize.conditional import ConditionalConfig, sample_conditional, train_conditional
 from tasks.colorize.inference import (
     InferenceConfig,
     PosteriorSamples,
@@ -43,7 +46,7 @@ from tasks.colorize.priors import REQUIREMENT, MeanChromaPrior, ModelPrior, Prio
 from tasks.colorize.regressor import RegressorConfig, regress_colorize, train_regressor
 from tasks.stats import mean_ci
 
-ARM_NAMES: tuple[str, ...] = ("uniform", "mean-chroma", "model", "regressor")
+ARM_NAMES: tuple[str, ...] = ("uniform", "mean-chroma", "model", "regressor", "conditional")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class ColorizeConfig:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     regressor: RegressorConfig = field(default_factory=RegressorConfig)
     seed: int = 0
+    conditional: ConditionalConfig = field(default_factory=ConditionalConfig)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.arms) - set(ARM_NAMES))
@@ -100,6 +104,23 @@ def _posterior_arm(
     return map_rgb, samples, None
 
 
+def _conditional_arm(
+    train_rgb: Tensor,
+    val_rgb: Tensor,
+    gray: Tensor,
+    config: ColorizeConfig,
+    generator: torch.Generator,
+) -> tuple[Tensor, PosteriorSamples | None]:
+    """The mean of ``mean_samples`` exact draws (at least ``samples``); the first ``samples``
+    draws are reported as the arm's samples (exact: every one is accepted)."""
+    module = train_conditional(train_rgb, val_rgb, config.conditional, config.seed)
+    k = config.inference.samples
+    draws = sample_conditional(module, gray, max(k, config.conditional.mean_samples), generator)
+    if k < 2:
+        return draws.mean(0), None
+    return draws.mean(0), PosteriorSamples(draws[:k], torch.ones(k, len(gray)))
+
+
 def _snap(rgb: Tensor, levels: int) -> Tensor:
     return torch.round(rgb.clamp(0, 1) * (levels - 1)) / (levels - 1)
 
@@ -136,6 +157,9 @@ def _rows(
         frame["best_of_k_psnr"] = best_of_k_psnr(s, truth).numpy()
         frame["sample_mean_psnr"] = psnr(s.mean(0), truth).numpy()
         frame["diversity"] = diversity(s).numpy()
+        frame["sample_colourfulness"] = (
+            colourfulness(s.flatten(0, 1)).view(len(s), -1).mean(0).numpy()
+        )
         frame["uncertainty_error_corr"] = _uncertainty_error_corr(out.samples, est, truth).numpy()
         frame["accept_rate"] = out.samples.accept_rate.mean(0).numpy()
     if out.map is not None:
@@ -176,8 +200,9 @@ def run_colorize(
     """Colorize the gray versions of ``test_rgb`` with every arm and measure against the truth.
 
     ``model`` is the trained generative prior (needed by the ``model`` arm; it also scores every
-    arm's output, ``prior_bpd``). Only ``train_rgb`` fits the mean-chroma prior and the regressor
-    (``val_rgb`` picks the regressor's epoch); ``test_rgb`` is only seen as gray, then measured.
+    arm's output, ``prior_bpd``). Only ``train_rgb`` fits the mean-chroma prior, the regressor and
+    the conditional flow (``val_rgb`` picks their epochs); ``test_rgb`` is only seen as gray, then
+    measured.
     """
     for name, images in (("train", train_rgb), ("val", val_rgb), ("test", test_rgb)):
         _check_colour(name, images)
@@ -204,6 +229,8 @@ def run_colorize(
             estimate, samples, map_rgb = _posterior_arm(
                 ModelPrior(model), gray, config.inference, generator
             )
+        elif arm == "conditional":
+            estimate, samples = _conditional_arm(train_rgb, val_rgb, gray, config, generator)
         else:
             regressor = train_regressor(train_rgb, val_rgb, config.regressor, config.seed)
             estimate = regress_colorize(regressor, gray)

@@ -29,15 +29,23 @@ def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, capsys):
     assert train.data.tags["mlflow.parentRunId"] == run.info.run_id
     assert run.info.status == "FINISHED" and run.data.tags["task"] == "colorize"
     metrics = run.data.metrics
-    for arm in ("uniform", "mean-chroma", "model", "regressor"):
+    for arm in ("uniform", "mean-chroma", "model", "regressor", "conditional"):
         assert metrics[f"consistency.{arm}"] < 1e-5  # every arm reproduces the gray input
         assert 0 < metrics[f"psnr.{arm}"] < 100
     assert metrics["psnr.truth"] == 100.0
     assert metrics["diversity.model"] > 0 and "diversity.regressor" not in metrics
+    assert metrics["diversity.conditional"] > 0 and metrics["sample_colourfulness.conditional"] > 0
     table = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/results.csv"))
-    assert list(table["arm"]) == ["uniform", "mean-chroma", "model", "regressor", "truth"]
+    assert list(table["arm"]) == [
+        "uniform",
+        "mean-chroma",
+        "model",
+        "regressor",
+        "conditional",
+        "truth",
+    ]
     per_image = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/per_image.csv"))
-    assert len(per_image) == 5 * 6
+    assert len(per_image) == 6 * 6  # (5 arms + truth) x 6 test images
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/colorization.png" in plots
 

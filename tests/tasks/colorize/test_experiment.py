@@ -6,8 +6,15 @@ import torch
 
 from genmodels.errors import CapabilityError
 from genmodels.registry import get_model_class
-from tasks.colorize import ColorizeConfig, InferenceConfig, RegressorConfig, run_colorize
+from tasks.colorize import (
+    ColorizeConfig,
+    ConditionalConfig,
+    InferenceConfig,
+    RegressorConfig,
+    run_colorize,
+)
 from tasks.colorize.color import to_chroma
+from tasks.colorize.metrics import colourfulness
 
 FAST = InferenceConfig(starts=2, map_steps=10, samples=2, langevin_steps=8, adapt_steps=4)
 
@@ -34,14 +41,22 @@ def gmm_prior(data):
     return model
 
 
-def _config(arms=("uniform", "mean-chroma", "model", "regressor")) -> ColorizeConfig:
-    return ColorizeConfig(arms, FAST, RegressorConfig(max_epochs=40, patience=0, lr=5e-3), seed=0)
+ARMS = ("uniform", "mean-chroma", "model", "regressor", "conditional")
+SMALL_CONDITIONAL = ConditionalConfig(
+    max_epochs=15, batch_size=16, patience=0, lr=3e-3, hidden_channels=8, num_blocks=1,
+    couplings_per_scale=1, context_channels=4, mean_samples=2,
+)  # fmt: skip
+
+
+def _config(arms=ARMS) -> ColorizeConfig:
+    regressor = RegressorConfig(max_epochs=40, patience=0, lr=5e-3)
+    return ColorizeConfig(arms, FAST, regressor, seed=0, conditional=SMALL_CONDITIONAL)
 
 
 def test_every_arm_reproduces_the_gray_input_and_fills_the_table(data, gmm_prior):
     train, val, test = data
     result = run_colorize(gmm_prior, train, val, test, _config(), log=lambda _: None)
-    assert set(result.outputs) == {"uniform", "mean-chroma", "model", "regressor"}
+    assert set(result.outputs) == set(ARMS)
     for out in result.outputs.values():
         assert out.estimate.shape == test.shape
     consistency = result.summary.query("metric == 'consistency'").set_index("arm")["mean"]
@@ -49,7 +64,14 @@ def test_every_arm_reproduces_the_gray_input_and_fills_the_table(data, gmm_prior
     psnr = result.summary.query("metric == 'psnr'").set_index("arm")["mean"]
     assert psnr["truth"] == 100.0 and psnr.drop("truth").lt(100).all()
     diverse = result.summary.query("metric == 'diversity'").set_index("arm")["mean"]
-    assert set(diverse.index) == {"uniform", "mean-chroma", "model"}  # the sampling arms
+    assert set(diverse.index) == {"uniform", "mean-chroma", "model", "conditional"}  # sampling
+    conditional = result.outputs["conditional"]
+    assert conditional.samples is not None and (conditional.samples.accept_rate == 1).all()
+    # mean_samples == samples == 2 here: the estimate is the mean of exactly the reported draws
+    assert torch.allclose(conditional.estimate, conditional.samples.rgb.mean(0))
+    rows = result.per_image.query("arm == 'conditional'").sort_values("image")
+    per_draw = torch.stack([colourfulness(d) for d in conditional.samples.rgb])  # (k, images)
+    assert rows["sample_colourfulness"].to_numpy() == pytest.approx(per_draw.mean(0).numpy())
 
 
 def test_colours_come_from_the_training_images_only(data, gmm_prior):
@@ -57,7 +79,7 @@ def test_colours_come_from_the_training_images_only(data, gmm_prior):
     train, val, test = data
     result = run_colorize(gmm_prior, train, val, test, _config(), log=lambda _: None)
     assert to_chroma(test)[:, 0].mean() < -0.05  # the truth is red: Cb < 0
-    for arm in ("mean-chroma", "model", "regressor"):
+    for arm in ("mean-chroma", "model", "regressor", "conditional"):
         cb = to_chroma(result.outputs[arm].estimate)[:, 0].mean()
         assert cb > 0.05, f"arm {arm} did not learn the training colours (Cb {cb:.3f})"
 

@@ -70,6 +70,7 @@ class ArmOutput:
     samples: PosteriorSamples | None
     seconds: float
     map: Tensor | None = None  # the MAP, only when the estimate is something else
+    truth_bpd: Tensor | None = None  # (B,): -log2 p(true chroma | gray) per dim, conditional arm
 
 
 @dataclass(frozen=True)
@@ -107,18 +108,22 @@ def _posterior_arm(
 def _conditional_arm(
     train_rgb: Tensor,
     val_rgb: Tensor,
-    gray: Tensor,
+    test_rgb: Tensor,
     config: ColorizeConfig,
     generator: torch.Generator,
-) -> tuple[Tensor, PosteriorSamples | None]:
+) -> tuple[Tensor, PosteriorSamples | None, Tensor]:
     """The mean of ``mean_samples`` exact draws (at least ``samples``); the first ``samples``
-    draws are reported as the arm's samples (exact: every one is accepted)."""
+    draws are reported as the arm's samples (exact: every one is accepted). Also the held-out
+    bits/dim of the true chroma of ``test_rgb`` under the trained flow."""
     module = train_conditional(train_rgb, val_rgb, config.conditional, config.seed)
+    with torch.no_grad():
+        truth_bpd = module.bits_per_dim(test_rgb, dequantize=False)
     k = config.inference.samples
-    draws = sample_conditional(module, gray, max(k, config.conditional.mean_samples), generator)
-    if k < 2:
-        return draws.mean(0), None
-    return draws.mean(0), PosteriorSamples(draws[:k], torch.ones(k, len(gray)))
+    draws = sample_conditional(
+        module, luma(test_rgb), max(k, config.conditional.mean_samples), generator
+    )
+    samples = PosteriorSamples(draws[:k], torch.ones(k, len(draws[0]))) if k >= 2 else None
+    return draws.mean(0), samples, truth_bpd
 
 
 def _snap(rgb: Tensor, levels: int) -> Tensor:
@@ -162,6 +167,8 @@ def _rows(
         )
         frame["uncertainty_error_corr"] = _uncertainty_error_corr(out.samples, est, truth).numpy()
         frame["accept_rate"] = out.samples.accept_rate.mean(0).numpy()
+    if out.truth_bpd is not None:
+        frame["truth_bpd"] = out.truth_bpd.double().numpy()
     if out.map is not None:
         frame["map_psnr"] = psnr(out.map, truth).numpy()
         frame["map_colourfulness"] = colourfulness(out.map).numpy()
@@ -217,6 +224,7 @@ def run_colorize(
         t0 = time.perf_counter()
         samples: PosteriorSamples | None = None
         map_rgb: Tensor | None = None
+        truth_bpd: Tensor | None = None
         if arm == "uniform":
             estimate = compose(gray, polygon_centroid(gray))
             if config.inference.samples >= 2:
@@ -230,12 +238,14 @@ def run_colorize(
                 ModelPrior(model), gray, config.inference, generator
             )
         elif arm == "conditional":
-            estimate, samples = _conditional_arm(train_rgb, val_rgb, gray, config, generator)
+            estimate, samples, truth_bpd = _conditional_arm(
+                train_rgb, val_rgb, test_rgb, config, generator
+            )
         else:
             regressor = train_regressor(train_rgb, val_rgb, config.regressor, config.seed)
             estimate = regress_colorize(regressor, gray)
         seconds = time.perf_counter() - t0
-        outputs[arm] = ArmOutput(arm, estimate.detach(), samples, seconds, map_rgb)
+        outputs[arm] = ArmOutput(arm, estimate.detach(), samples, seconds, map_rgb, truth_bpd)
         log(f"arm {arm}: {outputs[arm].seconds:.1f} s")
     per_image = pd.concat([_rows(o, gray, test_rgb, model) for o in outputs.values()])
     truth = ArmOutput("truth", test_rgb, None, 0.0)

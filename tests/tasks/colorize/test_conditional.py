@@ -80,3 +80,17 @@ def test_draws_spread_where_the_gray_cannot_tell_and_not_where_it_can(trained):
     assert (within < 0.5 * across).all()
     dark_across, _ = tints(_images(6, False, 3))
     assert dark_across.max() < 0.2 * across.mean()
+
+
+def test_the_true_colours_are_likelier_than_wrong_ones(trained):
+    """Held-out bits/dim of the true chroma given gray: dark images are blue, so the same gray
+    painted red-tinted costs more bits, and so does the blue on bright images."""
+    dark, bright = _images(6, False, 5), _images(6, True, 6)
+    red = torch.tensor([0.0, SPREAD]).view(1, 2, 1, 1).expand(6, -1, 8, 8)
+    blue = torch.tensor(BLUE).view(1, 2, 1, 1).expand(6, -1, 8, 8)
+    with torch.no_grad():
+        true_dark = trained.bits_per_dim(dark, dequantize=False)
+        wrong_dark = trained.bits_per_dim(compose(luma(dark), red), dequantize=False)
+        true_bright = trained.bits_per_dim(bright, dequantize=False)
+        wrong_bright = trained.bits_per_dim(compose(luma(bright), blue), dequantize=False)
+    assert (true_dark < wrong_dark - 1).all() and (true_bright < wrong_bright - 1).all()

@@ -70,6 +70,8 @@ def test_every_arm_reproduces_the_gray_input_and_fills_the_table(data, gmm_prior
     # mean_samples == samples == 2 here: the estimate is the mean of exactly the reported draws
     assert torch.allclose(conditional.estimate, conditional.samples.rgb.mean(0))
     rows = result.per_image.query("arm == 'conditional'").sort_values("image")
+    has_bpd = result.per_image.dropna(subset=["truth_bpd"])
+    assert set(has_bpd["arm"]) == {"conditional"} and len(has_bpd) == len(test)
     per_draw = torch.stack([colourfulness(d) for d in conditional.samples.rgb])  # (k, images)
     assert rows["sample_colourfulness"].to_numpy() == pytest.approx(per_draw.mean(0).numpy())
 

@@ -32,6 +32,7 @@ from tasks.colorize import (
     run_colorize,
     wide_table,
 )
+from tasks.colorize.conditional import check_image_size
 
 
 def _task(spec: PipelineSpec) -> ColorizeTaskSpec:
@@ -71,6 +72,7 @@ def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
     model_cls = get_model_class(spec.model.name)
     if "model" in task.arms:
         REQUIREMENT.check(model_cls)  # refuse before any data or weights load
+    config = _config(task, spec.seed)
     with pipeline_run(spec, "colorize", model_cls) as run:
         uri, tags = run.uri, run.tags
         splits = load_splits(spec.data)
@@ -80,6 +82,11 @@ def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
                 f"task 'colorize' needs colour (3-channel) images; data '{spec.data.name}' has "
                 f"{train.image_shape[0]} channel(s)"
             )
+        if "conditional" in task.arms:
+            try:
+                check_image_size(config.conditional, (train.image_shape[1], train.image_shape[2]))
+            except ValueError as err:
+                raise DataError(str(err)) from err
         test = subsample(splits["test"], task.test_images, spec.seed)
         mlflow.set_tag("data_hash", data_fingerprint(splits))
         mlflow.log_params({"n_train": len(train), "n_val": len(val), "n_test": len(test)})
@@ -91,9 +98,7 @@ def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
             t0 = time.perf_counter()
             fit = train_stage(model, train, val, spec, uri, tags, log=log)
             log(f"trained prior {model.name} in {time.perf_counter() - t0:.1f} s ({fit.epochs} ep)")
-        result = run_colorize(
-            model, train.images, val.images, test.images, _config(task, spec.seed), log
-        )
+        result = run_colorize(model, train.images, val.images, test.images, config, log)
         for _, r in result.summary.iterrows():
             mlflow.log_metric(f"{r['metric']}.{r['arm']}", float(r["mean"]))
         log_table(result.per_image, "per_image")

@@ -50,6 +50,17 @@ class ConditionalConfig:
             raise ValueError(f"mean_samples must be >= 1, got {self.mean_samples}")
 
 
+def check_image_size(config: ConditionalConfig, size: tuple[int, int]) -> None:
+    """Raise ValueError unless ``config``'s flow can model images of ``size`` (H, W)."""
+    factor = 2 ** (config.num_scales - 1)
+    if size[0] % factor or size[1] % factor:
+        raise ValueError(
+            f"the conditional arm's flow has {config.num_scales} scales and needs image sides "
+            f"divisible by {factor}; the images are {size[0]}x{size[1]} (lower "
+            f"task.conditional.num_scales or resize the data)"
+        )
+
+
 class ChromaFlowModule(pl.LightningModule):
     """Trains :class:`ConditionalFlow` on ``chroma | luma`` of colour images; the loss is the
     negative log-likelihood in bits per chroma dimension."""

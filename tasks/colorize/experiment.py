@@ -25,7 +25,12 @@ from torch import Tensor
 
 from genmodels.contract import GenerativeModel
 from tasks.colorize.color import compose, luma, polygon_centroid
-from tasks.colorize.conditional import ConditionalConfig, sample_conditional, train_conditional
+from tasks.colorize.conditional import (
+    ConditionalConfig,
+    check_image_size,
+    sample_conditional,
+    train_conditional,
+)
 from tasks.colorize.inference import (
     InferenceConfig,
     PosteriorSamples,
@@ -217,6 +222,8 @@ def run_colorize(
         if model is None:
             raise ValueError("arm 'model' needs a trained generative model as the prior")
         REQUIREMENT.check(type(model))
+    if "conditional" in config.arms:
+        check_image_size(config.conditional, (test_rgb.shape[2], test_rgb.shape[3]))
     gray = luma(test_rgb)
     outputs: dict[str, ArmOutput] = {}
     for arm in config.arms:

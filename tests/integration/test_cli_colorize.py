@@ -60,6 +60,18 @@ def test_gray_data_and_a_prior_without_gradients_are_refused(mlflow_store, capsy
     assert "differentiable" in capsys.readouterr().err
 
 
+def test_a_conditional_flow_too_deep_for_the_images_is_refused_before_training(
+    mlflow_store, capsys
+):
+    # the photo patches are 16x16; six scales would need sides divisible by 32
+    assert main(_args("task.conditional.num_scales=6")) == 2
+    err = capsys.readouterr().err
+    assert "needs image sides divisible by 32; the images are 16x16" in err
+    client = MlflowClient(mlflow_store)
+    runs = client.search_runs([client.get_experiment_by_name("it-colorize").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]  # nothing trained: no nested run
+
+
 def test_model_weights_are_loaded_instead_of_trained_and_never_reused_as_a_training(
     mlflow_store, tmp_path, capsys
 ):

@@ -108,6 +108,9 @@ def test_priors_that_cannot_serve_are_refused(data):
         run_colorize(None, train, val, test[:, :1], _config(("uniform",)), log=lambda _: None)
     with pytest.raises(ValueError, match="needs a trained generative model"):
         run_colorize(None, train, val, test, _config(("model",)), log=lambda _: None)
+    deep = ColorizeConfig(("conditional",), FAST, conditional=ConditionalConfig(num_scales=3))
+    with pytest.raises(ValueError, match="divisible by 4; the images are 6x6"):
+        run_colorize(None, train, val, test, deep, log=lambda _: None)
 
 
 def test_posterior_mean_estimate_is_the_mean_of_dispersed_chains(data, gmm_prior):

@@ -19,12 +19,10 @@ from dataclasses import dataclass
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
 
 from genmodels.flow.conditional import ConditionalFlow
-from genmodels.training import seed_all
 from tasks.colorize.color import compose, luma, to_chroma
-from tasks.fitting import fit_keep_best
+from tasks.colorize.fitting import fit_on_colour_images
 
 _LEVEL = 1.0 / 255.0
 
@@ -109,20 +107,16 @@ def train_conditional(
     train_rgb: Tensor, val_rgb: Tensor, config: ConditionalConfig, seed: int
 ) -> ChromaFlowModule:
     """Fit on colour images ``(N, 3, H, W)``; keep the epoch with the lowest validation NLL."""
-    for name, images in (("train", train_rgb), ("val", val_rgb)):
-        if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
-            raise ValueError(f"{name}: need colour images (N, 3, H, W), got {tuple(images.shape)}")
-    seed_all(seed)
-    module = ChromaFlowModule((train_rgb.shape[2], train_rgb.shape[3]), config)
-    loader = DataLoader(
-        TensorDataset(train_rgb),
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
+    return fit_on_colour_images(
+        lambda: ChromaFlowModule((train_rgb.shape[2], train_rgb.shape[3]), config),
+        train_rgb,
+        val_rgb,
+        "val_bpd",
+        config.batch_size,
+        config.max_epochs,
+        config.patience,
+        seed,
     )
-    val_loader = DataLoader(TensorDataset(val_rgb), batch_size=256)
-    fit_keep_best(module, loader, val_loader, "val_bpd", "min", config.max_epochs, config.patience)
-    return module
 
 
 @torch.no_grad()

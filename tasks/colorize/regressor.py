@@ -10,11 +10,9 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from genmodels.training import seed_all
 from tasks.colorize.color import compose, luma, to_chroma
-from tasks.fitting import fit_keep_best
+from tasks.colorize.fitting import fit_on_colour_images
 
 
 class ChromaRegressor(nn.Module):
@@ -75,20 +73,16 @@ def train_regressor(
     train_rgb: Tensor, val_rgb: Tensor, config: RegressorConfig, seed: int
 ) -> RegressorModule:
     """Fit on colour images ``(N, 3, H, W)``; keep the epoch with the lowest validation MSE."""
-    for name, images in (("train", train_rgb), ("val", val_rgb)):
-        if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
-            raise ValueError(f"{name}: need colour images (N, 3, H, W), got {tuple(images.shape)}")
-    seed_all(seed)
-    module = RegressorModule(config.width, config.lr)
-    loader = DataLoader(
-        TensorDataset(train_rgb),
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
+    return fit_on_colour_images(
+        lambda: RegressorModule(config.width, config.lr),
+        train_rgb,
+        val_rgb,
+        "val_mse",
+        config.batch_size,
+        config.max_epochs,
+        config.patience,
+        seed,
     )
-    val_loader = DataLoader(TensorDataset(val_rgb), batch_size=256)
-    fit_keep_best(module, loader, val_loader, "val_mse", "min", config.max_epochs, config.patience)
-    return module
 
 
 @torch.no_grad()

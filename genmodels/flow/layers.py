@@ -174,22 +174,22 @@ class CheckerboardCoupling(FlowStep):
         # The mask is fed as an extra channel so the conditioner knows which pixels are given.
         self.net = CouplingNet(channels + 1 + context_channels, channels, hidden, num_blocks)
 
-    def _params(self, x: Tensor, context: Context | None) -> tuple[Tensor, Tensor, Tensor]:
+    def _params(self, x: Tensor, context: Context | None) -> tuple[Tensor, Tensor]:
         mask = checkerboard(x.shape[2], x.shape[3], self.parity, x.device).to(x.dtype)
         parts = [x * mask, mask.expand(x.shape[0], 1, -1, -1)]
         if self.context_channels:
             parts.append(context_at(context, x, self.context_channels))
         log_scale, shift = self.net(torch.cat(parts, dim=1))
-        return log_scale * (1 - mask), shift * (1 - mask), mask
+        return log_scale * (1 - mask), shift * (1 - mask)
 
     def forward(self, x: Tensor, context: Context | None = None) -> tuple[Tensor, Tensor]:
-        log_scale, shift, _ = self._params(x, context)
+        log_scale, shift = self._params(x, context)
         y = x * torch.exp(log_scale) + shift
         return y, log_scale.flatten(1).sum(1)
 
     def inverse(self, y: Tensor, context: Context | None = None) -> Tensor:
         # The kept pixels are the same in y and x, so the conditioner sees the same input.
-        log_scale, shift, _ = self._params(y, context)
+        log_scale, shift = self._params(y, context)
         return (y - shift) * torch.exp(-log_scale)
 
 

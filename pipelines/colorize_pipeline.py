@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import mlflow
 from genmodels.contract import GenerativeModel
@@ -32,7 +33,7 @@ from tasks.colorize import (
     run_colorize,
     wide_table,
 )
-from tasks.colorize.conditional import check_image_size
+from tasks.colorize.conditional import ChromaFlowModule, check_image_size, load_conditional
 
 
 def _task(spec: PipelineSpec) -> ColorizeTaskSpec:
@@ -44,7 +45,7 @@ def _task(spec: PipelineSpec) -> ColorizeTaskSpec:
 def _config(task: ColorizeTaskSpec, seed: int) -> ColorizeConfig:
     inference = task.inference_config()
     regressor = RegressorConfig(**task.regressor.model_dump())
-    conditional = ConditionalConfig(**task.conditional.model_dump())
+    conditional = ConditionalConfig(**task.conditional.model_dump(exclude={"weights"}))
     return ColorizeConfig(tuple(task.arms), inference, regressor, seed, conditional)
 
 
@@ -66,6 +67,27 @@ def _log_grids(result: ColorizeResult, rows: int) -> None:
     log_figure(column_grid(columns, "colorization", heat=tuple(heat)), "colorization")
 
 
+def _conditional_flow(
+    task: ColorizeTaskSpec, config: ColorizeConfig, shape: tuple[int, ...]
+) -> ChromaFlowModule | None:
+    """Check the conditional arm fits the images; load its flow if the spec names weights (the
+    run is tagged ``conditional_weights_from``). None: the arm trains its own."""
+    if "conditional" not in task.arms:
+        return None
+    size = (shape[1], shape[2])
+    try:
+        check_image_size(config.conditional, size)
+        if task.conditional.weights is None:
+            return None
+        flow = load_conditional(
+            Path(task.conditional.weights).expanduser(), config.conditional, size
+        )
+    except ValueError as err:
+        raise DataError(str(err)) from err
+    mlflow.set_tag("conditional_weights_from", task.conditional.weights)
+    return flow
+
+
 def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -> PipelineResult:
     """Run a colorize spec end to end; raises on failure (the run is marked FAILED)."""
     task = _task(spec)
@@ -82,11 +104,7 @@ def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
                 f"task 'colorize' needs colour (3-channel) images; data '{spec.data.name}' has "
                 f"{train.image_shape[0]} channel(s)"
             )
-        if "conditional" in task.arms:
-            try:
-                check_image_size(config.conditional, (train.image_shape[1], train.image_shape[2]))
-            except ValueError as err:
-                raise DataError(str(err)) from err
+        conditional = _conditional_flow(task, config, train.image_shape)
         test = subsample(splits["test"], task.test_images, spec.seed)
         mlflow.set_tag("data_hash", data_fingerprint(splits))
         mlflow.log_params({"n_train": len(train), "n_val": len(val), "n_test": len(test)})
@@ -98,7 +116,9 @@ def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
             t0 = time.perf_counter()
             fit = train_stage(model, train, val, spec, uri, tags, log=log)
             log(f"trained prior {model.name} in {time.perf_counter() - t0:.1f} s ({fit.epochs} ep)")
-        result = run_colorize(model, train.images, val.images, test.images, config, log)
+        result = run_colorize(
+            model, train.images, val.images, test.images, config, log, conditional
+        )
         for _, r in result.summary.iterrows():
             mlflow.log_metric(f"{r['metric']}.{r['arm']}", float(r["mean"]))
         log_table(result.per_image, "per_image")

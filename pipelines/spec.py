@@ -284,6 +284,16 @@ class ConditionalSpec(_Section):
     context_channels: int = Field(32, ge=1)
     temperature: float = Field(1.0, ge=0)  # of the latent draws
     mean_samples: int = Field(16, ge=1)  # draws averaged into the estimate
+    # a conditional-flow file trained elsewhere (benchmarks/train_conditional_file.py), used
+    # instead of training the arm's flow; its architecture must match the keys above
+    weights: str | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_file_exists(cls, v: str | None) -> str | None:
+        if v is not None and not Path(v).expanduser().is_file():
+            raise ValueError(f"task.conditional.weights: no such file '{v}'")
+        return v
 
 
 class ColorizeTaskSpec(_Section):

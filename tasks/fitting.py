@@ -20,8 +20,10 @@ def fit_keep_best(
     mode: Literal["min", "max"],
     max_epochs: int,
     patience: int,
+    accelerator: str = "cpu",
 ) -> pl.LightningModule:
-    """Fit ``module`` on CPU; return it in eval mode with its best ``monitor`` epoch's weights.
+    """Fit ``module`` (on the CPU unless ``accelerator`` says otherwise, e.g. "gpu" in a script
+    run on a GPU box); return it in eval mode with its best ``monitor`` epoch's weights.
 
     The caller seeds (``genmodels.training.seed_all``) before building the module and loaders.
     ``patience = 0`` disables early stopping. Checkpoints live in a temporary folder that is
@@ -36,17 +38,20 @@ def fit_keep_best(
             callbacks.append(EarlyStopping(monitor, mode=mode, patience=patience))
         trainer = pl.Trainer(
             max_epochs=max_epochs,
-            accelerator="cpu",
+            accelerator=accelerator,
             devices=1,
             logger=False,
             callbacks=callbacks,
             num_sanity_val_steps=0,
             enable_progress_bar=False,
             enable_model_summary=False,
-            deterministic=True,
+            # cuBLAS refuses strict determinism without an environment setting: warn there
+            deterministic=True if accelerator == "cpu" else "warn",
         )
         trainer.fit(module, train_loader, val_loader)
         if checkpoint.best_model_path:
-            state = torch.load(checkpoint.best_model_path, weights_only=True)["state_dict"]
+            state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)[
+                "state_dict"
+            ]
             module.load_state_dict(state)
     return module.eval()

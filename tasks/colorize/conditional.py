@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -104,7 +105,11 @@ class ChromaFlowModule(pl.LightningModule):
 
 
 def train_conditional(
-    train_rgb: Tensor, val_rgb: Tensor, config: ConditionalConfig, seed: int
+    train_rgb: Tensor,
+    val_rgb: Tensor,
+    config: ConditionalConfig,
+    seed: int,
+    accelerator: str = "cpu",
 ) -> ChromaFlowModule:
     """Fit on colour images ``(N, 3, H, W)``; keep the epoch with the lowest validation NLL."""
     return fit_on_colour_images(
@@ -116,7 +121,59 @@ def train_conditional(
         config.max_epochs,
         config.patience,
         seed,
+        accelerator,
     )
+
+
+#: What a conditional-flow file must share with the spec to be loaded in its place.
+ARCHITECTURE = (
+    "num_scales",
+    "hidden_channels",
+    "num_blocks",
+    "couplings_per_scale",
+    "context_channels",
+)
+_FILE_KIND = "priorworks-chroma-flow"
+
+
+def save_conditional(module: ChromaFlowModule, path: str | Path) -> Path:
+    """Write a trained conditional flow (architecture, image size, weights) to ``path``."""
+    path = Path(path)
+    torch.save(
+        {
+            "kind": _FILE_KIND,
+            "architecture": {k: getattr(module.config, k) for k in ARCHITECTURE},
+            "image_size": list(module.net.image_shape[1:]),
+            "state_dict": module.state_dict(),
+        },
+        path,
+    )
+    return path
+
+
+def load_conditional(
+    path: str | Path, config: ConditionalConfig, image_size: tuple[int, int]
+) -> ChromaFlowModule:
+    """A conditional flow trained elsewhere (:func:`save_conditional`), in place of training one
+    with ``config``; ValueError naming what differs if the file was built otherwise."""
+    try:
+        saved = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # any unreadable file: say which and why
+        raise ValueError(f"conditional weights '{path}' cannot be read: {err}") from err
+    if not isinstance(saved, dict) or saved.get("kind") != _FILE_KIND:
+        raise ValueError(
+            f"conditional weights '{path}' is not a conditional-flow file (write one with "
+            f"benchmarks/train_conditional_file.py)"
+        )
+    mine = {k: getattr(config, k) for k in ARCHITECTURE} | {"image_size": list(image_size)}
+    theirs = dict(saved["architecture"]) | {"image_size": list(saved["image_size"])}
+    differ = [k for k in mine if mine[k] != theirs.get(k)]
+    if differ:
+        detail = ", ".join(f"{k}: file {theirs.get(k)!r}, spec {mine[k]!r}" for k in differ)
+        raise ValueError(f"conditional weights '{path}' were built differently ({detail})")
+    module = ChromaFlowModule(image_size, config)
+    module.load_state_dict(saved["state_dict"])
+    return module.eval()
 
 
 @torch.no_grad()

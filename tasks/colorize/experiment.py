@@ -26,6 +26,7 @@ from torch import Tensor
 from genmodels.contract import GenerativeModel
 from tasks.colorize.color import compose, luma, polygon_centroid
 from tasks.colorize.conditional import (
+    ChromaFlowModule,
     ConditionalConfig,
     check_image_size,
     sample_conditional,
@@ -116,11 +117,14 @@ def _conditional_arm(
     test_rgb: Tensor,
     config: ColorizeConfig,
     generator: torch.Generator,
+    trained: ChromaFlowModule | None,
 ) -> tuple[Tensor, PosteriorSamples | None, Tensor]:
     """The mean of ``mean_samples`` exact draws (at least ``samples``); the first ``samples``
     draws are reported as the arm's samples (exact: every one is accepted). Also the held-out
-    bits/dim of the true chroma of ``test_rgb`` under the trained flow."""
-    module = train_conditional(train_rgb, val_rgb, config.conditional, config.seed)
+    bits/dim of the true chroma of ``test_rgb`` under the flow (``trained``, or fit here)."""
+    module = trained
+    if module is None:
+        module = train_conditional(train_rgb, val_rgb, config.conditional, config.seed)
     with torch.no_grad():
         truth_bpd = module.bits_per_dim(test_rgb, dequantize=False)
     k = config.inference.samples
@@ -208,13 +212,15 @@ def run_colorize(
     test_rgb: Tensor,
     config: ColorizeConfig,
     log: Callable[[str], None] = print,
+    conditional: ChromaFlowModule | None = None,
 ) -> ColorizeResult:
     """Colorize the gray versions of ``test_rgb`` with every arm and measure against the truth.
 
     ``model`` is the trained generative prior (needed by the ``model`` arm; it also scores every
     arm's output, ``prior_bpd``). Only ``train_rgb`` fits the mean-chroma prior, the regressor and
-    the conditional flow (``val_rgb`` picks their epochs); ``test_rgb`` is only seen as gray, then
-    measured.
+    the conditional flow (``val_rgb`` picks their epochs), unless ``conditional`` is a flow
+    trained elsewhere (:func:`~tasks.colorize.conditional.load_conditional`); ``test_rgb`` is
+    only seen as gray, then measured.
     """
     for name, images in (("train", train_rgb), ("val", val_rgb), ("test", test_rgb)):
         _check_colour(name, images)
@@ -246,7 +252,7 @@ def run_colorize(
             )
         elif arm == "conditional":
             estimate, samples, truth_bpd = _conditional_arm(
-                train_rgb, val_rgb, test_rgb, config, generator
+                train_rgb, val_rgb, test_rgb, config, generator, conditional
             )
         else:
             regressor = train_regressor(train_rgb, val_rgb, config.regressor, config.seed)

@@ -26,9 +26,10 @@ def fit_on_colour_images(
     max_epochs: int,
     patience: int,
     seed: int,
+    accelerator: str = "cpu",
 ) -> M:
     """Seed, ``build()`` the module, fit it on colour images ``(N, 3, H, W)``; keep the epoch
-    with the lowest validation ``monitor``."""
+    with the lowest validation ``monitor``. Returned on the CPU, whatever trained it."""
     for name, images in (("train", train_rgb), ("val", val_rgb)):
         if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
             raise ValueError(f"{name}: need colour images (N, 3, H, W), got {tuple(images.shape)}")
@@ -41,5 +42,5 @@ def fit_on_colour_images(
         generator=torch.Generator().manual_seed(seed),
     )
     val_loader = DataLoader(TensorDataset(val_rgb), batch_size=256)
-    fit_keep_best(module, loader, val_loader, monitor, "min", max_epochs, patience)
-    return module
+    fit_keep_best(module, loader, val_loader, monitor, "min", max_epochs, patience, accelerator)
+    return module.cpu()

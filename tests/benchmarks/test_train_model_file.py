@@ -4,14 +4,20 @@ pipeline's `model.weights` accepts."""
 from __future__ import annotations
 
 import hashlib
+import json
 
+import pytest
 import torch
+from mlflow.tracking import MlflowClient
 
 from benchmarks.train_model_file import main
+from genmodels.data.splits import subsample
 from genmodels.persistence import load_model
+from pipelines.cli import main as cli_main
 from pipelines.datasets import load_splits
 from pipelines.spec_loading import load_spec
 from pipelines.stages import _load_weights
+from tasks.colorize.conditional import ConditionalConfig, load_conditional
 
 
 def test_the_file_holds_the_trained_model_and_the_test_split_is_the_pipelines(tmp_path, capsys):
@@ -33,3 +39,28 @@ def test_the_file_holds_the_trained_model_and_the_test_split_is_the_pipelines(tm
     _load_weights(fresh, str(out))  # what `model.weights` does: same architecture, so accepted
     for name, value in trained.state_dict().items():
         assert torch.equal(fresh.state_dict()[name], value)
+
+
+def test_a_conditional_flow_file_replaces_the_arms_training(tmp_path, mlflow_store, capsys):
+    """The script writes the colorize conditional flow; `task.conditional.weights` loads it and the
+    arm scores the test images with exactly that flow (no training of its own)."""
+    out = tmp_path / "cond.pt"
+    arch = {"hidden_channels": 4, "context_channels": 4, "num_blocks": 1, "couplings_per_scale": 1}
+    args = "--data photos --val-fraction 0.2 --test-fraction 0.3 --split-seed 0 --epochs 1"
+    main([*args.split(), "--model", "colorize-conditional", "--params", json.dumps(arch),
+          "--out", str(out)])  # fmt: skip
+    assert "test bits/dim of the true chroma given gray" in capsys.readouterr().out
+
+    overrides = [f"task.conditional.weights={out}", "output.experiment=it-cond"]
+    overrides.append("task.arms=[conditional]")
+    sets = [part for o in overrides for part in ("--set", o)]
+    assert cli_main(["run", "colorize", "--preset", "tiny", *sets]) == 0
+    client = MlflowClient(mlflow_store)
+    (run,) = client.search_runs([client.get_experiment_by_name("it-cond").experiment_id])
+    assert run.data.tags["conditional_weights_from"] == str(out)
+    spec = load_spec("colorize", preset="tiny")
+    test = subsample(load_splits(spec.data)["test"], spec.task.test_images, spec.seed).images
+    flow = load_conditional(out, ConditionalConfig(**arch), (16, 16))
+    with torch.no_grad():
+        expected = flow.bits_per_dim(test, dequantize=False).double().mean().item()
+    assert run.data.metrics["truth_bpd.conditional"] == pytest.approx(expected, rel=1e-6)

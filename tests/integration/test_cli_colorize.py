@@ -129,3 +129,17 @@ def test_model_weights_of_another_architecture_are_refused_by_name(mlflow_store,
         if "mlflow.parentRunId" not in r.data.tags
     ]
     assert run.info.status == "FAILED"
+
+
+def test_conditional_weights_of_another_architecture_are_refused_by_name(
+    mlflow_store, tmp_path, capsys
+):
+    from tasks.colorize.conditional import ChromaFlowModule, ConditionalConfig, save_conditional
+
+    other = ChromaFlowModule((16, 16), ConditionalConfig(hidden_channels=6, context_channels=4))
+    weights = save_conditional(other, tmp_path / "cond.pt")
+    assert main(_args(f"task.conditional.weights={weights}")) == 2
+    assert "were built differently (hidden_channels: file 6, spec 4" in capsys.readouterr().err
+    client = MlflowClient(mlflow_store)
+    runs = client.search_runs([client.get_experiment_by_name("it-colorize").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]  # refused before anything trained

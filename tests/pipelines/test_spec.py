@@ -144,6 +144,15 @@ def test_colorize_inference_settings_reach_the_inference_config():
     assert load_spec("colorize").task.inference_config().gray_start is False
 
 
+def test_conditional_weights_must_exist(tmp_path):
+    with pytest.raises(SpecError, match="task.conditional.weights: no such file '/nope/c.pt'"):
+        load_spec("colorize", ["task.conditional.weights=/nope/c.pt"])
+    weights = tmp_path / "c.pt"
+    weights.write_bytes(b"")
+    spec = load_spec("colorize", [f"task.conditional.weights={weights}"])
+    assert spec.task.conditional.weights == str(weights)
+
+
 def test_model_weights_must_exist_and_are_refused_where_the_protocol_fixes_the_training(tmp_path):
     with pytest.raises(SpecError, match="model.weights: no such file '/nope/model.pt'"):
         load_spec("colorize", ["model.weights=/nope/model.pt"])

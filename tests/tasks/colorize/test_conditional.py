@@ -3,11 +3,19 @@ gray where it settles the colour, and spread as the truth does where it does not
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from tasks.colorize.color import compose, luma, to_chroma
-from tasks.colorize.conditional import ConditionalConfig, sample_conditional, train_conditional
+from tasks.colorize.conditional import (
+    ConditionalConfig,
+    load_conditional,
+    sample_conditional,
+    save_conditional,
+    train_conditional,
+)
 
 BLUE = (0.15, -0.05)  # (Cb, Cr)
 SPREAD = 0.15  # bright images: Cr uniform in [-SPREAD, SPREAD], Cb 0
@@ -94,3 +102,30 @@ def test_the_true_colours_are_likelier_than_wrong_ones(trained):
         true_bright = trained.bits_per_dim(bright, dequantize=False)
         wrong_bright = trained.bits_per_dim(compose(luma(bright), blue), dequantize=False)
     assert (true_dark < wrong_dark - 1).all() and (true_bright < wrong_bright - 1).all()
+
+
+def test_a_saved_flow_loads_with_its_architecture_and_scores_the_same(trained, tmp_path):
+    path = save_conditional(trained, tmp_path / "flow.pt")
+    loaded = load_conditional(path, trained.config, (8, 8))
+    images = _world(3, 7)
+    with torch.no_grad():
+        assert torch.equal(
+            loaded.bits_per_dim(images, dequantize=False),
+            trained.bits_per_dim(images, dequantize=False),
+        )
+
+
+def test_a_flow_built_otherwise_is_refused_by_name(trained, tmp_path):
+    path = save_conditional(trained, tmp_path / "flow.pt")
+    wider = replace(trained.config, hidden_channels=32, context_channels=4)
+    with pytest.raises(ValueError, match=r"hidden_channels: file 16, spec 32, context_channels"):
+        load_conditional(path, wider, (8, 8))
+    with pytest.raises(ValueError, match=r"image_size: file \[8, 8\], spec \[16, 16\]"):
+        load_conditional(path, trained.config, (16, 16))
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(ValueError, match="is not a conditional-flow file"):
+        load_conditional(other, trained.config, (8, 8))
+    (tmp_path / "junk.pt").write_text("not a torch file")
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_conditional(tmp_path / "junk.pt", trained.config, (8, 8))

@@ -51,6 +51,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _existing_file(path: str | None, key: str) -> str | None:
+    """``path`` unchanged if it is None or names a file; else a ValueError naming ``key``."""
+    if path is not None and not Path(path).expanduser().is_file():
+        raise ValueError(f"{key}: no such file '{path}'")
+    return path
+
+
 class DataSpec(_Section):
     """Which images to use and how to split data sets that come without splits."""
 
@@ -89,9 +96,7 @@ class ModelSpec(_Section):
     @field_validator("weights")
     @classmethod
     def _weights_file_exists(cls, v: str | None) -> str | None:
-        if v is not None and not Path(v).expanduser().is_file():
-            raise ValueError(f"model.weights: no such file '{v}'")
-        return v
+        return _existing_file(v, "model.weights")
 
     @field_validator("name")
     @classmethod
@@ -284,16 +289,15 @@ class ConditionalSpec(_Section):
     context_channels: int = Field(32, ge=1)
     temperature: float = Field(1.0, ge=0)  # of the latent draws
     mean_samples: int = Field(16, ge=1)  # draws averaged into the estimate
-    # a conditional-flow file trained elsewhere (benchmarks/train_conditional_file.py), used
-    # instead of training the arm's flow; its architecture must match the keys above
+    # a conditional-flow file trained elsewhere (benchmarks/train_model_file.py --model
+    # colorize-conditional), used instead of training the arm's flow; its architecture must
+    # match the keys above
     weights: str | None = None
 
     @field_validator("weights")
     @classmethod
     def _weights_file_exists(cls, v: str | None) -> str | None:
-        if v is not None and not Path(v).expanduser().is_file():
-            raise ValueError(f"task.conditional.weights: no such file '{v}'")
-        return v
+        return _existing_file(v, "task.conditional.weights")
 
 
 class ColorizeTaskSpec(_Section):

@@ -163,7 +163,7 @@ def load_conditional(
     if not isinstance(saved, dict) or saved.get("kind") != _FILE_KIND:
         raise ValueError(
             f"conditional weights '{path}' is not a conditional-flow file (write one with "
-            f"benchmarks/train_conditional_file.py)"
+            f"benchmarks/train_model_file.py --model colorize-conditional)"
         )
     mine = {k: getattr(config, k) for k in ARCHITECTURE} | {"image_size": list(image_size)}
     theirs = dict(saved["architecture"]) | {"image_size": list(saved["image_size"])}

@@ -9,7 +9,7 @@ truth, each arm's estimate, samples and per-pixel uncertainty of the model and c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import mlflow
@@ -25,11 +25,13 @@ from pipelines.plots import column_grid
 from pipelines.spec import ColorizeTaskSpec, PipelineSpec
 from pipelines.stages import PipelineResult, pipeline_run, train_stage
 from tasks.colorize import (
+    BASELINE_ARMS,
     REQUIREMENT,
     ColorizeConfig,
     ColorizeResult,
     ConditionalConfig,
     RegressorConfig,
+    paired_comparison,
     run_colorize,
     wide_table,
 )
@@ -88,6 +90,26 @@ def _conditional_flow(
     return flow
 
 
+def _log_paired(result: ColorizeResult, arms: Sequence[str], log: Callable[[str], None]) -> None:
+    """Every learned-prior arm against every baseline arm of the run, per image: a table, one
+    metric per difference (``paired.<metric>.<arm>-vs-<baseline>``) and the log."""
+    learned = [a for a in arms if a not in BASELINE_ARMS]
+    paired = paired_comparison(result.per_image, learned)
+    if paired.empty:
+        return
+    log_table(paired, "paired")
+    for _, r in paired.iterrows():
+        name = f"paired.{r['metric']}.{r['arm']}-vs-{r['baseline']}"
+        mlflow.log_metric(name, float(r["mean"]))
+    log("paired differences, arm - baseline over the same test images (95% t-interval):")
+    for _, r in paired.iterrows():
+        log(
+            f"  {r['arm']} - {r['baseline']} {r['metric']} ({r['better']} is better): "
+            f"{r['mean']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "
+            f"better on {r['wins']:.0%} of {r['n']}"
+        )
+
+
 def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -> PipelineResult:
     """Run a colorize spec end to end; raises on failure (the run is marked FAILED)."""
     task = _task(spec)
@@ -125,5 +147,6 @@ def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
         log_table(result.summary, "summary")
         table = wide_table(result.summary)
         log_table(table, "results")
+        _log_paired(result, task.arms, log)
         _log_grids(result, task.grid_images)
         return run.finish(table, None)

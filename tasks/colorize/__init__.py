@@ -2,6 +2,7 @@
 the prior. Pure task logic; the pipeline (pipelines/colorize_pipeline.py) trains and logs."""
 
 from tasks.colorize.color import compose, luma, to_chroma, uniform_chroma
+from tasks.colorize.comparison import BASELINE_ARMS, paired_comparison
 from tasks.colorize.conditional import ConditionalConfig
 from tasks.colorize.experiment import (
     ARM_NAMES,
@@ -17,6 +18,7 @@ from tasks.colorize.regressor import RegressorConfig
 
 __all__ = [
     "ARM_NAMES",
+    "BASELINE_ARMS",
     "REQUIREMENT",
     "ColorizeConfig",
     "ColorizeResult",
@@ -30,6 +32,7 @@ __all__ = [
     "langevin",
     "luma",
     "map_colorize",
+    "paired_comparison",
     "run_colorize",
     "sample_colorize",
     "summarize",

@@ -153,13 +153,15 @@ def _rows(
     out: ArmOutput, gray: Tensor, truth: Tensor, model: GenerativeModel | None
 ) -> pd.DataFrame:
     est = out.estimate
+    truth_colour, est_colour = colourfulness(truth).numpy(), colourfulness(est).numpy()
     frame = pd.DataFrame(
         {
             "arm": out.arm,
             "image": np.arange(len(est)),
             "psnr": psnr(est, truth).numpy(),
             "ssim": ssim(est, truth).numpy(),
-            "colourfulness": colourfulness(est).numpy(),
+            "colourfulness": est_colour,
+            "colourfulness_gap": np.abs(est_colour - truth_colour),
             "consistency": consistency_error(est, gray).numpy(),
         }
     )
@@ -171,9 +173,9 @@ def _rows(
         frame["best_of_k_psnr"] = best_of_k_psnr(s, truth).numpy()
         frame["sample_mean_psnr"] = psnr(s.mean(0), truth).numpy()
         frame["diversity"] = diversity(s).numpy()
-        frame["sample_colourfulness"] = (
-            colourfulness(s.flatten(0, 1)).view(len(s), -1).mean(0).numpy()
-        )
+        per_sample = colourfulness(s.flatten(0, 1)).view(len(s), -1).numpy()
+        frame["sample_colourfulness"] = per_sample.mean(0)
+        frame["sample_colourfulness_gap"] = np.abs(per_sample - truth_colour).mean(0)
         frame["uncertainty_error_corr"] = _uncertainty_error_corr(out.samples, est, truth).numpy()
         frame["accept_rate"] = out.samples.accept_rate.mean(0).numpy()
     if out.truth_bpd is not None:

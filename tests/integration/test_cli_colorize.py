@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 
 from pipelines.cli import main
@@ -46,6 +47,19 @@ def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, capsys):
     ]
     per_image = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/per_image.csv"))
     assert len(per_image) == 6 * 6  # (5 arms + truth) x 6 test images
+    truth = per_image[per_image["arm"] == "truth"]
+    assert (truth["colourfulness_gap"] == 0).all()
+    # the learned arms against every baseline, paired over the same test images
+    paired = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/paired.csv"))
+    assert set(zip(paired["arm"], paired["baseline"], strict=True)) == {
+        (a, b) for a in ("model", "conditional") for b in ("uniform", "mean-chroma", "regressor")
+    }
+    psnr = per_image.pivot(index="image", columns="arm", values="psnr")
+    expected = (psnr["conditional"] - psnr["mean-chroma"]).mean()
+    row = paired[(paired["arm"] == "conditional") & (paired["baseline"] == "mean-chroma")]
+    assert float(row[row["metric"] == "psnr"]["mean"].iloc[0]) == pytest.approx(expected)
+    assert metrics["paired.psnr.conditional-vs-mean-chroma"] == pytest.approx(expected)
+    assert "conditional - mean-chroma psnr" in printed
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/colorization.png" in plots
 

@@ -1,6 +1,7 @@
 """The colorization experiment: every arm reproduces the gray input, only training colours are
 learned from, seeds reproduce the table, unusable priors are refused."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,6 +75,12 @@ def test_every_arm_reproduces_the_gray_input_and_fills_the_table(data, gmm_prior
     assert set(has_bpd["arm"]) == {"conditional"} and len(has_bpd) == len(test)
     per_draw = torch.stack([colourfulness(d) for d in conditional.samples.rgb])  # (k, images)
     assert rows["sample_colourfulness"].to_numpy() == pytest.approx(per_draw.mean(0).numpy())
+    # gaps to the truth's colourfulness, image by image (of the estimate, and of each draw)
+    truth_colour = colourfulness(test).numpy()
+    gap = np.abs(colourfulness(conditional.estimate).numpy() - truth_colour)
+    assert rows["colourfulness_gap"].to_numpy() == pytest.approx(gap)
+    draw_gap = np.abs(per_draw.numpy() - truth_colour).mean(0)
+    assert rows["sample_colourfulness_gap"].to_numpy() == pytest.approx(draw_gap)
 
 
 def test_colours_come_from_the_training_images_only(data, gmm_prior):

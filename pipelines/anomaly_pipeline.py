@@ -40,6 +40,7 @@ from tasks.anomaly import (
     evaluate_detector,
     fit_baseline,
     fit_compressor_baseline,
+    gains_over_best_baseline,
     gather_evidence,
     make_score,
     one_class_split,
@@ -299,6 +300,28 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         ]
 
         table = _results_table(results)
+        detectors = [r for kind, r in results if kind != "baseline"]
+        gains = gains_over_best_baseline(
+            detectors,
+            [r for kind, r in results if kind == "baseline"],
+            data.test_is_anomaly,
+            task.bootstrap,
+            spec.seed,
+        )
+        if not gains.empty:
+            table = table.merge(gains, on="method", how="left")
+            mlflow.log_metrics(
+                {
+                    f"{m}.auroc_gain": g
+                    for m, g in zip(gains["method"], gains["auroc_gain"], strict=True)
+                }
+            )
+            best = gains.sort_values("auroc_gain").iloc[-1]
+            log(
+                f"best model score {best['method']} vs best baseline {best['best_baseline']}: "
+                f"AUROC {best['auroc_gain']:+.3f} [{best['auroc_gain_ci_low']:+.3f}, "
+                f"{best['auroc_gain_ci_high']:+.3f}] (paired bootstrap)"
+            )
         key_metrics = ("auroc", "auprc", "fpr_at_95tpr")
         mlflow.log_metrics(
             {f"{r.method}.{k}": r.metrics[k] for _, r in results for k in key_metrics}

@@ -7,9 +7,15 @@ from tasks.anomaly.baselines import (
     fit_baseline,
     fit_compressor_baseline,
 )
+from tasks.anomaly.comparison import gains_over_best_baseline
 from tasks.anomaly.complexity import code_length_bits
 from tasks.anomaly.detector import DetectionResult, evaluate_detector
-from tasks.anomaly.metrics import bootstrap_ci, detection_metrics, fpr_at_tpr
+from tasks.anomaly.metrics import (
+    bootstrap_ci,
+    detection_metrics,
+    fpr_at_tpr,
+    paired_auroc_difference,
+)
 from tasks.anomaly.protocol import OneClassSplit, one_class_split, reference_calibration_split
 from tasks.anomaly.scores import (
     REQUIREMENT,
@@ -41,10 +47,12 @@ __all__ = [
     "fit_baseline",
     "fit_compressor_baseline",
     "fpr_at_tpr",
+    "gains_over_best_baseline",
     "gather_evidence",
     "make_score",
     "model_nll_bits",
     "one_class_split",
+    "paired_auroc_difference",
     "perturb",
     "reference_calibration_split",
     "score_images",

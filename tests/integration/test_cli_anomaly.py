@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
@@ -153,6 +154,24 @@ def test_every_score_and_compressor_baseline_is_compared_in_one_run(finished_run
     assert roles == {"model", "background"}
     params = parent.data.params
     assert int(params["n_reference"]) + int(params["n_calibration"]) == int(params["n_val_normal"])
+
+
+def test_every_model_score_is_compared_with_the_best_baseline(finished_run):
+    client, parent, _, _ = finished_run
+    table = pd.read_csv(client.download_artifacts(parent.info.run_id, "tables/results.csv"))
+    baselines = table[table["kind"] == "baseline"]
+    best = baselines.sort_values("auroc").iloc[-1]
+    assert baselines["auroc_gain"].isna().all()
+    scores = table[table["kind"] != "baseline"]
+    assert len(scores) == 5 and (scores["best_baseline"] == best["method"]).all()
+    expected = scores["auroc"] - best["auroc"]
+    assert scores["auroc_gain"].to_numpy() == pytest.approx(expected.to_numpy())
+    assert (scores["auroc_gain_ci_low"] <= scores["auroc_gain"]).all()
+    assert (scores["auroc_gain"] <= scores["auroc_gain_ci_high"]).all()
+    metric = parent.data.metrics["realnvp:typicality.auroc_gain"]
+    assert metric == pytest.approx(
+        float(scores.set_index("method").loc["realnvp:typicality", "auroc_gain"])
+    )
 
 
 def test_same_seed_gives_same_metrics_and_a_tie_keeps_the_champion(finished_run, mlflow_store):

@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from tasks.anomaly.metrics import bootstrap_ci, detection_metrics, fpr_at_tpr
+from tasks.anomaly.metrics import (
+    bootstrap_ci,
+    detection_metrics,
+    fpr_at_tpr,
+    paired_auroc_difference,
+)
 
 
 def test_perfect_and_reversed_detectors():
@@ -55,3 +60,35 @@ def test_single_class_test_set_is_refused():
 def test_nan_scores_are_refused():
     with pytest.raises(ValueError, match="NaN or Inf"):
         detection_metrics(np.array([0, 1], bool), np.array([0.0, np.nan]), np.zeros(2, bool))
+
+
+def test_paired_auroc_difference_has_the_right_sign_and_is_zero_against_itself():
+    rng = np.random.default_rng(0)
+    y = np.array([False] * 60 + [True] * 40)
+    perfect = y.astype(float) + 0.01 * rng.standard_normal(100)  # separates the classes
+    noisy = y.astype(float) + 1.5 * rng.standard_normal(100)
+    noisy_auroc = detection_metrics(y, noisy, noisy > 0, n_boot=10)["auroc"]
+    gain, lo, hi = paired_auroc_difference(y, perfect, noisy, n_boot=200)
+    assert gain == pytest.approx(1.0 - noisy_auroc)
+    assert 0 < lo <= gain <= hi
+    loss, lo, hi = paired_auroc_difference(y, noisy, perfect, n_boot=200)
+    assert loss == pytest.approx(-gain) and lo <= loss <= hi < 0
+    assert paired_auroc_difference(y, noisy, noisy, n_boot=50) == (0.0, 0.0, 0.0)
+
+
+def test_paired_interval_is_narrower_than_the_separate_ones_for_correlated_detectors():
+    """Two detectors that rank the same images alike: their difference is far surer than the
+    overlap of their own intervals suggests (the point of pairing)."""
+    rng = np.random.default_rng(1)
+    y = np.array([False] * 150 + [True] * 150)
+    shared = y.astype(float) + rng.standard_normal(300)
+    a, b = shared + 0.1 * rng.standard_normal(300), shared + 0.3 * rng.standard_normal(300)
+    _, lo, hi = paired_auroc_difference(y, a, b, n_boot=300)
+    a_lo, a_hi = bootstrap_ci(y, a, n_boot=300)
+    assert hi - lo < 0.5 * (a_hi - a_lo)
+
+
+def test_paired_difference_refuses_mismatched_lengths():
+    y = np.array([False, True, False, True])
+    with pytest.raises(ValueError, match="must match the labels"):
+        paired_auroc_difference(y, np.zeros(4), np.zeros(3))

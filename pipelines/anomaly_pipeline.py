@@ -66,6 +66,34 @@ def _results_table(results: list[tuple[str, DetectionResult]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _with_gains(
+    table: pd.DataFrame,
+    results: list[tuple[str, DetectionResult]],
+    data: OneClassSplit,
+    spec: PipelineSpec,
+    log: Callable[[str], None],
+) -> pd.DataFrame:
+    """The results table with each model score's AUROC gain over the run's best baseline (paired
+    bootstrap), logged as ``<method>.auroc_gain``; unchanged when the run has no baseline."""
+    gains = gains_over_best_baseline(
+        [r for kind, r in results if kind != "baseline"],
+        [r for kind, r in results if kind == "baseline"],
+        data.test_is_anomaly,
+        _task(spec).bootstrap,
+        spec.seed,
+    )
+    if gains.empty:
+        return table
+    mlflow.log_metrics(dict(zip(gains["method"] + ".auroc_gain", gains["auroc_gain"], strict=True)))
+    best = gains.sort_values("auroc_gain").iloc[-1]
+    log(
+        f"best model score {best['method']} vs best baseline {best['best_baseline']}: "
+        f"AUROC {best['auroc_gain']:+.3f} [{best['auroc_gain_ci_low']:+.3f}, "
+        f"{best['auroc_gain_ci_high']:+.3f}] (paired bootstrap)"
+    )
+    return table.merge(gains, on="method", how="left")
+
+
 def _task(spec: PipelineSpec) -> AnomalyTaskSpec:
     if not isinstance(spec.task, AnomalyTaskSpec):
         raise TypeError(f"the anomaly pipeline cannot run task '{spec.task.name}'")
@@ -300,28 +328,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         ]
 
         table = _results_table(results)
-        detectors = [r for kind, r in results if kind != "baseline"]
-        gains = gains_over_best_baseline(
-            detectors,
-            [r for kind, r in results if kind == "baseline"],
-            data.test_is_anomaly,
-            task.bootstrap,
-            spec.seed,
-        )
-        if not gains.empty:
-            table = table.merge(gains, on="method", how="left")
-            mlflow.log_metrics(
-                {
-                    f"{m}.auroc_gain": g
-                    for m, g in zip(gains["method"], gains["auroc_gain"], strict=True)
-                }
-            )
-            best = gains.sort_values("auroc_gain").iloc[-1]
-            log(
-                f"best model score {best['method']} vs best baseline {best['best_baseline']}: "
-                f"AUROC {best['auroc_gain']:+.3f} [{best['auroc_gain_ci_low']:+.3f}, "
-                f"{best['auroc_gain_ci_high']:+.3f}] (paired bootstrap)"
-            )
+        table = _with_gains(table, results, data, spec, log)
         key_metrics = ("auroc", "auprc", "fpr_at_95tpr")
         mlflow.log_metrics(
             {f"{r.method}.{k}": r.metrics[k] for _, r in results for k in key_metrics}

@@ -98,11 +98,9 @@ def _log_paired(result: ColorizeResult, arms: Sequence[str], log: Callable[[str]
     if paired.empty:
         return
     log_table(paired, "paired")
-    for _, r in paired.iterrows():
-        name = f"paired.{r['metric']}.{r['arm']}-vs-{r['baseline']}"
-        mlflow.log_metric(name, float(r["mean"]))
     log("paired differences, arm - baseline over the same test images (95% t-interval):")
     for _, r in paired.iterrows():
+        mlflow.log_metric(f"paired.{r['metric']}.{r['arm']}-vs-{r['baseline']}", float(r["mean"]))
         log(
             f"  {r['arm']} - {r['baseline']} {r['metric']} ({r['better']} is better): "
             f"{r['mean']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "

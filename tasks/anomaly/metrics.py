@@ -24,10 +24,12 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of AUROC or AUPRC, resampling within each class."""
     fn = roc_auc_score if metric == "auroc" else average_precision_score
-    values = np.array(
-        [fn(is_anomaly[i], scores[i]) for i in _class_resamples(is_anomaly, n_boot, seed)]
-    )
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    values = [fn(is_anomaly[i], scores[i]) for i in _class_resamples(is_anomaly, n_boot, seed)]
+    return _percentile_interval(values, level)
+
+
+def _percentile_interval(values: list[float], level: float) -> tuple[float, float]:
+    lo, hi = np.quantile(np.asarray(values), [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
 
@@ -59,13 +61,11 @@ def paired_auroc_difference(
         raise ValueError(
             f"scores {a.shape} and reference scores {b.shape} must match the labels {y.shape}"
         )
-    values = np.array(
-        [
-            roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i])
-            for i in _class_resamples(y, n_boot, seed)
-        ]
-    )
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    values = [
+        roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i])
+        for i in _class_resamples(y, n_boot, seed)
+    ]
+    lo, hi = _percentile_interval(values, level)
     return float(roc_auc_score(y, a) - roc_auc_score(y, b)), float(lo), float(hi)
 
 

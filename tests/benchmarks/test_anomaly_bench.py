@@ -1,0 +1,45 @@
+"""The anomaly benchmark's summary counts, per method, the classes where a model score is ahead of
+the best baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.anomaly_bench import summarize
+
+
+def _row(normal: int, method: str, auroc: float, gain: float | None, low: float | None) -> dict:
+    return {
+        "dataset": "usps",
+        "normal": normal,
+        "method": method,
+        "kind": "baseline" if gain is None else "exact",
+        "auroc": auroc,
+        "auroc_gain": np.nan if gain is None else gain,
+        "auroc_gain_ci_low": np.nan if low is None else low,
+    }
+
+
+def test_summary_counts_classes_ahead_of_the_baseline_and_leaves_baselines_blank():
+    table = pd.DataFrame(
+        [
+            _row(0, "ocsvm", 0.90, None, None),
+            _row(1, "ocsvm", 0.80, None, None),
+            _row(0, "flow:typicality", 0.95, 0.05, 0.01),  # ahead
+            _row(1, "flow:typicality", 0.82, 0.02, -0.01),  # interval touches zero
+            _row(0, "flow:bpd", 0.40, -0.50, -0.60),
+            _row(1, "flow:bpd", 0.30, -0.50, -0.55),
+        ]
+    )
+    summary = summarize(table).set_index("method")
+
+    assert summary.loc["flow:typicality", "ahead"] == 1
+    assert summary.loc["flow:bpd", "ahead"] == 0
+    assert np.isnan(summary.loc["ocsvm", "ahead"])
+    assert np.isnan(summary.loc["ocsvm", "mean_gain"])
+    assert summary.loc["flow:typicality", "mean_gain"] == np.mean([0.05, 0.02])
+    assert summary.loc["flow:typicality", "min"] == 0.82
+    assert summary.loc["flow:bpd", "count"] == 2
+    # best mean AUROC first
+    assert list(summary.index) == ["flow:typicality", "ocsvm", "flow:bpd"]

@@ -103,6 +103,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
         mean_gain=("auroc_gain", "mean"),
         ahead=("ahead", lambda a: a.sum() if a.notna().any() else np.nan),
     )
+    summary["ahead"] = summary["ahead"].astype("Int64")  # a count; <NA> for baselines
     return summary.reset_index().sort_values(["dataset", "mean"], ascending=[True, False])
 
 

@@ -36,7 +36,7 @@ def test_summary_counts_classes_ahead_of_the_baseline_and_leaves_baselines_blank
 
     assert summary.loc["flow:typicality", "ahead"] == 1
     assert summary.loc["flow:bpd", "ahead"] == 0
-    assert np.isnan(summary.loc["ocsvm", "ahead"])
+    assert summary.loc["ocsvm", "ahead"] is pd.NA
     assert np.isnan(summary.loc["ocsvm", "mean_gain"])
     assert summary.loc["flow:typicality", "mean_gain"] == np.mean([0.05, 0.02])
     assert summary.loc["flow:typicality", "min"] == 0.82

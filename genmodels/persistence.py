@@ -33,6 +33,16 @@ def load_model(path: str | Path) -> GenerativeModel:
         raise DataError(f"{path}: model file not found") from None
     except Exception as err:
         raise DataError(f"{path}: not a priorworks model file ({err})") from None
+    missing = [
+        k
+        for k in ("name", "hparams", "state_dict")
+        if not isinstance(payload, dict) or k not in payload
+    ]
+    if missing:
+        raise DataError(
+            f"{path}: not a priorworks model file (no {', '.join(missing)}; save_model writes "
+            "name, hparams and state_dict)"
+        )
     hparams = dict(payload["hparams"])
     hparams["image_shape"] = tuple(hparams["image_shape"])
     model = get_model_class(payload["name"])(**hparams)

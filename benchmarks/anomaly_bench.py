@@ -153,7 +153,8 @@ def main() -> None:
     table = pd.DataFrame(rows)
     summary = summarize(table)
     text = (
-        f"Command: `{command}`\n\nMean AUROC per method (over normal classes for USPS):\n\n"
+        f"Command: `{command}`\n\nPer method (over normal classes for USPS): mean and worst "
+        "AUROC, mean gain over the best baseline, classes with the gain's interval above zero:\n\n"
         + summary.to_markdown(index=False, floatfmt=".3f")
         + "\n\nEvery row:\n\n"
         + table.to_markdown(index=False, floatfmt=".3f")

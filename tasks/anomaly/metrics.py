@@ -66,7 +66,7 @@ def paired_auroc_difference(
         for i in _class_resamples(y, n_boot, seed)
     ]
     lo, hi = _percentile_interval(values, level)
-    return float(roc_auc_score(y, a) - roc_auc_score(y, b)), float(lo), float(hi)
+    return float(roc_auc_score(y, a) - roc_auc_score(y, b)), lo, hi
 
 
 def detection_metrics(

@@ -123,6 +123,8 @@ def log_anomaly_model(
             python_model=AnomalyScoringModel(),
             artifacts=artifacts,
             signature=_signature(model.image_shape),
+            # a mid-gray image, not a real one: the example is stored with the model
+            input_example=np.full((1, *model.image_shape), 0.5, dtype=np.float32),
             pip_requirements=[f"{p}=={version(p)}" for p in _REQUIREMENTS],
         )
     return str(info.model_uri)

@@ -55,6 +55,7 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     assert proc.poll() is None, "training ended before it could be killed:\n" + proc.stdout.read()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
     assert list(checkpoints.glob("*/last.ckpt")), "no checkpoint survived the kill"
     (first,) = _parents(killed)
     assert first.info.status == "RUNNING"  # nobody could mark it: the process is gone

@@ -31,3 +31,5 @@ def test_mlflow_logged_model_scores_like_the_trained_model(name, tiny_images, ml
     pred = loaded.predict(tiny_images.images.numpy().astype(np.float32))
     assert np.allclose(pred["score"].to_numpy(), scores, atol=1e-5)
     assert np.array_equal(pred["flagged"].to_numpy(), threshold.flag(scores))
+    example = loaded.input_example  # stored with the model for serving; synthetic, not data
+    assert example.shape == (1, *tiny_images.image_shape) and np.all(example == 0.5)

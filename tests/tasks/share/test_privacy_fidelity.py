@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -73,6 +75,17 @@ def test_frechet_distance_of_a_mean_shift():
     b = g.normal(size=(20000, 3)) + np.array([2.0, 0.0, 0.0])
     assert abs(frechet_distance(a, b) - 4.0) < 0.15  # |shift|^2 with equal covariances
     assert frechet_distance(a, a) < 1e-6
+
+
+def test_frechet_distance_of_a_scale_change_is_warning_free():
+    # N(0, I) against N(0, 4 I) in 3 dimensions: Tr(I + 4I - 2 (4I)^(1/2)) = 3 (1 + 4 - 4) = 3
+    g = np.random.default_rng(1)
+    a = g.normal(size=(20000, 3))
+    b = 2.0 * g.normal(size=(20000, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a deprecated SciPy call would fail here
+        distance = frechet_distance(a, b)
+    assert abs(distance - 3.0) < 0.2
 
 
 def test_gate_names_every_failed_check():

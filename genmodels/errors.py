@@ -35,3 +35,8 @@ class CapabilityError(PriorworksError):
 
 class DataError(PriorworksError):
     """Bad input data: a missing or corrupt file, wrong channels, NaN/Inf, mixed sizes."""
+
+
+class ParameterError(PriorworksError, ValueError):
+    """A model refused its constructor parameters: a value out of range, or one that does not fit
+    the images (e.g. more downsampling scales than the image size allows)."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from genmodels.contract import GenerativeModel
-from genmodels.errors import DuplicateNameError, UnknownNameError
+from genmodels.errors import DuplicateNameError, ParameterError, UnknownNameError
 
 _MODELS: dict[str, type[GenerativeModel]] = {}
 
@@ -58,6 +58,22 @@ def get_model_class(name: str) -> type[GenerativeModel]:
         return _MODELS[name]
     except KeyError:
         raise UnknownNameError("model", name, _MODELS) from None
+
+
+def build_model(
+    cls: type[GenerativeModel],
+    image_shape: tuple[int, int, int],
+    levels: int,
+    params: dict[str, Any],
+) -> GenerativeModel:
+    """``cls(image_shape, levels, **params)``; a value the constructor refuses becomes a
+    :class:`ParameterError` that names the model, the image shape and the parameters."""
+    try:
+        return cls(image_shape, levels, **params)
+    except ValueError as err:
+        raise ParameterError(
+            f"model '{cls.name}' refused its parameters {params} for images {image_shape}: {err}"
+        ) from err
 
 
 def count_parameters(name: str, image_shape: tuple[int, int, int] = (1, 28, 28)) -> int:

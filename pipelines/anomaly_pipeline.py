@@ -18,7 +18,7 @@ import mlflow
 from genmodels.contract import GenerativeModel
 from genmodels.data.inputs import conform
 from genmodels.errors import DataError
-from genmodels.registry import get_model_class
+from genmodels.registry import build_model, get_model_class
 from genmodels.training import seed_all
 from pipelines.artifacts import log_figure, log_table
 from pipelines.datasets import load_splits
@@ -254,7 +254,7 @@ def _background_stage(
     val = background_data(val_source, bg.mutation_rate, spec.seed + 1)
     params = {**spec.model.params, **bg.params}
     seed_all(spec.seed)
-    background = model_cls(data.train.image_shape, data.train.levels, **params)
+    background = build_model(model_cls, data.train.image_shape, data.train.levels, params)
     t0 = time.perf_counter()
     fit = train_stage(
         background, train, val, spec, uri, tags, "background", bg.max_epochs, log,
@@ -300,7 +300,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         )
 
         seed_all(spec.seed)
-        model = model_cls(data.train.image_shape, data.train.levels, **spec.model.params)
+        model = build_model(model_cls, data.train.image_shape, data.train.levels, spec.model.params)
         t0 = time.perf_counter()
         fit = train_stage(model, data.train, data.val, spec, uri, tags, log=log)
         log(

@@ -18,7 +18,7 @@ import mlflow
 from genmodels.contract import Capability, GenerativeModel
 from genmodels.data.imageset import ImageSet
 from genmodels.errors import CapabilityError, DataError
-from genmodels.registry import get_model_class
+from genmodels.registry import build_model, get_model_class
 from genmodels.training import fit_model, seed_all
 from pipelines.artifacts import log_figure, log_table
 from pipelines.datasets import load_splits
@@ -95,7 +95,7 @@ def run_augment_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print)
             params = dict(spec.model.params)
             if model_cls.supports(Capability.CONDITIONAL):
                 params.setdefault("num_classes", num_classes)
-            model = model_cls(fit.image_shape, fit.levels, **params)
+            model = build_model(model_cls, fit.image_shape, fit.levels, params)
             fit_model(model, fit, val, spec.train.config(), seed=seed)
             return model
 

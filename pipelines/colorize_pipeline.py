@@ -16,7 +16,7 @@ import mlflow
 from genmodels.contract import GenerativeModel
 from genmodels.data.splits import subsample
 from genmodels.errors import DataError
-from genmodels.registry import get_model_class
+from genmodels.registry import build_model, get_model_class
 from genmodels.training import seed_all
 from pipelines.artifacts import log_figure, log_table
 from pipelines.datasets import load_splits
@@ -132,7 +132,7 @@ def run_colorize_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
         model: GenerativeModel | None = None
         if "model" in task.arms:
             seed_all(spec.seed)
-            model = model_cls(train.image_shape, train.levels, **spec.model.params)
+            model = build_model(model_cls, train.image_shape, train.levels, spec.model.params)
             t0 = time.perf_counter()
             fit = train_stage(model, train, val, spec, uri, tags, log=log)
             log(f"trained prior {model.name} in {time.perf_counter() - t0:.1f} s ({fit.epochs} ep)")

@@ -24,7 +24,7 @@ from genmodels.contract import Capability
 from genmodels.data.imageset import ImageSet
 from genmodels.errors import CapabilityError, DataError
 from genmodels.persistence import save_model
-from genmodels.registry import get_model_class
+from genmodels.registry import build_model, get_model_class
 from genmodels.training import seed_all
 from pipelines.artifacts import log_figure, log_table
 from pipelines.datasets import load_splits
@@ -91,7 +91,7 @@ def run_share_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print) -
         conditional = model_cls.supports(Capability.CONDITIONAL)
         if conditional:
             params.setdefault("num_classes", num_classes)
-        model = model_cls(train.image_shape, train.levels, **params)
+        model = build_model(model_cls, train.image_shape, train.levels, params)
         t0 = time.perf_counter()
         fit = train_stage(model, train, val, spec, uri, tags, log=log)
         log(f"trained {model.name} in {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)")

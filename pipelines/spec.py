@@ -11,9 +11,17 @@ import hashlib
 import inspect
 import json
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from genmodels.data.catalog import DATASETS
 from genmodels.private import PrivacyConfig, PrivacyError
@@ -131,6 +139,18 @@ def check_model_params(model: str, params: dict[str, Any]) -> None:
             f"unknown parameter(s) {', '.join(unknown)} for model '{model}'; "
             f"allowed: {', '.join(allowed)}"
         )
+    # values against the constructor's type hints (lax: 3 passes for a float), so a wrong type
+    # or a value outside a Literal is refused at load time, before any data or training
+    hints = get_type_hints(cls.__init__)
+    wrong = []
+    for key, value in params.items():
+        if key in hints:
+            try:
+                TypeAdapter(hints[key]).validate_python(value)
+            except ValidationError as err:
+                wrong.append(f"{key}={value!r}: {err.errors()[0]['msg']}")
+    if wrong:
+        raise ValueError(f"bad parameter value(s) for model '{model}': {'; '.join(wrong)}")
 
 
 class PrivacySpec(_Section):

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 import mlflow
 from genmodels.contract import Capability, GenerativeModel
 from genmodels.errors import CapabilityError, DataError
-from genmodels.registry import get_model_class
+from genmodels.registry import build_model, get_model_class
 from genmodels.training import seed_all
 from pipelines.artifacts import log_figure, log_table
 from pipelines.datasets import load_splits
@@ -123,7 +123,7 @@ def run_transfer_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print
         params = dict(spec.model.params)
         if model_cls.supports(Capability.CONDITIONAL):
             params.setdefault("num_classes", num_classes)
-        generator = model_cls(train.image_shape, train.levels, **params)
+        generator = build_model(model_cls, train.image_shape, train.levels, params)
         t0 = time.perf_counter()
         fit = train_stage(generator, train, val, spec, uri, tags, log=log)
         log(f"generator {generator.name}: {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)")

@@ -1,9 +1,9 @@
-"""DCGAN with manual optimization: samples only, no likelihood."""
+"""DCGAN with manual optimization, non-saturating or WGAN-GP loss: samples only, no likelihood."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -14,19 +14,31 @@ from genmodels.contract import Capability, GenerativeModel, Likelihood
 from genmodels.gan.network import Discriminator, Generator
 from genmodels.registry import register_model
 
+GanLoss = Literal["non-saturating", "wgan-gp"]
+_LOSSES: tuple[str, ...] = ("non-saturating", "wgan-gp")
+
 
 @register_model
 class DCGAN(GenerativeModel):
-    """Generator and discriminator trained alternately with the non-saturating GAN loss.
+    """Generator and discriminator trained alternately.
+
+    ``loss="non-saturating"`` (Goodfellow et al. 2014): the discriminator is a real/fake
+    classifier, one discriminator and one generator step per batch, Adam betas (0.5, 0.999).
+    ``loss="wgan-gp"`` (Gulrajani et al. 2017): the discriminator is a critic of the Wasserstein-1
+    distance, ``E[D(fake)] - E[D(real)] + gp_weight * E[(|grad D(x_hat)| - 1)^2]`` on random
+    interpolates ``x_hat`` of real and generated images; the generator steps once every
+    ``critic_steps`` critic steps, Adam betas (0.0, 0.9). The critic has no batch norm, which the
+    per-example gradient penalty needs.
 
     Declares no likelihood: density tasks refuse it before any weights load. Training keeps the
     last epoch's weights (a GAN has no validation likelihood to select on); the validation step
-    logs the discriminator's mean probability for real and generated images.
+    logs the discriminator's mean probability for real and generated images (non-saturating) or
+    the critic's Wasserstein estimate ``E[D(real)] - E[D(fake)]`` (wgan-gp).
     """
 
     name = "dcgan"
     family = "gan"
-    description = "DCGAN-style GAN, non-saturating loss, manual optimization"
+    description = "DCGAN-style GAN, non-saturating or WGAN-GP loss, manual optimization"
     likelihood = Likelihood.NONE
     capabilities = frozenset({Capability.SAMPLE})
     monitor = None
@@ -40,12 +52,23 @@ class DCGAN(GenerativeModel):
         latent_dim: int = 32,
         lr: float = 2e-4,
         num_classes: int = 0,
+        loss: GanLoss = "non-saturating",
+        critic_steps: int | None = None,
+        gp_weight: float = 10.0,
     ) -> None:
         super().__init__(image_shape, levels)
+        if loss not in _LOSSES:
+            raise ValueError(f"unknown GAN loss '{loss}'; choose one of {', '.join(_LOSSES)}")
+        critic_steps = (5 if loss == "wgan-gp" else 1) if critic_steps is None else critic_steps
+        if critic_steps < 1:
+            raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
+        if gp_weight < 0:
+            raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
         self.save_hyperparameters()
         self.generator = Generator(self.image_shape, hidden_channels, latent_dim, num_classes)
         self.discriminator = Discriminator(self.image_shape, hidden_channels, num_classes)
         self.latent_dim, self.lr = latent_dim, lr
+        self.loss, self.critic_steps, self.gp_weight = loss, critic_steps, gp_weight
         self.automatic_optimization = False
 
     # Hooks the conditional variant overrides; the unconditional GAN ignores labels.
@@ -73,14 +96,14 @@ class DCGAN(GenerativeModel):
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         opt_g, opt_d = self.optimizers()  # type: ignore[attr-defined]
-        loss_d, loss_g = self.adversarial_step(batch, opt_g, opt_d, self.manual_backward)
-        self.log_dict(
-            {"train_loss_d": loss_d, "train_loss_g": loss_g},
-            on_step=False,
-            on_epoch=True,
-            batch_size=len(batch[0]),
-        )
-        return (loss_d + loss_g).detach()
+        # the step count depends only on epoch and batch, so a resumed run keeps the cadence
+        step = self.current_epoch * int(self.trainer.num_training_batches) + batch_idx
+        loss_d, loss_g = self.adversarial_step(batch, opt_g, opt_d, self.manual_backward, step)
+        logged = {"train_loss_d": loss_d}
+        if loss_g is not None:  # critic-only steps of WGAN-GP have no generator loss
+            logged["train_loss_g"] = loss_g
+        self.log_dict(logged, on_step=False, on_epoch=True, batch_size=len(batch[0]))
+        return loss_d if loss_g is None else (loss_d + loss_g).detach()
 
     def adversarial_step(
         self,
@@ -88,8 +111,10 @@ class DCGAN(GenerativeModel):
         opt_g: Any,
         opt_d: Any,
         backward: Callable[[Tensor], None],
-    ) -> tuple[Tensor, Tensor]:
-        """One discriminator step, then one generator step; returns ``(loss_d, loss_g)``.
+        step: int = 0,
+    ) -> tuple[Tensor, Tensor | None]:
+        """One discriminator step, then a generator step if ``step % critic_steps == 0``;
+        returns ``(loss_d, loss_g)``, ``loss_g`` None where the generator did not step.
 
         ``backward`` is Lightning's ``manual_backward`` in training, ``Tensor.backward`` in a
         bare PyTorch loop over the same networks (``benchmarks/speed``)."""
@@ -98,31 +123,56 @@ class DCGAN(GenerativeModel):
         z = torch.randn(n, self.latent_dim, device=real.device)
         fake = self._generate(z, labels)
 
-        logits_real = self._discriminate(real, labels)
-        logits_fake = self._discriminate(fake.detach(), labels)
-        loss_d = F.binary_cross_entropy_with_logits(
-            logits_real, torch.ones_like(logits_real)
-        ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
+        loss_d = self._discriminator_loss(real, fake.detach(), labels)
         opt_d.zero_grad()
         backward(loss_d)
         opt_d.step()
+        if step % self.critic_steps:
+            return loss_d.detach(), None
 
         logits_gen = self._discriminate(fake, labels)
-        loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
+        if self.loss == "wgan-gp":
+            loss_g = -logits_gen.mean()
+        else:
+            loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
         opt_g.zero_grad()
         backward(loss_g)
         opt_g.step()
         return loss_d.detach(), loss_g.detach()
 
+    def _discriminator_loss(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor:
+        logits_real = self._discriminate(real, labels)
+        logits_fake = self._discriminate(fake, labels)
+        if self.loss == "non-saturating":
+            return F.binary_cross_entropy_with_logits(
+                logits_real, torch.ones_like(logits_real)
+            ) + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
+        return logits_fake.mean() - logits_real.mean() + self.gradient_penalty(real, fake, labels)
+
+    def gradient_penalty(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor:
+        """``gp_weight * E[(|grad_x D(x_hat)|_2 - 1)^2]``, ``x_hat`` uniform on the segments
+        between real and generated images (the labels stay those of the pair)."""
+        eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(
+            self._discriminate(x_hat, labels).sum(), x_hat, create_graph=True
+        )
+        return self.gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor | None:
         real, labels = batch[0], self._labels(batch)
         z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
         fake = self._generate(z, labels)
+        d_real, d_fake = self._discriminate(real, labels), self._discriminate(fake, labels)
+        if self.loss == "wgan-gp":
+            logged = {"val_wasserstein": d_real.mean() - d_fake.mean()}
+        else:
+            logged = {
+                "val_d_real": torch.sigmoid(d_real).mean(),
+                "val_d_fake": torch.sigmoid(d_fake).mean(),
+            }
         self.log_dict(
-            {
-                "val_d_real": torch.sigmoid(self._discriminate(real, labels)).mean(),
-                "val_d_fake": torch.sigmoid(self._discriminate(fake, labels)).mean(),
-            },
+            logged,
             on_step=False,
             on_epoch=True,
             batch_size=real.shape[0],
@@ -130,7 +180,7 @@ class DCGAN(GenerativeModel):
         return None
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        betas = (0.5, 0.999)
+        betas = (0.0, 0.9) if self.loss == "wgan-gp" else (0.5, 0.999)
         return [
             torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=betas),
             torch.optim.Adam(self.discriminator.parameters(), lr=self.lr, betas=betas),
@@ -143,7 +193,7 @@ class ConditionalDCGAN(ClassConditional, DCGAN):
     discriminator scores (image, label) pairs with a projection head."""
 
     name = "dcgan-cond"
-    description = "class-conditional DCGAN (projection discriminator)"
+    description = "class-conditional DCGAN (projection discriminator; non-saturating or WGAN-GP)"
     capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL})
     tiny_params: ClassVar[dict[str, Any]] = {**DCGAN.tiny_params, "num_classes": 2}
 
@@ -155,9 +205,15 @@ class ConditionalDCGAN(ClassConditional, DCGAN):
         latent_dim: int = 32,
         lr: float = 2e-4,
         num_classes: int = 10,
+        loss: GanLoss = "non-saturating",
+        critic_steps: int | None = None,
+        gp_weight: float = 10.0,
     ) -> None:
         n_embed = max(num_classes, 1)  # _init_classes rejects < 1 with a clear message
-        DCGAN.__init__(self, image_shape, levels, hidden_channels, latent_dim, lr, n_embed)
+        DCGAN.__init__(
+            self, image_shape, levels, hidden_channels, latent_dim, lr, n_embed,
+            loss, critic_steps, gp_weight,
+        )  # fmt: skip
         self._init_classes(num_classes)
 
     def _labels(self, batch: tuple[Tensor, ...]) -> Tensor | None:

@@ -213,6 +213,15 @@ def test_missing_data_file_exits_2_and_marks_run_failed(mlflow_store, tmp_path, 
     assert runs and all(r.info.status == "FAILED" for r in runs)
 
 
+def test_parameters_that_do_not_fit_the_images_exit_2_and_mark_run_failed(mlflow_store, capsys):
+    # 8x8 digits cannot be halved four times: the constructor refuses, the CLI names it
+    assert main(_args("model.params.num_scales=5")) == 2
+    err = capsys.readouterr().err
+    assert "model 'realnvp' refused its parameters" in err and "num_scales" in err
+    _, runs = _runs(mlflow_store)
+    assert runs and all(r.info.status == "FAILED" for r in runs)
+
+
 def test_corrupt_image_folder_exits_2(mlflow_store, tmp_path, capsys):
     folder = tmp_path / "imgs" / "a"
     folder.mkdir(parents=True)

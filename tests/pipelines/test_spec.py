@@ -56,6 +56,15 @@ def test_config_hash_changes_with_content_only():
             "model.params.depth=3",
             "unknown parameter(s) depth for model 'realnvp'; allowed: num_scales",
         ),
+        (
+            "model.params.hidden_channels=many",
+            "bad parameter value(s) for model 'realnvp': hidden_channels='many': Input should be "
+            "a valid integer",
+        ),
+        (
+            "model={name: dcgan, params: {loss: wgan}}",
+            "loss='wgan': Input should be 'non-saturating' or 'wgan-gp'",
+        ),
         ("task.name=paint", "unknown task 'paint'; valid tasks: anomaly, augment, colorize"),
         ("task.bogus=1", "task.bogus: unknown key; allowed keys here: name, normal_classes"),
         ("task.target_fpr=1.5", "task.target_fpr: Input should be less than 1"),

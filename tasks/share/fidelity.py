@@ -42,9 +42,20 @@ def precision_recall_density_coverage(
     }
 
 
+def _psd_root(s: np.ndarray) -> np.ndarray:
+    w, v = linalg.eigh(s)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))`` between Gaussian fits."""
+    """``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))`` between Gaussian fits.
+
+    ``Tr (S_a S_b)^(1/2)`` is the sum of the square roots of the eigenvalues of the symmetric
+    ``S_a^(1/2) S_b S_a^(1/2)`` (similar to ``S_a S_b``): no general matrix square root, so
+    singular covariances (fewer images than features, constant features) are exact too."""
     mu_a, mu_b = a.mean(0), b.mean(0)
-    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = np.real(linalg.sqrtm(s_a @ s_b))
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a + s_b - 2 * root))
+    s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    root_a = _psd_root(s_a)
+    middle = root_a @ s_b @ root_a
+    trace_root = np.sqrt(np.clip(linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * trace_root)

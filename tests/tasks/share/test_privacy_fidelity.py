@@ -77,6 +77,18 @@ def test_frechet_distance_of_a_mean_shift():
     assert frechet_distance(a, a) < 1e-6
 
 
+def test_frechet_distance_with_singular_covariances_is_exact_and_warning_free():
+    # features 2 and 3 are copies of feature 1 (rank-1 covariances): the distance is that of the
+    # 1-d Gaussians scaled by the 3 copies, 3 (|mu_a - mu_b|^2 + (s_a - s_b)^2) for std s
+    g = np.random.default_rng(2)
+    a = np.repeat(g.normal(0.0, 1.0, size=(20000, 1)), 3, axis=1)
+    b = np.repeat(g.normal(1.0, 2.0, size=(20000, 1)), 3, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distance = frechet_distance(a, b)
+    assert abs(distance - 3 * (1.0 + 1.0)) < 0.25
+
+
 def test_frechet_distance_of_a_scale_change_is_warning_free():
     # N(0, I) against N(0, 4 I) in 3 dimensions: Tr(I + 4I - 2 (4I)^(1/2)) = 3 (1 + 4 - 4) = 3
     g = np.random.default_rng(1)

@@ -1,7 +1,7 @@
 """Anomaly benchmark in one run: every likelihood model x every score, next to every baseline.
 
     .venv/bin/python benchmarks/anomaly_bench.py [--datasets pneumoniamnist usps]
-        [--models gmm ppca vae realnvp pixelcnn ddpm] [--digits 0 1 ...] [--epochs N]
+        [--models gmm ppca kde vae realnvp pixelcnn ddpm] [--digits 0 1 ...] [--epochs N]
         [--bootstrap 1000] [--out anomaly-bench] [--set key=value ...]
 
 For each data set and model, one pipeline run (tracked in MLflow, experiment ``anomaly-bench``)
@@ -42,6 +42,7 @@ SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 MODEL_PARAMS: dict[str, dict[str, Any]] = {
     "gmm": {"n_components": 8},
     "ppca": {"n_components": 32},
+    "kde": {},  # bandwidth by leave-one-out likelihood, at most 2000 stored images
     "vae": {"hidden_channels": 32, "latent_dim": 16},
     "realnvp": {"hidden_channels": 32, "num_blocks": 2, "couplings_per_scale": 3},
     "pixelcnn": {"hidden_channels": 32, "num_blocks": 4, "first_kernel": 5},

@@ -1,12 +1,13 @@
-"""The anomaly benchmark's summary counts, per method, the classes where a model score is ahead of
-the best baseline."""
+"""The anomaly benchmark covers every unconditional likelihood model of the zoo, and its summary
+counts, per method, the classes where a model score is ahead of the best baseline."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.anomaly_bench import summarize
+from benchmarks.anomaly_bench import MODEL_PARAMS, summarize
+from genmodels.registry import build_model, get_model_class, list_models
 
 
 def _row(normal: int, method: str, auroc: float, gain: float | None, low: float | None) -> dict:
@@ -19,6 +20,17 @@ def _row(normal: int, method: str, auroc: float, gain: float | None, low: float 
         "auroc_gain": np.nan if gain is None else gain,
         "auroc_gain_ci_low": np.nan if low is None else low,
     }
+
+
+def test_every_unconditional_likelihood_model_is_benchmarked_with_valid_parameters():
+    zoo = {
+        m.name
+        for m in list_models()
+        if m.likelihood in ("exact", "bound") and "conditional" not in m.capabilities
+    }
+    assert set(MODEL_PARAMS) == zoo
+    for name, params in MODEL_PARAMS.items():  # the parameters build the model at 28x28
+        assert build_model(get_model_class(name), (1, 28, 28), 256, params).name == name
 
 
 def test_summary_counts_classes_ahead_of_the_baseline_and_leaves_baselines_blank():

@@ -121,13 +121,15 @@ class DCGAN(GenerativeModel):
         real, labels = batch[0], self._labels(batch)
         n = real.shape[0]
         z = torch.randn(n, self.latent_dim, device=real.device)
-        fake = self._generate(z, labels)
+        generator_steps = step % self.critic_steps == 0
+        with torch.set_grad_enabled(generator_steps and torch.is_grad_enabled()):
+            fake = self._generate(z, labels)  # no graph kept on critic-only steps
 
         loss_d = self._discriminator_loss(real, fake.detach(), labels)
         opt_d.zero_grad()
         backward(loss_d)
         opt_d.step()
-        if step % self.critic_steps:
+        if not generator_steps:
             return loss_d.detach(), None
 
         logits_gen = self._discriminate(fake, labels)

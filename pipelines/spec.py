@@ -8,17 +8,14 @@ its key and the allowed values.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    TypeAdapter,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -26,6 +23,7 @@ from pydantic import (
 from genmodels.data.catalog import DATASETS
 from genmodels.private import PrivacyConfig, PrivacyError
 from genmodels.training import TrainConfig
+from pipelines.model_params import check_model_params
 from tasks.anomaly.scores import make_score
 from tasks.colorize.inference import InferenceConfig
 
@@ -121,36 +119,6 @@ class ModelSpec(_Section):
     def _known_params(self) -> ModelSpec:
         check_model_params(self.name, self.params)
         return self
-
-
-def check_model_params(model: str, params: dict[str, Any]) -> None:
-    """Raise ``ValueError`` naming the parameters the model's constructor does not take."""
-    from genmodels.registry import get_model_class
-
-    cls = get_model_class(model)
-    allowed = [
-        p
-        for p in inspect.signature(cls.__init__).parameters
-        if p not in ("self", "image_shape", "levels")
-    ]
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(unknown)} for model '{model}'; "
-            f"allowed: {', '.join(allowed)}"
-        )
-    # values against the constructor's type hints (lax: 3 passes for a float), so a wrong type
-    # or a value outside a Literal is refused at load time, before any data or training
-    hints = get_type_hints(cls.__init__)
-    wrong = []
-    for key, value in params.items():
-        if key in hints:
-            try:
-                TypeAdapter(hints[key]).validate_python(value)
-            except ValidationError as err:
-                wrong.append(f"{key}={value!r}: {err.errors()[0]['msg']}")
-    if wrong:
-        raise ValueError(f"bad parameter value(s) for model '{model}': {'; '.join(wrong)}")
 
 
 class PrivacySpec(_Section):

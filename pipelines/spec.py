@@ -12,13 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from genmodels.data.catalog import DATASETS
 from genmodels.private import PrivacyConfig, PrivacyError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +15,7 @@ from genmodels.gan.network import Discriminator, Generator
 from genmodels.registry import register_model
 
 GanLoss = Literal["non-saturating", "wgan-gp"]
-_LOSSES: tuple[str, ...] = ("non-saturating", "wgan-gp")
+_LOSSES: tuple[str, ...] = get_args(GanLoss)
 
 
 @register_model

@@ -44,6 +44,7 @@ def _config(task: AugmentTaskSpec) -> AugmentConfig:
         filter_threshold=task.filter_threshold,
         flips=task.flips,
         generator_copies=task.generator_copies,
+        pretrain_multiplier=task.pretrain_multiplier,
         classifier=ClassifierConfig(**task.classifier.model_dump()),
     )
 

@@ -35,7 +35,13 @@ ScoreName = Literal[
 ]
 TASKS = ("anomaly", "augment", "colorize", "transfer", "share")
 ArmName = Literal[
-    "real", "real+gen", "real+classic", "real+classic+gen", "real+gen-filtered", "synthetic-only"
+    "real",
+    "real+gen",
+    "real+classic",
+    "real+classic+gen",
+    "real+gen-filtered",
+    "real+classic+gen-pretrain",
+    "synthetic-only",
 ]
 ARM_NAMES: tuple[ArmName, ...] = get_args(ArmName)
 ColorizeArm = Literal["uniform", "mean-chroma", "model", "regressor", "conditional"]
@@ -236,6 +242,7 @@ class AugmentTaskSpec(_Section):
     filter_threshold: float = Field(0.9, gt=0, le=1)
     flips: bool = False  # horizontal flips in classic augmentation (not for digits)
     generator_copies: int = Field(0, ge=0)  # classic-augmented copies in the generator's data
+    pretrain_multiplier: float = Field(25.0, gt=0)  # generated per real image, pretraining set
     classifier: ClassifierSpec = Field(default_factory=lambda: ClassifierSpec())
 
     @field_validator("ks")

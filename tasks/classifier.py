@@ -138,13 +138,17 @@ def train_classifier(
     config: ClassifierConfig,
     seed: int,
     transform: Transform | None = None,
+    init: ClassifierModule | None = None,
 ) -> ClassifierModule:
     """Train the CNN on ``train`` (with an optional batch augmentation), keep the weights of
-    the epoch with the best validation accuracy."""
+    the epoch with the best validation accuracy. With ``init``, training starts from a copy of
+    that classifier's weights (fine-tuning; ``init`` itself is left untouched)."""
     if train.labels is None or val.labels is None:
         raise ValueError("the classifier needs labelled training and validation images")
     seed_all(seed)
     model = ClassifierModule(train.image_shape, num_classes, config.lr, config.width)
+    if init is not None:
+        model.load_state_dict(init.state_dict())
     repeats = max(1, -(-config.min_steps_per_epoch * config.batch_size // len(train)))
     images, labels = train.images.repeat(repeats, 1, 1, 1), train.labels.repeat(repeats)
     loader = _batches(

@@ -12,6 +12,10 @@ Arms:
                          and that many classic-augmented copies of each)
     real+gen-filtered    real+gen keeping samples the real-data classifier assigns to their
                          intended class with probability >= ``filter_threshold``
+    real+classic+gen-pretrain
+                         the classifier is first trained on ``pretrain_multiplier`` x as many
+                         generated images (with classic augmentation), then fine-tuned on the
+                         real images with classic augmentation
     synthetic-only       generated images only (train on synthetic, test on real)
 """
 
@@ -44,6 +48,7 @@ ARMS = (
     "real+classic",
     "real+classic+gen",
     "real+gen-filtered",
+    "real+classic+gen-pretrain",
     "synthetic-only",
 )
 GeneratorFit = Callable[[ImageSet, ImageSet, int], GenerativeModel]
@@ -60,6 +65,9 @@ class AugmentConfig:
     # classic-augmented copies of each k-shot image added to the generator's training set (the
     # generator then learns the warps too); 0: it sees the k-shot images only
     generator_copies: int = 0
+    # generated images per real training image in the pretraining set of
+    # real+classic+gen-pretrain (many: a generator's samples cost nothing)
+    pretrain_multiplier: float = 25.0
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
     def __post_init__(self) -> None:
@@ -70,6 +78,8 @@ class AugmentConfig:
             raise ValueError(f"multiplier must be > 0, got {self.multiplier}")
         if self.generator_copies < 0:
             raise ValueError(f"generator_copies must be >= 0, got {self.generator_copies}")
+        if self.pretrain_multiplier <= 0:
+            raise ValueError(f"pretrain_multiplier must be > 0, got {self.pretrain_multiplier}")
 
 
 def _needs_generator(arms: tuple[str, ...]) -> bool:
@@ -150,6 +160,18 @@ def _one_draw(
         else:
             model = real_model  # nothing passed the filter: the arm is the real-only classifier
         record("real+gen-filtered", model, len(few.fit), kept, t0)
+    if "real+classic+gen-pretrain" in config.arms:
+        t0 = time.perf_counter()
+        many = max(1, round(config.pretrain_multiplier * len(few.fit) / num_classes))
+        g = torch.Generator().manual_seed(seed)
+        pretrain_set = generate_labelled(generative, many, num_classes, g, labeller)
+        synthetic = ImageSet(pretrain_set.images, pretrain_set.labels, levels=pool.levels)
+        pretrained = train_classifier(
+            synthetic, few.val, num_classes, clf, seed, classic_augmentation(seed, config.flips)
+        )
+        augment = classic_augmentation(seed, config.flips)
+        model = train_classifier(few.fit, few.val, num_classes, clf, seed, augment, init=pretrained)
+        record("real+classic+gen-pretrain", model, len(few.fit), pretrain_set, t0)
     if "synthetic-only" in config.arms:
         t0 = time.perf_counter()
         synthetic = ImageSet(generated.images, generated.labels, levels=pool.levels)

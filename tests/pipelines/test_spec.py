@@ -171,3 +171,14 @@ def test_model_weights_must_exist_and_are_refused_where_the_protocol_fixes_the_t
     for name in ("augment", "share"):
         with pytest.raises(SpecError, match=f"task '{name}' .* cannot take a model trained else"):
             load_spec(name, [f"model.weights={weights}"])
+
+
+def test_spec_arms_are_the_protocols_arms():
+    from pipelines.spec import ARM_NAMES
+    from tasks.augment import ARMS
+
+    assert ARM_NAMES == ARMS
+    spec = load_spec("augment", ["task.arms=[real, real+classic+gen-pretrain]"])
+    assert spec.task.pretrain_multiplier == 25.0
+    with pytest.raises(SpecError, match="pretrain_multiplier"):
+        load_spec("augment", ["task.pretrain_multiplier=0"])

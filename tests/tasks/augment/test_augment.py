@@ -80,7 +80,9 @@ def test_test_images_never_reach_the_generator_or_any_classifier(monkeypatch):
     config = AugmentConfig(ks=(4,), seeds=(0,), generator_copies=2, classifier=TINY_CLASSIFIER)
     rows = run_augment(pool, test, 3, spy_fit, config, log=lambda _: None)
     assert set(rows["arm"]) == set(experiment.ARMS)
-    assert len(seen) == 2 * (len(experiment.ARMS) - 1 + 1)  # 5 classifier fits + the generator
+    # 7 classifier fits (the filter kept nothing from the tiny generator, so that arm reuses the
+    # real classifier; the pretrain arm fits twice) + the generator
+    assert len(seen) == 2 * 8
     for images in seen:
         assert not (images == marker).flatten(1).all(1).any()
 
@@ -151,3 +153,52 @@ def test_generator_copies_enlarge_only_the_generators_training_set(monkeypatch):
     assert sizes == {"generator": [27], "classifier": [9, 18]}  # real 9; real 9 + generated 9
     with pytest.raises(ValueError, match="generator_copies must be >= 0"):
         AugmentConfig(generator_copies=-1)
+
+
+def test_pretrain_arm_trains_on_generated_images_then_fine_tunes_on_the_real_ones(monkeypatch):
+    pool, test = _pool(), _pool(n_per_class=4, seed=1)
+    calls: list[dict[str, object]] = []
+    original_train = experiment.train_classifier
+
+    def spy_train(train, val, *args, init=None, **kwargs):
+        model = original_train(train, val, *args, init=init, **kwargs)
+        calls.append({"train": train, "init": init, "model": model, "augmented": args[3:4]})
+        return model
+
+    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    config = AugmentConfig(
+        ks=(4,), seeds=(0,), arms=("real", "real+classic+gen-pretrain"), pretrain_multiplier=5,
+        classifier=TINY_CLASSIFIER,
+    )  # fmt: skip
+    rows = run_augment(pool, test, 3, _tiny_generator("vae-cond"), config, log=lambda _: None)
+    real, pretrain, finetune = calls
+    few = draw_few_shot(pool, 4, seed=0)
+    assert real["init"] is None and torch.equal(real["train"].images, few.fit.images)
+    # pretraining: generated images only, 5 x 9 of them, 15 per class, none of them real
+    synthetic = pretrain["train"]
+    assert pretrain["init"] is None and torch.bincount(synthetic.labels).tolist() == [15, 15, 15]
+    real_rows = {tuple(r.flatten().tolist()) for r in pool.images}
+    assert not real_rows & {tuple(r.flatten().tolist()) for r in synthetic.images}
+    # fine-tuning: the real k-shot images, from the pretrained weights, both with classic warps
+    assert finetune["init"] is pretrain["model"]
+    assert torch.equal(finetune["train"].images, few.fit.images)
+    assert pretrain["augmented"][0] is not None and finetune["augmented"][0] is not None
+    row = rows.set_index("arm").loc["real+classic+gen-pretrain"]
+    assert row["n_real"] == 9 and row["n_generated"] == 45
+    with pytest.raises(ValueError, match="pretrain_multiplier must be > 0"):
+        AugmentConfig(pretrain_multiplier=0)
+
+
+def test_fine_tuning_starts_from_the_given_weights_and_leaves_them_untouched():
+    pool = _pool()
+    few = draw_few_shot(pool, 6, seed=0)
+    trained = experiment.train_classifier(few.fit, few.val, 3, TINY_CLASSIFIER, seed=0)
+    before = {k: v.clone() for k, v in trained.state_dict().items()}
+    frozen = ClassifierConfig(max_epochs=1, batch_size=16, patience=0, width=4, lr=1e-12)
+    tuned = experiment.train_classifier(few.fit, few.val, 3, frozen, seed=1, init=trained)
+    fresh = experiment.train_classifier(few.fit, few.val, 3, frozen, seed=1)
+    weight = "net.head.weight"
+    # with a vanishing learning rate the tuned weights are the initial ones, not a fresh draw
+    assert torch.allclose(tuned.state_dict()[weight], before[weight], atol=1e-6)
+    assert not torch.allclose(fresh.state_dict()[weight], before[weight], atol=1e-3)
+    assert all(torch.equal(v, before[k]) for k, v in trained.state_dict().items())

@@ -1,8 +1,8 @@
 """The augmentation pipeline: k-shot draws -> generator -> classifier arms -> table, in MLflow.
 
 One parent run per execution with the spec as params, the per-draw rows and the summary as
-tables, ``acc.<arm>.k<k>`` (mean over seeds) and ``gain.<arm>.k<k>`` metrics (``+`` in arm
-names becomes ``_``), and a plot of
+tables, ``acc.<arm>.k<k>`` (mean over seeds), ``gain.<arm>.k<k>`` and
+``gain_vs_classic.<arm>.k<k>`` metrics (``+`` in arm names becomes ``_``), and a plot of
 accuracy against k for every arm. Only the data set's training split is ever drawn from; the test
 split only measures.
 """
@@ -105,8 +105,9 @@ def run_augment_pipeline(spec: PipelineSpec, log: Callable[[str], None] = print)
         for _, r in summary.iterrows():
             key = f"{metric_name(str(r['arm']))}.k{r['k']}"
             mlflow.log_metric(f"acc.{key}", float(r["mean"]))
-            if "gain" in r and pd.notna(r["gain"]):
-                mlflow.log_metric(f"gain.{key}", float(r["gain"]))
+            for column in ("gain", "gain_vs_classic"):
+                if column in r and pd.notna(r[column]):
+                    mlflow.log_metric(f"{column}.{key}", float(r[column]))
         log_table(rows, "rows")
         log_table(summary, "results")
         log_figure(accuracy_figure(summary), "accuracy_vs_k")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 
 from pipelines.cli import main
@@ -25,11 +26,22 @@ def test_augment_run_logs_table_plot_and_metrics(mlflow_store, capsys):
     exp = client.get_experiment_by_name("it-augment")
     (run,) = client.search_runs([exp.experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["task"] == "augment"
-    for arm in ("real", "real_gen", "real_classic_gen", "real_gen-filtered", "synthetic-only"):
+    arms = ("real", "real_gen", "real_classic_gen", "real_gen-filtered", "synthetic-only")
+    for arm in (*arms, "real_classic_gen-pretrain"):
         assert 0.0 <= run.data.metrics[f"acc.{arm}.k3"] <= 1.0
     assert "gain.real_gen.k3" in run.data.metrics and "gain.real.k3" not in run.data.metrics
+    metrics = run.data.metrics
+    assert "gain_vs_classic.real_classic_gen-pretrain.k3" in metrics
+    assert "gain_vs_classic.real_classic.k3" not in metrics
     table = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/results.csv"))
-    assert len(table) == 6 and (table["seeds"] == 2).all()
+    assert len(table) == 7 and (table["seeds"] == 2).all()
+    by_arm = table.set_index("arm")
+    # each gain column is the difference of the arm's and its baseline's mean accuracy
+    pretrain = by_arm.loc["real+classic+gen-pretrain"]
+    assert pretrain["gain_vs_classic"] == pytest.approx(
+        pretrain["mean"] - by_arm.loc["real+classic", "mean"]
+    )
+    assert pretrain["gain"] == pytest.approx(pretrain["mean"] - by_arm.loc["real", "mean"])
     assert "plots/accuracy_vs_k.png" in {
         a.path for a in client.list_artifacts(run.info.run_id, "plots")
     }

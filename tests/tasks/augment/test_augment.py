@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -202,3 +203,23 @@ def test_fine_tuning_starts_from_the_given_weights_and_leaves_them_untouched():
     assert torch.allclose(tuned.state_dict()[weight], before[weight], atol=1e-6)
     assert not torch.allclose(fresh.state_dict()[weight], before[weight], atol=1e-3)
     assert all(torch.equal(v, before[k]) for k, v in trained.state_dict().items())
+
+
+def test_summary_pairs_each_arm_with_real_and_with_classic_augmentation():
+    acc = {"real": [0.5, 0.6], "real+classic": [0.6, 0.8], "real+classic+gen-pretrain": [0.7, 0.9]}
+    rows = pd.DataFrame(
+        [
+            {"k": 10, "seed": seed, "arm": arm, "accuracy": a}
+            for arm, values in acc.items()
+            for seed, a in enumerate(values)
+        ]
+    )
+    summary = summarize(rows).set_index("arm")
+    pretrain = summary.loc["real+classic+gen-pretrain"]
+    assert pretrain["gain"] == pytest.approx(0.25)
+    assert pretrain["gain_vs_classic"] == pytest.approx(0.1)
+    # both seeds gain exactly 0.1 over classic: a zero-width interval
+    assert pretrain["gain_vs_classic_ci_low"] == pytest.approx(0.1)
+    assert summary.loc["real+classic", "gain"] == pytest.approx(0.15)
+    assert pd.isna(summary.loc["real+classic", "gain_vs_classic"])
+    assert pd.isna(summary.loc["real", "gain"])

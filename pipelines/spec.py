@@ -19,6 +19,7 @@ from genmodels.private import PrivacyConfig, PrivacyError
 from genmodels.training import TrainConfig
 from pipelines.model_params import check_model_params
 from tasks.anomaly.scores import make_score
+from tasks.augment.experiment import ARMS, ArmName
 from tasks.colorize.inference import InferenceConfig
 
 BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
@@ -34,16 +35,7 @@ ScoreName = Literal[
     "ensemble",
 ]
 TASKS = ("anomaly", "augment", "colorize", "transfer", "share")
-ArmName = Literal[
-    "real",
-    "real+gen",
-    "real+classic",
-    "real+classic+gen",
-    "real+gen-filtered",
-    "real+classic+gen-pretrain",
-    "synthetic-only",
-]
-ARM_NAMES: tuple[ArmName, ...] = get_args(ArmName)
+ARM_NAMES: tuple[ArmName, ...] = ARMS
 ColorizeArm = Literal["uniform", "mean-chroma", "model", "regressor", "conditional"]
 COLORIZE_ARMS: tuple[ColorizeArm, ...] = get_args(ColorizeArm)
 #: Tasks whose protocol fixes what the generative model may be trained on.

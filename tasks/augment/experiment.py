@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import pandas as pd
 import torch
@@ -42,7 +43,7 @@ from tasks.fewshot import FewShot, draw_few_shot, with_images
 from tasks.generate import Generated, generate_labelled
 from tasks.stats import mean_ci
 
-ARMS = (
+ArmName = Literal[
     "real",
     "real+gen",
     "real+classic",
@@ -50,7 +51,8 @@ ARMS = (
     "real+gen-filtered",
     "real+classic+gen-pretrain",
     "synthetic-only",
-)
+]
+ARMS: tuple[ArmName, ...] = get_args(ArmName)
 GeneratorFit = Callable[[ImageSet, ImageSet, int], GenerativeModel]
 
 

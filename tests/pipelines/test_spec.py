@@ -173,12 +173,11 @@ def test_model_weights_must_exist_and_are_refused_where_the_protocol_fixes_the_t
             load_spec(name, [f"model.weights={weights}"])
 
 
-def test_spec_arms_are_the_protocols_arms():
-    from pipelines.spec import ARM_NAMES
-    from tasks.augment import ARMS
-
-    assert ARM_NAMES == ARMS
+def test_spec_takes_the_pretrain_arm_and_refuses_unknown_arms_naming_the_valid_ones():
     spec = load_spec("augment", ["task.arms=[real, real+classic+gen-pretrain]"])
+    assert spec.task.arms == ["real", "real+classic+gen-pretrain"]
     assert spec.task.pretrain_multiplier == 25.0
+    with pytest.raises(SpecError, match="real\\+classic\\+gen-pretrain"):
+        load_spec("augment", ["task.arms=[real, mixup]"])
     with pytest.raises(SpecError, match="pretrain_multiplier"):
         load_spec("augment", ["task.pretrain_multiplier=0"])

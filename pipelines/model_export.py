@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
@@ -54,7 +55,12 @@ class _Scorer:
     def predict(self, context, model_input, params=None):
         import torch
 
-        x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
+        try:
+            x = torch.as_tensor(checked_images(model_input))
+        except ValueError as err:
+            # an MlflowException reaches REST clients of `mlflow models serve` as a 400 with
+            # this message; any other exception becomes a generic "unexpected error"
+            raise MlflowException.invalid_parameter_value(str(err)) from err
         evidence = gather_evidence(self.model, x, self.background, self.batch_size, self.compressor)
         scores = self.score(evidence)
         return pd.DataFrame(
@@ -64,6 +70,32 @@ class _Scorer:
                 "flagged": self.threshold.flag(scores),
             }
         )
+
+
+def checked_images(model_input: Any) -> np.ndarray:
+    """``model_input`` as float32, refused when a value is not finite or outside [0, 1].
+
+    Scores of such images would mean nothing (a NaN image would even pass as not flagged), so the
+    error names how many images are affected, the first of them and the range found.
+    """
+    x = np.asarray(model_input, dtype=np.float32)
+    per_image = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(1, -1)
+    bad_value = ~np.isfinite(per_image).all(axis=1)
+    if bad_value.any():
+        rows = np.flatnonzero(bad_value)
+        raise ValueError(
+            f"{len(rows)} of {len(per_image)} images hold NaN or infinite values "
+            f"(first at rows {rows[:5].tolist()}); images must be finite, in [0, 1]"
+        )
+    outside = (per_image < 0).any(axis=1) | (per_image > 1).any(axis=1)
+    if outside.any():
+        rows = np.flatnonzero(outside)
+        raise ValueError(
+            f"{len(rows)} of {len(per_image)} images have values outside [0, 1] (range found "
+            f"{per_image.min():.4g} to {per_image.max():.4g}; first at rows {rows[:5].tolist()}):"
+            " scale intensities to [0, 1] before scoring (the `score` command does this)"
+        )
+    return x
 
 
 with warnings.catch_warnings():

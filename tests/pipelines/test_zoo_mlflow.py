@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mlflow.exceptions import MlflowException
 
 import mlflow
 from genmodels.registry import get_model_class, list_models
@@ -33,3 +34,24 @@ def test_mlflow_logged_model_scores_like_the_trained_model(name, tiny_images, ml
     assert np.array_equal(pred["flagged"].to_numpy(), threshold.flag(scores))
     example = loaded.input_example  # stored with the model for serving; synthetic, not data
     assert example.shape == (1, *tiny_images.image_shape) and np.all(example == 0.5)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [(np.nan, "1 of 4 images hold NaN or infinite values"), (7.0, "outside \\[0, 1\\]")],
+)
+def test_logged_model_refuses_images_it_cannot_score(bad, message, tiny_images, mlflow_store):
+    cls = get_model_class("gmm")
+    model = cls(tiny_images.image_shape, tiny_images.levels, **cls.tiny_params)
+    fit_model(model, tiny_images, tiny_images, TrainConfig(max_epochs=1, batch_size=20, patience=0))
+    threshold = ConformalThreshold.fit(score_images(model, tiny_images.images[:30], "bpd"), 0.1)
+    _, experiment_id = setup_experiment("zoo-mlflow")
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        log_anomaly_model(model, threshold, make_score("bpd"))
+    loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    x = tiny_images.images[:4].numpy().astype(np.float32)
+    assert len(loaded.predict(x)) == 4  # the same images, clean, are scored
+    x[2, 0, 1, 1] = bad
+    with pytest.raises(MlflowException, match=message) as err:
+        loaded.predict(x)
+    assert "rows [2]" in str(err.value)

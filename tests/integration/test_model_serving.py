@@ -1,0 +1,100 @@
+"""The logged anomaly model served over REST with `mlflow models serve` (MLflow's scoring server,
+started here on 127.0.0.1): the endpoint answers with the same scores as the loaded model, and
+refuses images it cannot score with a 400 that names the problem."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+import mlflow
+from genmodels.data import ensure_splits, load_dataset
+from pipelines.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _post(url: str, images: np.ndarray) -> tuple[int, dict]:
+    body = json.dumps({"inputs": images.tolist()}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch):
+    """A tiny anomaly-detect run's model behind `mlflow models serve`; yields (url, model uri)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("PRIORWORKS_ARTIFACT_ROOT", raising=False)
+    args = ["run", "anomaly-detect", "--preset", "tiny", "--set", "output.experiment=it-serve"]
+    assert main(args) == 0
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("it-serve").experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    model_uri = f"runs:/{parent.info.run_id}/model"
+    port = _free_port()
+    bin_dir = Path(sys.executable).parent  # the scoring server is started by name from PATH
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.Popen(
+        [
+            str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+            "--host", "127.0.0.1", "--port", str(port),
+        ],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the scoring server did not come up within 120 s")
+    yield url, model_uri
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_served_model_scores_like_the_loaded_model_and_refuses_bad_images(served):
+    url, model_uri = served
+    x = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)["test"].images[:32].numpy()
+    status, answer = _post(f"{url}/invocations", x)
+    assert status == 200
+    rows = answer["predictions"]
+    expected = mlflow.pyfunc.load_model(model_uri).predict(x)
+    assert len(rows) == len(x) == len(expected)
+    assert np.allclose([r["score"] for r in rows], expected["score"].to_numpy(), atol=1e-5)
+    assert [r["flagged"] for r in rows] == expected["flagged"].tolist()
+    assert np.allclose([r["p_value"] for r in rows], expected["p_value"].to_numpy())
+
+    bad = x.copy()
+    bad[5, 0, 0, 0] = np.nan
+    status, answer = _post(f"{url}/invocations", bad)
+    assert status == 400 and "NaN or infinite values (first at rows [5])" in answer["message"]
+    status, answer = _post(f"{url}/invocations", x[:, :, :7])
+    assert status == 400 and "does not match expected shape" in answer["message"]

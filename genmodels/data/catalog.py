@@ -11,6 +11,7 @@ from genmodels.data.folder import load_image_folder
 from genmodels.data.imageset import ImageSet
 from genmodels.data.inputs import conform
 from genmodels.data.medical import load_medical_folder
+from genmodels.data.medmnist import load_medmnist
 from genmodels.data.npz import load_npz, load_pneumoniamnist, load_usps
 from genmodels.data.photos import load_photos
 from genmodels.errors import DataError, UnknownNameError
@@ -22,6 +23,7 @@ _EMBEDDED: dict[str, Callable[[], dict[str, ImageSet]]] = {
 _FROM_PATH: dict[str, Callable[[Path], dict[str, ImageSet]]] = {
     "usps": load_usps,
     "pneumoniamnist": load_pneumoniamnist,
+    "medmnist": load_medmnist,
     "npz": load_npz,
     "folder": load_image_folder,
     "medical": load_medical_folder,
@@ -37,9 +39,10 @@ def load_dataset(
 
     Args:
         name: one of :data:`DATASETS`.
-        path: file or folder for the file-backed data sets (``usps``, ``pneumoniamnist``, ``npz``,
-            ``folder``, ``medical``, ``cifar10``: its tar.gz or an unpacked folder); must be
-            ``None`` for the embedded ones (``digits``, ``photos``).
+        path: file or folder for the file-backed data sets (``usps``, ``pneumoniamnist``,
+            ``npz``, ``folder``, ``medical``; ``medmnist``: a subset's npz, downloaded if missing;
+            ``cifar10``: its tar.gz or an unpacked folder); must be ``None`` for the embedded
+            ones (``digits``, ``photos``).
         image_size: ``(H, W)`` to resize every image to (MONAI area interpolation), or None.
 
     Returns:

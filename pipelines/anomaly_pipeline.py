@@ -33,6 +33,7 @@ from tasks.anomaly import (
     ConformalThreshold,
     DetectionResult,
     Evidence,
+    LayoutDensity,
     OneClassSplit,
     Score,
     background_data,
@@ -153,6 +154,7 @@ def _reference_and_calibration(n_val: int, spec: PipelineSpec) -> tuple[np.ndarr
 def _gather(
     model: GenerativeModel,
     background: GenerativeModel | None,
+    layout: LayoutDensity | None,
     data: OneClassSplit,
     reference: np.ndarray,
     calibration: np.ndarray,
@@ -161,7 +163,7 @@ def _gather(
     task = _task(spec)
 
     def gather(images: torch.Tensor) -> Evidence:
-        return gather_evidence(model, images, background, task.batch_size, task.compressor)
+        return gather_evidence(model, images, background, task.batch_size, task.compressor, layout)
 
     val = gather(data.val.images)
     return _Evidence(val.subset(reference), val.subset(calibration), gather(data.test.images))
@@ -313,7 +315,11 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         mlflow.log_params(
             {"n_reference": 0 if shared else len(reference), "n_calibration": len(calibration)}
         )
-        evidence = _gather(model, background, data, reference, calibration, spec)
+        layout = None
+        if task.layout is not None:
+            layout = LayoutDensity.fit(data.train.images, task.layout.image_size)
+            mlflow.log_param("layout_size", "x".join(map(str, layout.size)))
+        evidence = _gather(model, background, layout, data, reference, calibration, spec)
         scored = [
             _score_stage(model, name, evidence, data, calibration, spec, tags)
             for name in task.all_scores
@@ -346,6 +352,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
                 task.batch_size,
                 background,
                 task.compressor,
+                layout,
             )
             if spec.output.registered_model:
                 decision = promote_if_better(

@@ -1,9 +1,10 @@
 """The trained model as an MLflow pyfunc model that scores images with its own threshold.
 
 The logged model carries the zoo model file, the background model when the score needs one, and
-the calibration (score name, the score's fitted state, calibration scores, target false-positive
-rate), so ``mlflow.pyfunc.load_model(uri).predict(images)`` returns the same scores, p-values and
-flags as the pipeline that trained it.
+the calibration (score name, the score's fitted state, the layout density when the score needs
+it, calibration scores, target false-positive rate), so
+``mlflow.pyfunc.load_model(uri).predict(images)`` returns the same scores, p-values and flags as
+the pipeline that trained it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import mlflow
 from genmodels.contract import GenerativeModel
 from genmodels.persistence import load_model, save_model
 from tasks.anomaly.complexity import Compressor
+from tasks.anomaly.layout import LayoutDensity
 from tasks.anomaly.scores import Score, gather_evidence, make_score
 from tasks.anomaly.threshold import ConformalThreshold
 
@@ -38,6 +40,7 @@ class _Scorer:
     background: GenerativeModel | None
     score: Score
     compressor: Compressor | None
+    layout: LayoutDensity | None
     batch_size: int
     threshold: ConformalThreshold
 
@@ -48,6 +51,8 @@ class _Scorer:
         meta = json.loads(Path(context.artifacts["calibration"]).read_text())
         self.score = make_score(meta["score"]).load_state(meta.get("score_state", {}))
         self.compressor = meta.get("compressor", "png") if self.score.needs_code else None
+        layout = meta.get("layout")
+        self.layout = None if layout is None else LayoutDensity.from_state(layout)
         self.batch_size = int(meta.get("batch_size", 256))
         self.threshold = ConformalThreshold.fit(np.asarray(meta["calibration"]), meta["target_fpr"])
 
@@ -61,7 +66,9 @@ class _Scorer:
             # an MlflowException reaches REST clients of `mlflow models serve` as a 400 with
             # this message; any other exception becomes a generic "unexpected error"
             raise MlflowException.invalid_parameter_value(str(err)) from err
-        evidence = gather_evidence(self.model, x, self.background, self.batch_size, self.compressor)
+        evidence = gather_evidence(
+            self.model, x, self.background, self.batch_size, self.compressor, self.layout
+        )
         scores = self.score(evidence)
         return pd.DataFrame(
             {
@@ -127,8 +134,11 @@ def log_anomaly_model(
     batch_size: int = 256,
     background: GenerativeModel | None = None,
     compressor: Compressor = "png",
+    layout: LayoutDensity | None = None,
 ) -> str:
     """Log the model under the active run as ``model``; return its model URI."""
+    if score.needs_layout and layout is None:
+        raise ValueError(f"score '{score.name}' needs its layout density to be logged")
     with tempfile.TemporaryDirectory() as tmp:
         artifacts = {"model": str(save_model(model, Path(tmp) / "model.pt"))}
         if score.uses_background:
@@ -147,6 +157,7 @@ def log_anomaly_model(
                     "threshold": threshold.threshold,
                     "calibration": threshold.calibration.tolist(),
                     "batch_size": batch_size,
+                    "layout": layout.state() if score.needs_layout and layout else None,
                 }
             )
         )

@@ -33,6 +33,8 @@ ScoreName = Literal[
     "typicality",
     "background-typicality",
     "ensemble",
+    "layout",
+    "layout-typicality",
 ]
 TASKS = ("anomaly", "augment", "colorize", "transfer", "share")
 ARM_NAMES: tuple[ArmName, ...] = ARMS
@@ -177,6 +179,20 @@ class BackgroundSpec(_Section):
         return self
 
 
+class LayoutSpec(_Section):
+    """The layout density of the ``layout`` scores: a Gaussian over the normal training images'
+    layouts, each image averaged down to ``image_size`` and standardized."""
+
+    image_size: tuple[int, int] = (7, 7)
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive_size(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 2:
+            raise ValueError(f"task.layout.image_size must be two sizes >= 2, got {list(v)}")
+        return v
+
+
 class AnomalyTaskSpec(_Section):
     """Anomaly detection: which classes are normal, which scores, which false-positive rate."""
 
@@ -186,6 +202,7 @@ class AnomalyTaskSpec(_Section):
     scores: list[ScoreName] = Field(default_factory=list)  # more scores compared in the run
     reference_fraction: float = Field(0.3, gt=0, lt=1)  # of normal val, for fitted scores
     background: BackgroundSpec | None = None
+    layout: LayoutSpec | None = None
     compressor: Literal["png", "zlib", "jpeg2000"] = "png"
     target_fpr: float = Field(0.05, gt=0, lt=1)
     baselines: list[BaselineName] = Field(default_factory=lambda: list(BASELINE_NAMES))
@@ -199,12 +216,17 @@ class AnomalyTaskSpec(_Section):
         return list(dict.fromkeys([self.score, *self.scores]))
 
     @model_validator(mode="after")
-    def _background_when_needed(self) -> AnomalyTaskSpec:
+    def _background_and_layout_when_needed(self) -> AnomalyTaskSpec:
         for name in self.all_scores:
             if make_score(name).needs_background and self.background is None:
                 raise ValueError(
                     f"score '{name}' needs a background model: set task.background "
                     "(e.g. task.background={mutation_rate: 0.2})"
+                )
+            if make_score(name).needs_layout and self.layout is None:
+                raise ValueError(
+                    f"score '{name}' needs a layout density: set task.layout "
+                    "(e.g. task.layout={image_size: [7, 7]})"
                 )
         return self
 

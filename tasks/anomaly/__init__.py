@@ -10,6 +10,7 @@ from tasks.anomaly.baselines import (
 from tasks.anomaly.comparison import gains_over_best_baseline
 from tasks.anomaly.complexity import code_length_bits
 from tasks.anomaly.detector import DetectionResult, evaluate_detector
+from tasks.anomaly.layout import LayoutDensity, layout_view
 from tasks.anomaly.metrics import (
     bootstrap_ci,
     detection_metrics,
@@ -37,6 +38,7 @@ __all__ = [
     "ConformalThreshold",
     "DetectionResult",
     "Evidence",
+    "LayoutDensity",
     "OneClassSplit",
     "Score",
     "background_data",
@@ -49,6 +51,7 @@ __all__ = [
     "fpr_at_tpr",
     "gains_over_best_baseline",
     "gather_evidence",
+    "layout_view",
     "make_score",
     "model_nll_bits",
     "one_class_split",

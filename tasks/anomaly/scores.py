@@ -17,6 +17,11 @@ when a background model was trained, its code length. All are in bits per image.
   model-free code-length typicality with a learned generic compressor in place of PNG.
 * ``ensemble``: the mean of the ``complexity`` and ``typicality`` scores (and ``likelihood-ratio``
   when a background exists), each standardized on the reference images.
+* ``layout``: the image's layout code length (:mod:`tasks.anomaly.layout`): a Gaussian over the
+  coarse, exposure-normalized layouts of the normal training images; high = unusual layout.
+* ``layout-typicality``: the mean of the ``layout`` score and the code-length typicality (of the
+  background's code length when a background exists, else of the model's), each standardized on
+  the reference images: what the image looks like at a coarse scale, and how complex it is.
 
 Scores with state (``typicality``, ``ensemble``) are fit on normal *reference* images that are
 not the conformal calibration images, so the calibration stays exchangeable with normal test data.
@@ -36,6 +41,7 @@ from torch import Tensor
 from genmodels.contract import GenerativeModel, Likelihood
 from genmodels.errors import UnknownNameError
 from tasks.anomaly.complexity import Compressor, code_length_bits
+from tasks.anomaly.layout import LayoutDensity
 from tasks.requirements import TaskRequirement
 
 REQUIREMENT = TaskRequirement(
@@ -51,6 +57,7 @@ class Evidence:
     code_bits: np.ndarray | None
     background_nll_bits: np.ndarray | None
     num_dims: int
+    layout_bits: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.nll_bits)
@@ -61,7 +68,7 @@ class Evidence:
 
         return Evidence(
             self.nll_bits[index], pick(self.code_bits), pick(self.background_nll_bits),
-            self.num_dims,
+            self.num_dims, pick(self.layout_bits),
         )  # fmt: skip
 
 
@@ -89,9 +96,10 @@ def gather_evidence(
     background: GenerativeModel | None = None,
     batch_size: int = 256,
     compressor: Compressor | None = "png",
+    layout: LayoutDensity | None = None,
 ) -> Evidence:
     """Everything the scores need about ``images``, computed once (``compressor=None`` skips the
-    code lengths, for scores that do not use them)."""
+    code lengths, for scores that do not use them; ``layout`` adds the layout code lengths)."""
     return Evidence(
         nll_bits=model_nll_bits(model, images, batch_size),
         code_bits=None
@@ -101,6 +109,7 @@ def gather_evidence(
             None if background is None else model_nll_bits(background, images, batch_size)
         ),
         num_dims=model.num_dims,
+        layout_bits=None if layout is None else layout.bits(images),
     )
 
 
@@ -111,6 +120,7 @@ class Score(ABC):
     needs_background: ClassVar[bool] = False
     needs_reference: ClassVar[bool] = False
     needs_code: ClassVar[bool] = False
+    needs_layout: ClassVar[bool] = False
 
     @property
     def uses_background(self) -> bool:
@@ -130,6 +140,8 @@ class Score(ABC):
             )
         if self.needs_code and ev.code_bits is None:
             raise ValueError(f"score '{self.name}' needs the compressor's code lengths")
+        if self.needs_layout and ev.layout_bits is None:
+            raise ValueError(f"score '{self.name}' needs a layout density; set task.layout")
         return self.compute(ev)
 
     def state(self) -> dict[str, Any]:
@@ -259,6 +271,63 @@ class Ensemble(Score):
         return self
 
 
+class Layout(Score):
+    """The layout code length alone (one-sided: an unusual layout is anomalous)."""
+
+    name = "layout"
+    needs_layout = True
+
+    def compute(self, ev: Evidence) -> np.ndarray:
+        assert ev.layout_bits is not None
+        return ev.layout_bits
+
+
+class LayoutTypicality(Score):
+    """Mean of the standardized layout score and code-length typicality (see the module)."""
+
+    name = "layout-typicality"
+    needs_reference = True
+    needs_layout = True
+
+    def __init__(self) -> None:
+        self.stats: dict[str, tuple[float, float]] = {}
+        self.parts: dict[str, Score] = {}
+
+    @property
+    def uses_background(self) -> bool:
+        return "background-typicality" in self.parts
+
+    def _parts(self, background: bool) -> dict[str, Score]:
+        code: Score = BackgroundTypicality() if background else Typicality()
+        return {"layout": Layout(), code.name: code}
+
+    def fit(self, reference: Evidence) -> LayoutTypicality:
+        if len(reference) < 2:
+            raise ValueError(f"{self.name} needs at least two normal reference images")
+        self.parts = self._parts(reference.background_nll_bits is not None)
+        self.stats = {}
+        for name, part in self.parts.items():
+            values = part.fit(reference)(reference)
+            self.stats[name] = (float(values.mean()), float(values.std()) or 1.0)
+        return self
+
+    def compute(self, ev: Evidence) -> np.ndarray:
+        if not self.parts:
+            raise ValueError(f"score '{self.name}' is not fit; call fit(reference) first")
+        z = [(part(ev) - self.stats[n][0]) / self.stats[n][1] for n, part in self.parts.items()]
+        return np.mean(z, axis=0)
+
+    def state(self) -> dict[str, Any]:
+        return {"stats": self.stats, "parts": {n: p.state() for n, p in self.parts.items()}}
+
+    def load_state(self, state: dict[str, Any]) -> LayoutTypicality:
+        self.stats = {k: (float(v[0]), float(v[1])) for k, v in state["stats"].items()}
+        self.parts = self._parts("background-typicality" in self.stats)
+        for name, part in self.parts.items():
+            part.load_state(state["parts"][name])
+        return self
+
+
 SCORES: dict[str, type[Score]] = {
     cls.name: cls
     for cls in (
@@ -269,6 +338,8 @@ SCORES: dict[str, type[Score]] = {
         Typicality,
         BackgroundTypicality,
         Ensemble,
+        Layout,
+        LayoutTypicality,
     )
 }
 
@@ -287,13 +358,15 @@ def score_images(
     batch_size: int = 256,
     background: GenerativeModel | None = None,
     reference: Evidence | None = None,
+    layout: LayoutDensity | None = None,
 ) -> np.ndarray:
     """Score ``images (N, C, H, W) in [0, 1]``; returns ``(N,)`` float64.
 
     Raises:
         UnknownNameError: ``score`` is not one of :data:`SCORES`.
         CapabilityError: the model has no likelihood.
-        ValueError: the score needs a background model or reference images it was not given.
+        ValueError: the score needs a background model, reference images or a layout density
+            it was not given.
     """
     rule = make_score(score)
     REQUIREMENT.check(type(model))
@@ -304,4 +377,6 @@ def score_images(
     if rule.needs_background and background is None:
         raise ValueError(f"score '{score}' needs a background model; enable task.background")
     compressor: Compressor | None = "png" if rule.needs_code else None
-    return rule(gather_evidence(model, images, background, batch_size, compressor))
+    if rule.needs_layout and layout is None:
+        raise ValueError(f"score '{score}' needs a layout density (tasks.anomaly.LayoutDensity)")
+    return rule(gather_evidence(model, images, background, batch_size, compressor, layout))

@@ -428,3 +428,31 @@ def test_background_params_change_only_the_background_and_its_training_key(mlflo
         r for r in trained if r.data.tags["role"] == "model" and "reused_from" not in r.data.tags
     ]
     assert [weight_decay(r) for r in models] == [0.0]
+
+
+def test_the_layout_score_travels_with_the_logged_model(mlflow_store):
+    """The layout density is fit on the normal training digits; the exported model carries it
+    and scores like the pipeline."""
+    extra = [
+        "task.layout={image_size: [4, 4]}",
+        "task.score=layout-typicality",
+        "task.scores=[layout]",
+        "task.baselines=[]",
+        "task.compressor_baselines=[]",
+        "output.registered_model=null",
+    ]
+    assert main(_args(*extra)) == 0
+    client, runs = _runs(mlflow_store)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.data.params["layout_size"] == "4x4"
+    for method in ("realnvp:layout-typicality", "realnvp:layout"):
+        assert 0.0 <= parent.data.metrics[f"{method}.auroc"] <= 1.0
+    mlflow.set_tracking_uri(client.tracking_uri)
+    loaded = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
+    from genmodels.data import ensure_splits, load_dataset
+
+    x = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)["test"].images[:32]
+    pred = loaded.predict(x.numpy())
+    task = next(r for r in runs if r.info.run_name == "task:anomaly:realnvp:layout-typicality")
+    logged = pd.read_csv(client.download_artifacts(task.info.run_id, "tables/test_scores.csv"))
+    assert np.allclose(pred["score"].to_numpy(), logged["score"].to_numpy()[:32], atol=1e-5)

@@ -37,6 +37,9 @@ def test_config_hash_changes_with_content_only():
             "task.score=background-typicality",
             "score 'background-typicality' needs a background model",
         ),
+        ("task.score=layout-typicality", "needs a layout density: set task.layout"),
+        ("task.scores=[layout]", "score 'layout' needs a layout density"),
+        ("task.layout={image_size: [1, 7]}", "image_size must be two sizes >= 2, got [1, 7]"),
         (
             "task.background={mutation_rate: 0.0}",
             "unperturbed normal images is the model itself",
@@ -181,3 +184,12 @@ def test_spec_takes_the_pretrain_arm_and_refuses_unknown_arms_naming_the_valid_o
         load_spec("augment", ["task.arms=[real, mixup]"])
     with pytest.raises(SpecError, match="pretrain_multiplier"):
         load_spec("augment", ["task.pretrain_multiplier=0"])
+
+
+def test_the_spec_offers_exactly_the_scores_the_task_implements():
+    from typing import get_args
+
+    from pipelines.spec import ScoreName
+    from tasks.anomaly.scores import SCORES
+
+    assert set(get_args(ScoreName)) == set(SCORES)

@@ -226,44 +226,55 @@ class BackgroundTypicality(Typicality):
         return ev.background_nll_bits
 
 
-class Ensemble(Score):
-    """Mean of standardized component scores (the likelihood ratio joins when a background
-    exists); each component's mean and standard deviation come from the reference images."""
+class _StandardizedMean(Score):
+    """Mean of component scores, each standardized by its mean and standard deviation on the
+    reference images; subclasses choose the components (``parts``) in ``fit``."""
 
-    name = "ensemble"
     needs_reference = True
-    needs_code = True
 
     def __init__(self) -> None:
         self.stats: dict[str, tuple[float, float]] = {}
         self.parts: dict[str, Score] = {}
+
+    def _standardize_on(self, reference: Evidence) -> None:
+        self.stats = {}
+        for name, part in self.parts.items():
+            values = part.fit(reference)(reference)
+            self.stats[name] = (float(values.mean()), float(values.std()) or 1.0)
+
+    def _load_stats(self, state: dict[str, Any]) -> None:
+        self.stats = {k: (float(v[0]), float(v[1])) for k, v in state["stats"].items()}
+
+    def compute(self, ev: Evidence) -> np.ndarray:
+        if not self.parts:
+            raise ValueError(f"score '{self.name}' is not fit; call fit(reference) first")
+        z = [(part(ev) - self.stats[n][0]) / self.stats[n][1] for n, part in self.parts.items()]
+        return np.mean(z, axis=0)
+
+
+class Ensemble(_StandardizedMean):
+    """Complexity and typicality (and the likelihood ratio when a background exists)."""
+
+    name = "ensemble"
+    needs_code = True
 
     @property
     def uses_background(self) -> bool:
         return "likelihood-ratio" in self.parts
 
     def fit(self, reference: Evidence) -> Ensemble:
-        self.parts = {"complexity": Complexity(), "typicality": Typicality().fit(reference)}
+        self.parts = {"complexity": Complexity(), "typicality": Typicality()}
         if reference.background_nll_bits is not None:
             self.parts["likelihood-ratio"] = LikelihoodRatio()
-        self.stats = {}
-        for name, part in self.parts.items():
-            values = part(reference)
-            self.stats[name] = (float(values.mean()), float(values.std()) or 1.0)
+        self._standardize_on(reference)
         return self
-
-    def compute(self, ev: Evidence) -> np.ndarray:
-        if not self.parts:
-            raise ValueError("score 'ensemble' is not fit; call fit(reference) first")
-        z = [(part(ev) - self.stats[n][0]) / self.stats[n][1] for n, part in self.parts.items()]
-        return np.mean(z, axis=0)
 
     def state(self) -> dict[str, Any]:
         typicality = self.parts["typicality"].state() if self.parts else {}
         return {"stats": self.stats, "typicality": typicality}
 
     def load_state(self, state: dict[str, Any]) -> Ensemble:
-        self.stats = {k: (float(v[0]), float(v[1])) for k, v in state["stats"].items()}
+        self._load_stats(state)
         self.parts = {"complexity": Complexity(), "typicality": Typicality()}
         self.parts["typicality"].load_state(state["typicality"])
         if "likelihood-ratio" in self.stats:
@@ -282,22 +293,18 @@ class Layout(Score):
         return ev.layout_bits
 
 
-class LayoutTypicality(Score):
-    """Mean of the standardized layout score and code-length typicality (see the module)."""
+class LayoutTypicality(_StandardizedMean):
+    """The layout score and code-length typicality (see the module)."""
 
     name = "layout-typicality"
-    needs_reference = True
     needs_layout = True
-
-    def __init__(self) -> None:
-        self.stats: dict[str, tuple[float, float]] = {}
-        self.parts: dict[str, Score] = {}
 
     @property
     def uses_background(self) -> bool:
         return "background-typicality" in self.parts
 
-    def _parts(self, background: bool) -> dict[str, Score]:
+    @staticmethod
+    def _parts(background: bool) -> dict[str, Score]:
         code: Score = BackgroundTypicality() if background else Typicality()
         return {"layout": Layout(), code.name: code}
 
@@ -305,23 +312,14 @@ class LayoutTypicality(Score):
         if len(reference) < 2:
             raise ValueError(f"{self.name} needs at least two normal reference images")
         self.parts = self._parts(reference.background_nll_bits is not None)
-        self.stats = {}
-        for name, part in self.parts.items():
-            values = part.fit(reference)(reference)
-            self.stats[name] = (float(values.mean()), float(values.std()) or 1.0)
+        self._standardize_on(reference)
         return self
-
-    def compute(self, ev: Evidence) -> np.ndarray:
-        if not self.parts:
-            raise ValueError(f"score '{self.name}' is not fit; call fit(reference) first")
-        z = [(part(ev) - self.stats[n][0]) / self.stats[n][1] for n, part in self.parts.items()]
-        return np.mean(z, axis=0)
 
     def state(self) -> dict[str, Any]:
         return {"stats": self.stats, "parts": {n: p.state() for n, p in self.parts.items()}}
 
     def load_state(self, state: dict[str, Any]) -> LayoutTypicality:
-        self.stats = {k: (float(v[0]), float(v[1])) for k, v in state["stats"].items()}
+        self._load_stats(state)
         self.parts = self._parts("background-typicality" in self.stats)
         for name, part in self.parts.items():
             part.load_state(state["parts"][name])

@@ -42,6 +42,19 @@ def _runs(uri: str, experiment: str = "it-anomaly"):
     return client, ([] if exp is None else client.search_runs([exp.experiment_id]))
 
 
+def _assert_exported_model_scores_like_the_run(client, parent, runs, score: str) -> None:
+    """The run's logged model scores the first 32 test digits as its ``score`` stage did."""
+    from genmodels.data import ensure_splits, load_dataset
+
+    mlflow.set_tracking_uri(client.tracking_uri)
+    loaded = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
+    x = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)["test"].images[:32]
+    pred = loaded.predict(x.numpy())
+    task = next(r for r in runs if r.info.run_name == f"task:anomaly:realnvp:{score}")
+    logged = pd.read_csv(client.download_artifacts(task.info.run_id, "tables/test_scores.csv"))
+    assert np.allclose(pred["score"].to_numpy(), logged["score"].to_numpy()[:32], atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """One tiny pipeline run shared by the read-back tests."""
@@ -388,17 +401,7 @@ def test_a_general_domain_background_trains_on_another_data_set_and_travels_with
     assert n_photos > int(parent.data.params["n_train_normal"])  # not the normal images
     for method in ("realnvp:background-typicality", "realnvp:likelihood-ratio"):
         assert 0.0 <= parent.data.metrics[f"{method}.auroc"] <= 1.0
-    mlflow.set_tracking_uri(client.tracking_uri)
-    loaded = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
-    from genmodels.data import ensure_splits, load_dataset
-
-    x = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)["test"].images[:32]
-    pred = loaded.predict(x.numpy())
-    task = next(r for r in runs if r.info.run_name == "task:anomaly:realnvp:background-typicality")
-    import pandas as pd
-
-    logged = pd.read_csv(client.download_artifacts(task.info.run_id, "tables/test_scores.csv"))
-    assert np.allclose(pred["score"].to_numpy(), logged["score"].to_numpy()[:32], atol=1e-5)
+    _assert_exported_model_scores_like_the_run(client, parent, runs, "background-typicality")
 
 
 def test_background_params_change_only_the_background_and_its_training_key(mlflow_store, capsys):
@@ -447,12 +450,4 @@ def test_the_layout_score_travels_with_the_logged_model(mlflow_store):
     assert parent.data.params["layout_size"] == "4x4"
     for method in ("realnvp:layout-typicality", "realnvp:layout"):
         assert 0.0 <= parent.data.metrics[f"{method}.auroc"] <= 1.0
-    mlflow.set_tracking_uri(client.tracking_uri)
-    loaded = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
-    from genmodels.data import ensure_splits, load_dataset
-
-    x = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)["test"].images[:32]
-    pred = loaded.predict(x.numpy())
-    task = next(r for r in runs if r.info.run_name == "task:anomaly:realnvp:layout-typicality")
-    logged = pd.read_csv(client.download_artifacts(task.info.run_id, "tables/test_scores.csv"))
-    assert np.allclose(pred["score"].to_numpy(), logged["score"].to_numpy()[:32], atol=1e-5)
+    _assert_exported_model_scores_like_the_run(client, parent, runs, "layout-typicality")

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,12 +22,6 @@ from pipelines.cli import main
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _post(url: str, images: np.ndarray) -> tuple[int, dict]:
     body = json.dumps({"inputs": images.tolist()}).encode()
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
@@ -42,8 +33,8 @@ def _post(url: str, images: np.ndarray) -> tuple[int, dict]:
 
 
 @pytest.fixture
-def served(tmp_path: Path, monkeypatch):
-    """A tiny anomaly-detect run's model behind `mlflow models serve`; yields (url, model uri)."""
+def served(tmp_path: Path, monkeypatch, start_server):
+    """A tiny anomaly-detect run's model behind `mlflow models serve`: (url, model uri)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("PRIORWORKS_ARTIFACT_ROOT", raising=False)
@@ -53,31 +44,17 @@ def served(tmp_path: Path, monkeypatch):
     runs = client.search_runs([client.get_experiment_by_name("it-serve").experiment_id])
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     model_uri = f"runs:/{parent.info.run_id}/model"
-    port = _free_port()
     bin_dir = Path(sys.executable).parent  # the scoring server is started by name from PATH
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.Popen(
-        [
+    url = start_server(
+        lambda port: [
             str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
             "--host", "127.0.0.1", "--port", str(port),
         ],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        "/ping",
+        env,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the scoring server did not come up within 120 s")
-    yield url, model_uri
-    proc.terminate()
-    proc.wait(timeout=30)
+    return url, model_uri
 
 
 def test_served_model_scores_like_the_loaded_model_and_refuses_bad_images(served):

@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,39 +14,18 @@ from mlflow.tracking import MlflowClient
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def server(tmp_path: Path):
-    port = _free_port()
+def server(tmp_path: Path, start_server):
     mlflow_exe = Path(sys.executable).parent / "mlflow"
-    proc = subprocess.Popen(
-        [
+    return start_server(
+        lambda port: [
             str(mlflow_exe), "server", "--host", "127.0.0.1", "--port", str(port),
             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
             "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "2",
         ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        "/health",
+        None,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the MLflow server did not come up within 120 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def test_concurrent_pipelines_all_land_on_one_server(server, tmp_path):

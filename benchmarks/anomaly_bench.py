@@ -6,8 +6,9 @@
 
 For each data set and model, one pipeline run (tracked in MLflow, experiment ``anomaly-bench``)
 trains the model on normal training images and its likelihood-ratio background on perturbed
-copies, then scores the test split with nll/bpd, complexity, likelihood ratio, typicality and the
-ensemble. The scikit-learn baselines and the compressor's code length alone run beside every
+copies, then scores the test split with nll/bpd, complexity, likelihood ratio, typicality, the
+ensemble and (with a 7x7 layout density fit on the normal training images) the layout scores.
+The scikit-learn baselines and the compressor's code length alone run beside every
 model, on the same split and the same calibration images, so each model's rows carry their AUROC
 gain over the best baseline (paired bootstrap); the table keeps the baselines' rows once per
 data set and normal class (they are the same in every run, about 15 s each). USPS is one-class:
@@ -60,7 +61,10 @@ DATASETS: dict[str, dict[str, Any]] = {
         "batch_size": 64,
     },
 }
-SCORES = ["bpd", "complexity", "likelihood-ratio", "typicality", "ensemble"]
+SCORES = [
+    "bpd", "complexity", "likelihood-ratio", "typicality", "ensemble",
+    "layout", "layout-typicality",
+]  # fmt: skip
 BASELINES = ["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
 
 
@@ -82,6 +86,7 @@ def _spec(dataset: str, model: str, normal: list[int], args: argparse.Namespace)
             "score": "ensemble",
             "scores": SCORES,
             "background": {"mutation_rate": 0.2},
+            "layout": {"image_size": [7, 7]},
             "baselines": BASELINES,
             "compressor_baselines": ["code_bits", "code_typicality"],
             "bootstrap": args.bootstrap,

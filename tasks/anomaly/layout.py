@@ -59,7 +59,7 @@ class LayoutDensity:
         sign, log_det = np.linalg.slogdet(lw.covariance_)
         if sign <= 0:
             raise ValueError("the layout covariance is not positive definite")
-        return cls(tuple(size), lw.location_, lw.precision_, float(log_det))  # type: ignore[arg-type]
+        return cls((int(size[0]), int(size[1])), lw.location_, lw.precision_, float(log_det))
 
     def bits(self, images: Tensor) -> np.ndarray:
         """``-log2`` of the layout density per image, ``(N,)`` float64."""

@@ -42,6 +42,20 @@ def _runs(uri: str, experiment: str = "it-anomaly"):
     return client, ([] if exp is None else client.search_runs([exp.experiment_id]))
 
 
+def _run_scores_only(store: str, *extra: str):
+    """A tiny run with ``extra`` settings, no baselines and no registry: (client, parent, runs)."""
+    settings = [
+        *extra,
+        "task.baselines=[]",
+        "task.compressor_baselines=[]",
+        "output.registered_model=null",
+    ]
+    assert main(_args(*settings)) == 0
+    client, runs = _runs(store)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    return client, parent, runs
+
+
 def _assert_exported_model_scores_like_the_run(client, parent, runs, score: str) -> None:
     """The run's logged model scores the first 32 test digits as its ``score`` stage did."""
     from genmodels.data import ensure_splits, load_dataset
@@ -384,18 +398,13 @@ def test_a_general_domain_background_trains_on_another_data_set_and_travels_with
 ):
     """Digits as normal data, the embedded colour photos (16x16 RGB) as the background corpus:
     converted to gray 8x8 at the digits' 17 levels; its typicality is the primary score."""
-    extra = [
+    client, parent, runs = _run_scores_only(
+        mlflow_store,
         "task.background={data: {name: photos, max_images: 300}, mutation_rate: 0.0, "
         "max_epochs: 1}",
         "task.score=background-typicality",
         "task.scores=[likelihood-ratio]",
-        "task.baselines=[]",
-        "task.compressor_baselines=[]",
-        "output.registered_model=null",
-    ]
-    assert main(_args(*extra)) == 0
-    client, runs = _runs(mlflow_store)
-    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    )
     assert parent.data.params["background_source"].startswith("photos (")
     n_photos = int(parent.data.params["background_source"].split("(")[1].split()[0])
     assert n_photos > int(parent.data.params["n_train_normal"])  # not the normal images
@@ -436,17 +445,12 @@ def test_background_params_change_only_the_background_and_its_training_key(mlflo
 def test_the_layout_score_travels_with_the_logged_model(mlflow_store):
     """The layout density is fit on the normal training digits; the exported model carries it
     and scores like the pipeline."""
-    extra = [
+    client, parent, runs = _run_scores_only(
+        mlflow_store,
         "task.layout={image_size: [4, 4]}",
         "task.score=layout-typicality",
         "task.scores=[layout]",
-        "task.baselines=[]",
-        "task.compressor_baselines=[]",
-        "output.registered_model=null",
-    ]
-    assert main(_args(*extra)) == 0
-    client, runs = _runs(mlflow_store)
-    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    )
     assert parent.data.params["layout_size"] == "4x4"
     for method in ("realnvp:layout-typicality", "realnvp:layout"):
         assert 0.0 <= parent.data.metrics[f"{method}.auroc"] <= 1.0

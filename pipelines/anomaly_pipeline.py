@@ -49,6 +49,7 @@ from tasks.anomaly import (
 )
 
 METRIC_COLUMNS = (
+    "val_auroc",
     "auroc",
     "auroc_ci_low",
     "auroc_ci_high",
@@ -61,7 +62,7 @@ METRIC_COLUMNS = (
 
 def _results_table(results: list[tuple[str, DetectionResult]]) -> pd.DataFrame:
     rows = [
-        {"method": r.method, "kind": kind, **{k: r.metrics[k] for k in METRIC_COLUMNS}}
+        {"method": r.method, "kind": kind, **{k: r.metrics.get(k, np.nan) for k in METRIC_COLUMNS}}
         for kind, r in results
     ]
     return pd.DataFrame(rows)
@@ -108,6 +109,7 @@ class _Evidence:
     reference: Evidence
     calibration: Evidence
     test: Evidence
+    val_anomalous: Evidence | None  # None when the validation split holds no anomalies
 
 
 def _evaluate(
@@ -116,6 +118,7 @@ def _evaluate(
     test_scores: np.ndarray,
     data: OneClassSplit,
     spec: PipelineSpec,
+    val_anomalous_scores: np.ndarray | None = None,
 ) -> DetectionResult:
     """Calibrate, decide and measure one detector on the shared split, and log its metrics."""
     labels = data.test.labels.numpy() if data.test.labels is not None else None
@@ -129,6 +132,7 @@ def _evaluate(
         labels,
         n_boot=_task(spec).bootstrap,
         seed=spec.seed,
+        val_anomalous_scores=val_anomalous_scores,
     )
     mlflow.log_metrics(result.metrics)
     return result
@@ -166,7 +170,10 @@ def _gather(
         return gather_evidence(model, images, background, task.batch_size, task.compressor, layout)
 
     val = gather(data.val.images)
-    return _Evidence(val.subset(reference), val.subset(calibration), gather(data.test.images))
+    anomalous = None if data.val_anomalous is None else gather(data.val_anomalous.images)
+    return _Evidence(
+        val.subset(reference), val.subset(calibration), gather(data.test.images), anomalous
+    )
 
 
 def _log_score_plots(
@@ -195,11 +202,32 @@ def _score_stage(
     with mlflow.start_run(run_name=f"task:anomaly:{method}", nested=True):
         mlflow.set_tags({**tags, "stage": "task", "score": score_name})
         test_scores = score(evidence.test)
-        result = _evaluate(method, score(evidence.calibration), test_scores, data, spec)
+        anomalous = None if evidence.val_anomalous is None else score(evidence.val_anomalous)
+        result = _evaluate(method, score(evidence.calibration), test_scores, data, spec, anomalous)
         per_sample = result.per_sample
         log_table(per_sample, "test_scores")
         _log_score_plots(method, test_scores, result.threshold.threshold, data)
     return score, result
+
+
+def _on_val_anomalies(
+    scores: Callable[[torch.Tensor], np.ndarray], data: OneClassSplit
+) -> np.ndarray | None:
+    return None if data.val_anomalous is None else scores(data.val_anomalous.images)
+
+
+def _select_primary(
+    scored: list[tuple[Score, DetectionResult]], spec: PipelineSpec, log: Callable[[str], None]
+) -> tuple[Score, DetectionResult]:
+    """The spec's primary score, or under ``select_by: validation`` the model score with the
+    highest validation AUROC (the first of equals, in the spec's order)."""
+    if _task(spec).select_by != "validation":
+        return scored[0]
+    best = max(scored, key=lambda pair: pair[1].metrics["val_auroc"])
+    listing = ", ".join(f"{r.method} {r.metrics['val_auroc']:.4f}" for _, r in scored)
+    log(f"selected {best[1].method} by validation AUROC ({listing}); the test split was not used")
+    mlflow.set_tag("selected_score", best[0].name)
+    return best
 
 
 def _baseline_stage(
@@ -209,8 +237,14 @@ def _baseline_stage(
     with mlflow.start_run(run_name=f"baseline:{name}", nested=True):
         mlflow.set_tags({**tags, "stage": "baseline", "model": name, "likelihood": "baseline"})
         scorer = fit_baseline(name, data.train.images.flatten(1).numpy(), seed=spec.seed)
-        cal_scores = scorer(data.val.images[calibration].flatten(1).numpy())
-        return _evaluate(name, cal_scores, scorer(data.test.images.flatten(1).numpy()), data, spec)
+
+        def scores(images: torch.Tensor) -> np.ndarray:
+            return scorer(images.flatten(1).numpy())
+
+        return _evaluate(
+            name, scores(data.val.images[calibration]), scores(data.test.images), data, spec,
+            _on_val_anomalies(scores, data),
+        )  # fmt: skip
 
 
 def _compressor_stage(
@@ -229,8 +263,14 @@ def _compressor_stage(
             return code_length_bits(images, levels, task.compressor)
 
         scorer = fit_compressor_baseline(name, bits(data.train.images))
-        cal_scores = scorer(bits(data.val.images[calibration]))
-        return _evaluate(method, cal_scores, scorer(bits(data.test.images)), data, spec)
+
+        def scores(images: torch.Tensor) -> np.ndarray:
+            return scorer(bits(images))
+
+        return _evaluate(
+            method, scores(data.val.images[calibration]), scores(data.test.images), data, spec,
+            _on_val_anomalies(scores, data),
+        )  # fmt: skip
 
 
 def _background_stage(
@@ -272,7 +312,10 @@ def _background_stage(
 
 def _load_data(spec: PipelineSpec) -> tuple[OneClassSplit, str]:
     splits = load_splits(spec.data)
-    return one_class_split(splits, _task(spec).normal_classes), data_fingerprint(splits)
+    data = one_class_split(splits, _task(spec).normal_classes)
+    if _task(spec).select_by == "validation":
+        data.require_val_anomalous(f"task.select_by=validation on '{spec.data.name}'")
+    return data, data_fingerprint(splits)
 
 
 def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> PipelineResult:
@@ -291,6 +334,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
                 "n_val_normal": len(data.val),
                 "n_test": len(data.test),
                 "n_test_anomalous": n_anomalous,
+                "n_val_anomalous": 0 if data.val_anomalous is None else len(data.val_anomalous),
                 "image_shape": "x".join(map(str, data.train.image_shape)),
                 "levels": data.train.levels,
             }
@@ -335,15 +379,20 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
 
         table = _results_table(results)
         table = _with_gains(table, results, data, spec, log)
-        key_metrics = ("auroc", "auprc", "fpr_at_95tpr")
+        key_metrics = ("auroc", "auprc", "fpr_at_95tpr", "val_auroc")
         mlflow.log_metrics(
-            {f"{r.method}.{k}": r.metrics[k] for _, r in results for k in key_metrics}
+            {
+                f"{r.method}.{k}": r.metrics[k]
+                for _, r in results
+                for k in key_metrics
+                if k in r.metrics
+            }
         )
         log_table(table, "results")
         curves = {r.method: r.per_sample["score"].to_numpy() for _, r in results}
         log_figure(roc_figure(data.test_is_anomaly, curves), "roc")
         model_uri = None
-        primary_score, primary = scored[0]
+        primary_score, primary = _select_primary(scored, spec, log)
         if spec.output.log_model:
             model_uri = log_anomaly_model(
                 model,
@@ -355,8 +404,9 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
                 layout,
             )
             if spec.output.registered_model:
+                metric = "val_auroc" if task.select_by == "validation" else "auroc"
                 decision = promote_if_better(
-                    spec.output.registered_model, model_uri, primary.metrics["auroc"]
+                    spec.output.registered_model, model_uri, primary.metrics[metric], metric
                 )
                 mlflow.set_tags(decision.tags())
                 log(decision.message)

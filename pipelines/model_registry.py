@@ -1,5 +1,10 @@
 """The MLflow model registry: every registered anomaly model is a version, the best one has the
 alias ``champion``, so ``priorworks score --model models:/<name>@champion`` always scores with it.
+
+Each version carries the number it was judged by as a tag: ``auroc`` (test AUROC of the primary
+score) or ``val_auroc`` (validation AUROC, under ``task.select_by: validation``). A new version is
+compared with the champion on the same number only; a champion judged by the other number is not
+comparable and keeps the alias until a user moves it.
 """
 
 from __future__ import annotations
@@ -12,30 +17,32 @@ from mlflow.tracking import MlflowClient
 import mlflow
 
 CHAMPION = "champion"
-METRIC_TAG = "auroc"
+METRICS = ("auroc", "val_auroc")
 
 
 @dataclass(frozen=True)
 class Promotion:
     name: str
     version: str
-    auroc: float
-    previous: float | None  # the champion's AUROC before this run; None if there was none
+    metric: str  # the number the versions are compared by, one of METRICS
+    value: float
+    previous: float | None  # the champion's value before this run; None if not comparable
+    had_champion: bool
     promoted: bool
 
     @property
     def message(self) -> str:
         where = f"models:/{self.name}@{CHAMPION}"
+        this = f"registered {self.name} v{self.version} ({self.metric} {self.value:.4f})"
         if self.promoted:
-            before = "no champion before" if self.previous is None else f"was {self.previous:.4f}"
+            before = "no champion before" if not self.had_champion else f"was {self.previous:.4f}"
+            return f"{this}: now {where} ({before})"
+        if self.previous is None:
             return (
-                f"registered {self.name} v{self.version}: now {where} "
-                f"(AUROC {self.auroc:.4f}; {before})"
+                f"{this}; {where} stays: it was not judged by {self.metric}, so the two are not "
+                f"compared (set the alias by hand to change it)"
             )
-        return (
-            f"registered {self.name} v{self.version} (AUROC {self.auroc:.4f}); {where} stays "
-            f"(AUROC {self.previous:.4f})"
-        )
+        return f"{this}; {where} stays ({self.metric} {self.previous:.4f})"
 
     def tags(self) -> dict[str, str]:
         return {
@@ -45,23 +52,26 @@ class Promotion:
         }
 
 
-def _champion_auroc(client: MlflowClient, name: str) -> float | None:
+def _champion_value(client: MlflowClient, name: str, metric: str) -> tuple[bool, float | None]:
+    """Whether ``name`` has a champion, and its ``metric`` (None when it has none)."""
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
-        return None
-    value = current.tags.get(METRIC_TAG)
-    return float(value) if value is not None else None
+        return False, None
+    value = current.tags.get(metric)
+    return True, float(value) if value is not None else None
 
 
-def promote_if_better(name: str, model_uri: str, auroc: float) -> Promotion:
-    """Register ``model_uri`` as a new version of ``name``; move ``champion`` to it when its
-    AUROC is higher than the champion's (ties keep the current champion)."""
+def promote_if_better(name: str, model_uri: str, value: float, metric: str = "auroc") -> Promotion:
+    """Register ``model_uri`` as a new version of ``name``; move ``champion`` to it when there is
+    none, or when its ``metric`` is higher than the champion's (ties keep the champion)."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown selection metric '{metric}'; expected one of {list(METRICS)}")
     client = MlflowClient()
-    previous = _champion_auroc(client, name)
+    had_champion, previous = _champion_value(client, name, metric)
     version = mlflow.register_model(model_uri, name).version
-    client.set_model_version_tag(name, version, METRIC_TAG, repr(float(auroc)))
-    promoted = previous is None or auroc > previous
+    client.set_model_version_tag(name, version, metric, repr(float(value)))
+    promoted = not had_champion or (previous is not None and value > previous)
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
-    return Promotion(name, str(version), float(auroc), previous, promoted)
+    return Promotion(name, str(version), metric, float(value), previous, had_champion, promoted)

@@ -200,6 +200,10 @@ class AnomalyTaskSpec(_Section):
     normal_classes: list[int] = Field(default_factory=lambda: [0], min_length=1)
     score: ScoreName = "bpd"  # the primary score: the logged model scores with it
     scores: list[ScoreName] = Field(default_factory=list)  # more scores compared in the run
+    # "validation": the primary score is the one with the highest AUROC on the validation
+    # split's anomalous images against its normal calibration images (the test split is never
+    # used to choose), and the registry compares champions by that validation AUROC
+    select_by: Literal["score", "validation"] = "score"
     reference_fraction: float = Field(0.3, gt=0, lt=1)  # of normal val, for fitted scores
     background: BackgroundSpec | None = None
     layout: LayoutSpec | None = None

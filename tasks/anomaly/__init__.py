@@ -16,6 +16,7 @@ from tasks.anomaly.metrics import (
     detection_metrics,
     fpr_at_tpr,
     paired_auroc_difference,
+    validation_auroc,
 )
 from tasks.anomaly.protocol import OneClassSplit, one_class_split, reference_calibration_split
 from tasks.anomaly.scores import (
@@ -59,4 +60,5 @@ __all__ = [
     "perturb",
     "reference_calibration_split",
     "score_images",
+    "validation_auroc",
 ]

@@ -69,6 +69,23 @@ def paired_auroc_difference(
     return float(roc_auc_score(y, a) - roc_auc_score(y, b)), lo, hi
 
 
+def validation_auroc(normal_scores: np.ndarray, anomalous_scores: np.ndarray) -> float:
+    """AUROC of normal against anomalous *validation* scores: the number that chooses a detector
+    without looking at the test split."""
+    normal = np.asarray(normal_scores, dtype=np.float64)
+    anomalous = np.asarray(anomalous_scores, dtype=np.float64)
+    if normal.size == 0 or anomalous.size == 0:
+        raise ValueError(
+            f"a validation AUROC needs normal and anomalous scores, got {normal.size} and "
+            f"{anomalous.size}"
+        )
+    both = np.concatenate([normal, anomalous])
+    if not np.isfinite(both).all():
+        raise ValueError(f"{int((~np.isfinite(both)).sum())} validation scores are NaN or Inf")
+    truth = np.concatenate([np.zeros(normal.size, bool), np.ones(anomalous.size, bool)])
+    return float(roc_auc_score(truth, both))
+
+
 def detection_metrics(
     is_anomaly: np.ndarray,
     scores: np.ndarray,

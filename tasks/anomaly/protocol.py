@@ -21,6 +21,9 @@ class OneClassSplit:
         val: normal validation images (early stopping and threshold calibration).
         test: all test images.
         test_is_anomaly: ``(N_test,)`` bool, True where the label is not a normal class.
+        val_anomalous: the validation split's images of the other classes, ``None`` when it has
+            none. Nothing is fitted or calibrated on them; they only *select* among detectors
+            (validation AUROC), so the test split is never used to choose.
     """
 
     train: ImageSet
@@ -28,6 +31,17 @@ class OneClassSplit:
     test: ImageSet
     test_is_anomaly: np.ndarray
     normal_classes: tuple[int, ...]
+    val_anomalous: ImageSet | None = None
+
+    def require_val_anomalous(self, why: str) -> ImageSet:
+        """The validation split's anomalous images, or a DataError naming ``why`` they were
+        needed when there are none."""
+        if self.val_anomalous is None:
+            raise DataError(
+                f"{why} needs anomalous images in the validation split, but it holds only the "
+                f"normal classes {list(self.normal_classes)}"
+            )
+        return self.val_anomalous
 
 
 def _normal_only(ims: ImageSet, normal: torch.Tensor, split: str) -> ImageSet:
@@ -54,12 +68,15 @@ def one_class_split(splits: dict[str, ImageSet], normal_classes: Sequence[int]) 
     is_anomaly = (~torch.isin(test.labels, normal)).numpy()  # type: ignore[arg-type]
     if is_anomaly.all() or not is_anomaly.any():
         raise DataError("the test split needs both normal and anomalous images")
+    val = splits["val"]
+    other = (~torch.isin(val.labels, normal)).nonzero().flatten().numpy()  # type: ignore[arg-type]
     return OneClassSplit(
         train=_normal_only(splits["train"], normal, "train"),
-        val=_normal_only(splits["val"], normal, "val"),
+        val=_normal_only(val, normal, "val"),
         test=test,
         test_is_anomaly=is_anomaly,
         normal_classes=tuple(int(c) for c in normal_classes),
+        val_anomalous=val.subset(other) if other.size else None,
     )
 
 

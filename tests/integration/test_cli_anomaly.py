@@ -43,12 +43,13 @@ def _runs(uri: str, experiment: str = "it-anomaly"):
 
 
 def _run_scores_only(store: str, *extra: str):
-    """A tiny run with ``extra`` settings, no baselines and no registry: (client, parent, runs)."""
+    """A tiny run with ``extra`` settings, by default with no baselines and no registry:
+    (client, parent, runs)."""
     settings = [
-        *extra,
         "task.baselines=[]",
         "task.compressor_baselines=[]",
         "output.registered_model=null",
+        *extra,
     ]
     assert main(_args(*settings)) == 0
     client, runs = _runs(store)
@@ -455,3 +456,27 @@ def test_the_layout_score_travels_with_the_logged_model(mlflow_store):
     for method in ("realnvp:layout-typicality", "realnvp:layout"):
         assert 0.0 <= parent.data.metrics[f"{method}.auroc"] <= 1.0
     _assert_exported_model_scores_like_the_run(client, parent, runs, "layout-typicality")
+
+
+def test_select_by_validation_picks_the_best_validation_score_and_registers_by_it(mlflow_store):
+    """The primary score is the argmax of the logged validation AUROCs (never the test's), the
+    logged model scores with it, and the registry judges the version by that validation AUROC."""
+    client, parent, runs = _run_scores_only(
+        mlflow_store,
+        "task.select_by=validation",
+        "task.layout={image_size: [4, 4]}",
+        "task.score=bpd",
+        "task.scores=[typicality, layout, layout-typicality]",
+        "output.registered_model=val-detector",
+    )
+    val = {
+        key.removesuffix(".val_auroc"): value
+        for key, value in parent.data.metrics.items()
+        if key.endswith(".val_auroc")
+    }
+    assert len(val) == 4 and all(0.0 <= v <= 1.0 for v in val.values())
+    chosen = max(val, key=val.__getitem__)
+    assert parent.data.tags["selected_score"] == chosen.split(":", 1)[1]
+    _assert_exported_model_scores_like_the_run(client, parent, runs, chosen.split(":", 1)[1])
+    version = client.get_model_version_by_alias("val-detector", "champion")
+    assert float(version.tags["val_auroc"]) == pytest.approx(val[chosen])

@@ -6,6 +6,7 @@ from tasks.anomaly.metrics import (
     detection_metrics,
     fpr_at_tpr,
     paired_auroc_difference,
+    validation_auroc,
 )
 
 
@@ -92,3 +93,32 @@ def test_paired_difference_refuses_mismatched_lengths():
     y = np.array([False, True, False, True])
     with pytest.raises(ValueError, match="must match the labels"):
         paired_auroc_difference(y, np.zeros(4), np.zeros(3))
+
+
+def test_validation_auroc_counts_pairs_of_normal_and_anomalous_scores():
+    # 2 normal x 3 anomalous = 6 pairs; the anomalous score is higher in 1 + 3 + 0.5 (a tie)
+    normal = np.array([0.0, 2.0])
+    anomalous = np.array([1.0, 2.0, 3.0])
+    assert validation_auroc(normal, anomalous) == pytest.approx((2 + 1.5 + 1) / 6)
+    assert validation_auroc(normal, anomalous + 10) == 1.0
+    assert validation_auroc(normal + 10, anomalous) == 0.0
+
+
+def test_validation_auroc_refuses_empty_or_nan_scores():
+    with pytest.raises(ValueError, match="got 2 and 0"):
+        validation_auroc(np.zeros(2), np.zeros(0))
+    with pytest.raises(ValueError, match="1 validation scores are NaN"):
+        validation_auroc(np.zeros(2), np.array([1.0, np.nan]))
+
+
+def test_evaluate_detector_adds_the_validation_auroc_only_when_given_anomalies():
+    from tasks.anomaly import evaluate_detector
+
+    y = np.array([False] * 20 + [True] * 20)
+    test = np.r_[np.arange(20.0), np.arange(20.0) + 15]
+    cal = np.arange(20.0)
+    plain = evaluate_detector("m", cal, test, y, 0.1, n_boot=20)
+    assert "val_auroc" not in plain.metrics
+    with_val = evaluate_detector("m", cal, test, y, 0.1, n_boot=20, val_anomalous_scores=cal + 100)
+    assert with_val.metrics["val_auroc"] == 1.0
+    assert with_val.metrics["auroc"] == plain.metrics["auroc"]  # the test metrics do not change

@@ -23,3 +23,19 @@ def test_all_classes_normal_leaves_no_anomalies(tiny_images):
     splits = {"train": tiny_images, "val": tiny_images, "test": tiny_images}
     with pytest.raises(DataError, match="both normal and anomalous"):
         one_class_split(splits, [0, 1])
+
+
+def test_validation_anomalies_are_kept_apart_for_selection(tiny_images):
+    splits = {"train": tiny_images, "val": tiny_images, "test": tiny_images}
+    data = one_class_split(splits, [1])
+    assert data.val_anomalous is not None
+    assert set(data.val_anomalous.labels.tolist()) == {0} and len(data.val_anomalous) == 20
+    assert data.require_val_anomalous("selection") is data.val_anomalous
+
+
+def test_a_validation_split_of_normal_images_only_has_no_anomalies_to_select_with(tiny_images):
+    normal_val = tiny_images.subset(np.arange(20))  # label 0 only
+    data = one_class_split({"train": tiny_images, "val": normal_val, "test": tiny_images}, [0])
+    assert data.val_anomalous is None
+    with pytest.raises(DataError, match=r"task.select_by=validation needs anomalous .* \[0\]"):
+        data.require_val_anomalous("task.select_by=validation")

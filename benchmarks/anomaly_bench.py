@@ -123,8 +123,8 @@ def validation_choice(table: pd.DataFrame) -> pd.DataFrame:
     rated = table.dropna(subset=["val_auroc"]) if "val_auroc" in table else table.iloc[:0]
     rows = []
     for (dataset, normal), group in rated.groupby(["dataset", "normal"], sort=False):
-        chosen = group.loc[group["val_auroc"].idxmax()]
-        best = group.loc[group["auroc"].idxmax()]
+        chosen = group.iloc[int(group["val_auroc"].to_numpy().argmax())]
+        best = group.iloc[int(group["auroc"].to_numpy().argmax())]
         rows.append(
             {
                 "dataset": dataset,

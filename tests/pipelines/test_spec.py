@@ -40,6 +40,7 @@ def test_config_hash_changes_with_content_only():
         ("task.score=layout-typicality", "needs a layout density: set task.layout"),
         ("task.scores=[layout]", "score 'layout' needs a layout density"),
         ("task.layout={image_size: [1, 7]}", "image_size must be two sizes >= 2, got [1, 7]"),
+        ("task.select_by=test", "task.select_by: Input should be 'score' or 'validation'"),
         (
             "task.background={mutation_rate: 0.0}",
             "unperturbed normal images is the model itself",

@@ -116,15 +116,22 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index().sort_values(["dataset", "mean"], ascending=[True, False])
 
 
+def _top(rows: pd.DataFrame, column: str) -> pd.Series:
+    return rows.iloc[int(rows[column].to_numpy().argmax())]
+
+
 def validation_choice(table: pd.DataFrame) -> pd.DataFrame:
     """Per data set and normal class: the detector (model score or baseline) with the highest
-    validation AUROC, its test AUROC and interval, and the best test AUROC of the same rows
-    (what choosing on the test split would claim). Empty where no row has a validation AUROC."""
+    validation AUROC, its test AUROC and interval, the best test AUROC of the same rows (what
+    choosing on the test split would claim), and the model score validation picks (what
+    ``task.select_by: validation`` deploys) with its test AUROC gain over the run's best baseline.
+    Empty where no row has a validation AUROC."""
     rated = table.dropna(subset=["val_auroc"]) if "val_auroc" in table else table.iloc[:0]
     rows = []
     for (dataset, normal), group in rated.groupby(["dataset", "normal"], sort=False):
-        chosen = group.iloc[int(group["val_auroc"].to_numpy().argmax())]
-        best = group.iloc[int(group["auroc"].to_numpy().argmax())]
+        chosen, best = _top(group, "val_auroc"), _top(group, "auroc")
+        models = group[group["kind"] != "baseline"]
+        model = _top(models, "val_auroc") if len(models) else pd.Series(dtype=object)
         rows.append(
             {
                 "dataset": dataset,
@@ -136,6 +143,11 @@ def validation_choice(table: pd.DataFrame) -> pd.DataFrame:
                 "auroc_ci_high": chosen["auroc_ci_high"],
                 "best_on_test": best["method"],
                 "best_test_auroc": best["auroc"],
+                "model_pick": model.get("method"),
+                "model_pick_auroc": model.get("auroc"),
+                "model_pick_gain": model.get("auroc_gain"),
+                "model_pick_gain_ci_low": model.get("auroc_gain_ci_low"),
+                "model_pick_gain_ci_high": model.get("auroc_gain_ci_high"),
             }
         )
     return pd.DataFrame(rows)

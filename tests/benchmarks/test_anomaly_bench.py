@@ -60,15 +60,19 @@ def test_summary_counts_classes_ahead_of_the_baseline_and_leaves_baselines_blank
 def test_validation_choice_picks_by_validation_and_reports_the_test_result_beside_the_best():
     rows = [
         _row(0, "ocsvm", 0.90, None, None) | {"val_auroc": 0.70},
-        _row(0, "flow:layout", 0.80, 0.0, 0.0) | {"val_auroc": 0.95},  # validation's pick
+        _row(0, "flow:layout", 0.80, -0.1, -0.2) | {"val_auroc": 0.95},  # validation's pick
         _row(0, "flow:bpd", 0.40, 0.0, 0.0) | {"val_auroc": np.nan},  # no validation number
         _row(1, "ocsvm", 0.60, None, None) | {"val_auroc": 0.99},
-        _row(1, "flow:layout", 0.97, 0.0, 0.0) | {"val_auroc": 0.50},
+        _row(1, "flow:layout", 0.97, 0.02, 0.01) | {"val_auroc": 0.50},
     ]
-    table = pd.DataFrame(rows).assign(auroc_ci_low=0.0, auroc_ci_high=1.0)
+    table = pd.DataFrame(rows).assign(auroc_ci_low=0.0, auroc_ci_high=1.0, auroc_gain_ci_high=1.0)
     chosen = validation_choice(table).set_index("normal")
     assert list(chosen["selected"]) == ["flow:layout", "ocsvm"]
     assert list(chosen["auroc"]) == [0.80, 0.60]
     assert list(chosen["best_on_test"]) == ["ocsvm", "flow:layout"]
     assert list(chosen["best_test_auroc"]) == [0.90, 0.97]
+    # the deployed model score: validation's pick among model scores, never a baseline
+    assert list(chosen["model_pick"]) == ["flow:layout", "flow:layout"]
+    assert list(chosen["model_pick_auroc"]) == [0.80, 0.97]
+    assert list(chosen["model_pick_gain"]) == [-0.1, 0.02]
     assert validation_choice(table.drop(columns="val_auroc")).empty

@@ -53,9 +53,11 @@ def artifact_root(uri: str) -> str | None:
 
 
 def setup_experiment(name: str) -> tuple[str, str]:
-    """Point MLflow at the store and return ``(tracking_uri, experiment_id)``."""
+    """Point MLflow (runs and model registry) at the store and return ``(tracking_uri,
+    experiment_id)``."""
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # models register beside their runs, whatever was set before
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None and experiment.lifecycle_stage == "deleted":

@@ -458,9 +458,15 @@ def test_the_layout_score_travels_with_the_logged_model(mlflow_store):
     _assert_exported_model_scores_like_the_run(client, parent, runs, "layout-typicality")
 
 
-def test_select_by_validation_picks_the_best_validation_score_and_registers_by_it(mlflow_store):
+def test_select_by_validation_picks_the_best_validation_score_and_registers_by_it(
+    mlflow_store, tmp_path
+):
     """The primary score is the argmax of the logged validation AUROCs (never the test's), the
-    logged model scores with it, and the registry judges the version by that validation AUROC."""
+    logged model scores with it, and the registry judges the version by that validation AUROC.
+    The model registers in the run's own store even when the process pointed the registry
+    elsewhere before."""
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    mlflow.set_registry_uri(elsewhere)
     client, parent, runs = _run_scores_only(
         mlflow_store,
         "task.select_by=validation",
@@ -478,5 +484,7 @@ def test_select_by_validation_picks_the_best_validation_score_and_registers_by_i
     chosen = max(val, key=val.__getitem__)
     assert parent.data.tags["selected_score"] == chosen.split(":", 1)[1]
     _assert_exported_model_scores_like_the_run(client, parent, runs, chosen.split(":", 1)[1])
-    version = client.get_model_version_by_alias("val-detector", "champion")
+    registry = MlflowClient(mlflow_store, registry_uri=mlflow_store)
+    version = registry.get_model_version_by_alias("val-detector", "champion")
     assert float(version.tags["val_auroc"]) == pytest.approx(val[chosen])
+    assert not MlflowClient(registry_uri=elsewhere).search_registered_models()

@@ -16,6 +16,9 @@ class _Constant(mlflow.pyfunc.PythonModel):
 
 @pytest.fixture
 def model_uri(mlflow_store: str) -> str:
+    mlflow.set_tracking_uri(mlflow_store)  # process-wide settings of earlier tests do not leak
+    mlflow.set_registry_uri(mlflow_store)
+    mlflow.set_experiment("registry")
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="model", python_model=_Constant())
     return info.model_uri

@@ -225,6 +225,7 @@ def test_champion_moves_only_to_a_better_model(finished_run):
     from pipelines.model_registry import promote_if_better
 
     mlflow.set_tracking_uri(client.tracking_uri)
+    mlflow.set_registry_uri(client.tracking_uri)  # the shared run's store, not the last test's
     uri = f"runs:/{parent.info.run_id}/model"
     worse = promote_if_better("it-detector", uri, float(champion.tags["auroc"]) - 0.1)
     assert not worse.promoted and worse.version == "2"

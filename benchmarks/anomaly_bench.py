@@ -123,15 +123,18 @@ def _top(rows: pd.DataFrame, column: str) -> pd.Series:
 def validation_choice(table: pd.DataFrame) -> pd.DataFrame:
     """Per data set and normal class: the detector (model score or baseline) with the highest
     validation AUROC, its test AUROC and interval, the best test AUROC of the same rows (what
-    choosing on the test split would claim), and the model score validation picks (what
-    ``task.select_by: validation`` deploys) with its test AUROC gain over the run's best baseline.
-    Empty where no row has a validation AUROC."""
+    choosing on the test split would claim), the model score validation picks (what
+    ``task.select_by: validation`` deploys) with its test AUROC gain over the run's best baseline,
+    the baseline validation picks, and the best baseline's test AUROC. Empty where no row has a
+    validation AUROC."""
     rated = table.dropna(subset=["val_auroc"]) if "val_auroc" in table else table.iloc[:0]
     rows = []
     for (dataset, normal), group in rated.groupby(["dataset", "normal"], sort=False):
         chosen, best = _top(group, "val_auroc"), _top(group, "auroc")
-        models = group[group["kind"] != "baseline"]
+        is_baseline = group["kind"] == "baseline"
+        models, baselines = group[~is_baseline], group[is_baseline]
         model = _top(models, "val_auroc") if len(models) else pd.Series(dtype=object)
+        baseline = _top(baselines, "val_auroc") if len(baselines) else pd.Series(dtype=object)
         rows.append(
             {
                 "dataset": dataset,
@@ -148,9 +151,40 @@ def validation_choice(table: pd.DataFrame) -> pd.DataFrame:
                 "model_pick_gain": model.get("auroc_gain"),
                 "model_pick_gain_ci_low": model.get("auroc_gain_ci_low"),
                 "model_pick_gain_ci_high": model.get("auroc_gain_ci_high"),
+                "baseline_pick": baseline.get("method"),
+                "baseline_pick_auroc": baseline.get("auroc"),
+                "best_baseline_auroc": baselines["auroc"].max() if len(baselines) else None,
             }
         )
     return pd.DataFrame(rows)
+
+
+def selection_summary(selected: pd.DataFrame) -> pd.DataFrame:
+    """Per data set, over its runs (normal classes): mean test AUROC of validation's pick (all
+    detectors; model scores only; baselines only), of the best row on test and of the best
+    baseline on test, and in how many runs the model pick's gain interval over the best baseline
+    lies above zero (``ahead``) or below it (``behind``)."""
+    if selected.empty:
+        return selected
+    frame = selected.assign(
+        ahead=selected["model_pick_gain_ci_low"].astype(float).gt(0),
+        behind=selected["model_pick_gain_ci_high"].astype(float).lt(0),
+    )
+    return (
+        frame.groupby("dataset", sort=False)
+        .agg(
+            runs=("auroc", "size"),
+            validation_pick=("auroc", "mean"),
+            model_pick=("model_pick_auroc", "mean"),
+            baseline_pick=("baseline_pick_auroc", "mean"),
+            best_on_test=("best_test_auroc", "mean"),
+            best_baseline_on_test=("best_baseline_auroc", "mean"),
+            model_pick_gain=("model_pick_gain", "mean"),
+            ahead=("ahead", "sum"),
+            behind=("behind", "sum"),
+        )
+        .reset_index()
+    )
 
 
 def main() -> None:
@@ -199,11 +233,15 @@ def main() -> None:
     table = pd.DataFrame(rows)
     summary = summarize(table)
     selected = validation_choice(table)
+    chosen = selection_summary(selected)
     text = (
         f"Command: `{command}`\n\nPer method (over normal classes for USPS): mean and worst "
         "AUROC, mean gain over the best baseline, classes with the gain's interval above zero:\n\n"
         + summary.to_markdown(index=False, floatfmt=".3f")
-        + "\n\nSelected by validation AUROC (the test split not used to choose), per run:\n\n"
+        + "\n\nSelected by validation AUROC (the test split not used to choose), mean test AUROC "
+        "over the runs of each data set:\n\n"
+        + chosen.to_markdown(index=False, floatfmt=".3f")
+        + "\n\nSelected by validation AUROC, per run:\n\n"
         + selected.to_markdown(index=False, floatfmt=".3f")
         + "\n\nEvery row:\n\n"
         + table.to_markdown(index=False, floatfmt=".3f")
@@ -212,14 +250,17 @@ def main() -> None:
     (RESULTS / f"{args.out}.md").write_text(text)
     summary.to_csv(RESULTS / f"{args.out}-summary.csv", index=False)
     selected.to_csv(RESULTS / f"{args.out}-selected.csv", index=False)
+    chosen.to_csv(RESULTS / f"{args.out}-selected-summary.csv", index=False)
     _, experiment_id = setup_experiment("anomaly-bench")
     with mlflow.start_run(experiment_id=experiment_id, run_name="anomaly-bench:summary"):
         mlflow.log_param("command", command[:500])
         log_table(table, "anomaly-bench")
         log_table(summary, "anomaly-bench-summary")
         log_table(selected, "anomaly-bench-selected")
+        log_table(chosen, "anomaly-bench-selected-summary")
     print(summary.to_markdown(index=False, floatfmt=".3f"))
     print(selected.to_markdown(index=False, floatfmt=".3f"))
+    print(chosen.to_markdown(index=False, floatfmt=".3f"))
 
 
 if __name__ == "__main__":

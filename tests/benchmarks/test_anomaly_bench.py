@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from benchmarks.anomaly_bench import MODEL_PARAMS, summarize, validation_choice
+from benchmarks.anomaly_bench import (
+    MODEL_PARAMS,
+    selection_summary,
+    summarize,
+    validation_choice,
+)
 from genmodels.registry import build_model, get_model_class, list_models
 
 
@@ -75,4 +81,11 @@ def test_validation_choice_picks_by_validation_and_reports_the_test_result_besid
     assert list(chosen["model_pick"]) == ["flow:layout", "flow:layout"]
     assert list(chosen["model_pick_auroc"]) == [0.80, 0.97]
     assert list(chosen["model_pick_gain"]) == [-0.1, 0.02]
+    assert list(chosen["baseline_pick"]) == ["ocsvm", "ocsvm"]
+    assert list(chosen["best_baseline_auroc"]) == [0.90, 0.60]
+    overall = selection_summary(validation_choice(table)).set_index("dataset").loc["usps"]
+    assert overall["runs"] == 2 and overall["model_pick"] == pytest.approx((0.80 + 0.97) / 2)
+    assert overall["best_on_test"] == pytest.approx((0.90 + 0.97) / 2)
+    # normal 1's interval [0.01, 1.0] lies above zero; normal 0's [-0.2, 1.0] spans it
+    assert overall["ahead"] == 1 and overall["behind"] == 0
     assert validation_choice(table.drop(columns="val_auroc")).empty

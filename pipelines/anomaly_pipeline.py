@@ -217,11 +217,11 @@ def _on_val_anomalies(
 
 
 def _select_primary(
-    scored: list[tuple[Score, DetectionResult]], spec: PipelineSpec, log: Callable[[str], None]
+    scored: list[tuple[Score, DetectionResult]], selection: str, log: Callable[[str], None]
 ) -> tuple[Score, DetectionResult]:
-    """The spec's primary score, or under ``select_by: validation`` the model score with the
+    """The spec's primary score, or when selecting on validation the model score with the
     highest validation AUROC (the first of equals, in the spec's order)."""
-    if _task(spec).select_by != "validation":
+    if selection != "validation":
         return scored[0]
     best = max(scored, key=lambda pair: pair[1].metrics["val_auroc"])
     listing = ", ".join(f"{r.method} {r.metrics['val_auroc']:.4f}" for _, r in scored)
@@ -328,6 +328,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         data, tags["data_hash"] = _load_data(spec)
         mlflow.set_tag("data_hash", tags["data_hash"])
         n_anomalous = int(data.test_is_anomaly.sum())
+        selection = task.selection(data.val_anomalous is not None)
         mlflow.log_params(
             {
                 "n_train_normal": len(data.train),
@@ -337,6 +338,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
                 "n_val_anomalous": 0 if data.val_anomalous is None else len(data.val_anomalous),
                 "image_shape": "x".join(map(str, data.train.image_shape)),
                 "levels": data.train.levels,
+                "selected_by": selection,
             }
         )
         log(
@@ -392,7 +394,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
         curves = {r.method: r.per_sample["score"].to_numpy() for _, r in results}
         log_figure(roc_figure(data.test_is_anomaly, curves), "roc")
         model_uri = None
-        primary_score, primary = _select_primary(scored, spec, log)
+        primary_score, primary = _select_primary(scored, selection, log)
         if spec.output.log_model:
             model_uri = log_anomaly_model(
                 model,
@@ -404,7 +406,7 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
                 layout,
             )
             if spec.output.registered_model:
-                metric = "val_auroc" if task.select_by == "validation" else "auroc"
+                metric = "val_auroc" if selection == "validation" else "auroc"
                 decision = promote_if_better(
                     spec.output.registered_model, model_uri, primary.metrics[metric], metric
                 )

@@ -202,8 +202,10 @@ class AnomalyTaskSpec(_Section):
     scores: list[ScoreName] = Field(default_factory=list)  # more scores compared in the run
     # "validation": the primary score is the one with the highest AUROC on the validation
     # split's anomalous images against its normal calibration images (the test split is never
-    # used to choose), and the registry compares champions by that validation AUROC
-    select_by: Literal["score", "validation"] = "score"
+    # used to choose), and the registry compares champions by that validation AUROC; "score":
+    # the primary is `score`, champions compared by test AUROC; "auto": validation where the
+    # validation split holds anomalous images, else score
+    select_by: Literal["auto", "score", "validation"] = "auto"
     reference_fraction: float = Field(0.3, gt=0, lt=1)  # of normal val, for fitted scores
     background: BackgroundSpec | None = None
     layout: LayoutSpec | None = None
@@ -213,6 +215,12 @@ class AnomalyTaskSpec(_Section):
     compressor_baselines: list[CompressorBaseline] = Field(default_factory=list)
     bootstrap: int = Field(1000, ge=10)
     batch_size: int = Field(256, ge=1)
+
+    def selection(self, val_has_anomalies: bool) -> Literal["score", "validation"]:
+        """How a run on data with (or without) anomalous validation images picks its primary."""
+        if self.select_by == "auto":
+            return "validation" if val_has_anomalies else "score"
+        return self.select_by
 
     @property
     def all_scores(self) -> list[str]:

@@ -17,6 +17,7 @@ from pipelines.cli import main
 
 TINY = [  # on top of the spec's `tiny` preset
     "task.score=ensemble",
+    "task.select_by=score",  # the primary stays `ensemble`; selection is tested on its own
     "task.scores=[bpd, complexity, typicality, likelihood-ratio]",
     "task.background={mutation_rate: 0.2, max_epochs: 2}",
     "task.compressor_baselines=[code_bits, code_typicality]",
@@ -470,7 +471,7 @@ def test_select_by_validation_picks_the_best_validation_score_and_registers_by_i
     mlflow.set_registry_uri(elsewhere)
     client, parent, runs = _run_scores_only(
         mlflow_store,
-        "task.select_by=validation",
+        "task.select_by=auto",  # the digits' val split holds the other digits: validation
         "task.layout={image_size: [4, 4]}",
         "task.score=bpd",
         "task.scores=[typicality, layout, layout-typicality]",
@@ -484,6 +485,7 @@ def test_select_by_validation_picks_the_best_validation_score_and_registers_by_i
     assert len(val) == 4 and all(0.0 <= v <= 1.0 for v in val.values())
     chosen = max(val, key=val.__getitem__)
     assert parent.data.tags["selected_score"] == chosen.split(":", 1)[1]
+    assert parent.data.params["selected_by"] == "validation"
     _assert_exported_model_scores_like_the_run(client, parent, runs, chosen.split(":", 1)[1])
     registry = MlflowClient(mlflow_store, registry_uri=mlflow_store)
     version = registry.get_model_version_by_alias("val-detector", "champion")

@@ -40,7 +40,7 @@ def test_config_hash_changes_with_content_only():
         ("task.score=layout-typicality", "needs a layout density: set task.layout"),
         ("task.scores=[layout]", "score 'layout' needs a layout density"),
         ("task.layout={image_size: [1, 7]}", "image_size must be two sizes >= 2, got [1, 7]"),
-        ("task.select_by=test", "task.select_by: Input should be 'score' or 'validation'"),
+        ("task.select_by=test", "task.select_by: Input should be 'auto', 'score' or 'validation'"),
         (
             "task.background={mutation_rate: 0.0}",
             "unperturbed normal images is the model itself",
@@ -194,3 +194,13 @@ def test_the_spec_offers_exactly_the_scores_the_task_implements():
     from tasks.anomaly.scores import SCORES
 
     assert set(get_args(ScoreName)) == set(SCORES)
+
+
+def test_selection_is_validation_only_where_the_validation_split_has_anomalies():
+    auto = load_spec("anomaly-detect", ["task.select_by=auto"]).task
+    assert auto.selection(val_has_anomalies=True) == "validation"
+    assert auto.selection(val_has_anomalies=False) == "score"
+    fixed = load_spec("anomaly-detect", ["task.select_by=score"]).task
+    assert fixed.selection(val_has_anomalies=True) == "score"
+    forced = load_spec("anomaly-detect", ["task.select_by=validation"]).task
+    assert forced.selection(val_has_anomalies=False) == "validation"  # refused later, with data

@@ -9,33 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from genmodels.data.catalog import DATASETS
 from genmodels.private import PrivacyConfig, PrivacyError
 from genmodels.training import TrainConfig
+from pipelines.anomaly_spec import AnomalyTaskSpec
 from pipelines.model_params import check_model_params
-from tasks.anomaly.scores import make_score
+from pipelines.spec_sections import DataSpec, Section, existing_file
 from tasks.augment.experiment import ARMS, ArmName
 from tasks.colorize.inference import InferenceConfig
 
-BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
-BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
-CompressorBaseline = Literal["code_bits", "code_typicality"]
-ScoreName = Literal[
-    "nll",
-    "bpd",
-    "complexity",
-    "likelihood-ratio",
-    "typicality",
-    "background-typicality",
-    "ensemble",
-    "layout",
-    "layout-typicality",
-]
 TASKS = ("anomaly", "augment", "colorize", "transfer", "share")
 ARM_NAMES: tuple[ArmName, ...] = ARMS
 ColorizeArm = Literal["uniform", "mean-chroma", "model", "regressor", "conditional"]
@@ -47,44 +32,7 @@ WEIGHTS_REFUSED = {
 }
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _existing_file(path: str | None, key: str) -> str | None:
-    """``path`` unchanged if it is None or names a file; else a ValueError naming ``key``."""
-    if path is not None and not Path(path).expanduser().is_file():
-        raise ValueError(f"{key}: no such file '{path}'")
-    return path
-
-
-class DataSpec(_Section):
-    """Which images to use and how to split data sets that come without splits."""
-
-    name: str = "digits"
-    path: str | None = None
-    val_fraction: float = Field(0.2, gt=0, lt=1)
-    test_fraction: float = Field(0.3, gt=0, lt=1)
-    split_seed: int = 0
-    image_size: tuple[int, int] | None = None  # resize every image (H, W); medical slices too
-    max_images: int | None = Field(None, ge=1)  # cap each split (seeded, stratified draw)
-
-    @field_validator("image_size")
-    @classmethod
-    def _positive_size(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
-        if v is not None and min(v) < 2:
-            raise ValueError(f"image_size must be two sizes >= 2, got {list(v)}")
-        return v
-
-    @field_validator("name")
-    @classmethod
-    def _known_dataset(cls, v: str) -> str:
-        if v not in DATASETS:
-            raise ValueError(f"unknown dataset '{v}'; valid datasets: {', '.join(DATASETS)}")
-        return v
-
-
-class ModelSpec(_Section):
+class ModelSpec(Section):
     """A model of the zoo by registry name, with constructor parameters."""
 
     name: str = "realnvp"
@@ -96,7 +44,7 @@ class ModelSpec(_Section):
     @field_validator("weights")
     @classmethod
     def _weights_file_exists(cls, v: str | None) -> str | None:
-        return _existing_file(v, "model.weights")
+        return existing_file(v, "model.weights")
 
     @field_validator("name")
     @classmethod
@@ -115,7 +63,7 @@ class ModelSpec(_Section):
         return self
 
 
-class PrivacySpec(_Section):
+class PrivacySpec(Section):
     """DP-SGD through Opacus (``genmodels.private``): exactly one of ``noise_multiplier`` and
     ``target_epsilon``; ``delta`` null means ``1 / (10 n)`` for n training images."""
 
@@ -134,7 +82,7 @@ class PrivacySpec(_Section):
         return self
 
 
-class TrainSpec(_Section):
+class TrainSpec(Section):
     """Lightning training settings (the optimizer's settings are model parameters)."""
 
     max_epochs: int = Field(50, ge=1)
@@ -155,95 +103,7 @@ class TrainSpec(_Section):
         return TrainConfig(**settings, privacy=PrivacyConfig(**privacy) if privacy else None)
 
 
-class BackgroundSpec(_Section):
-    """The likelihood-ratio background: the same model trained on perturbed normal images
-    (Ren et al. 2019) or on another, general-domain data set (Schirrmeister et al. 2020)."""
-
-    mutation_rate: float = Field(0.2, ge=0, le=1)
-    copies: int = Field(1, ge=1)
-    max_epochs: int | None = Field(None, ge=1)  # None: the main model's train.max_epochs
-    # model parameters that differ for the background, over model.params: e.g. Ren et al.'s L2
-    # regularization, {weight_decay: 0.0001}
-    params: dict[str, Any] = Field(default_factory=dict)
-    # general-domain images instead of the normal ones (their train/val splits; converted to the
-    # normal images' channels, size and levels)
-    data: DataSpec | None = None
-
-    @model_validator(mode="after")
-    def _different_from_the_model(self) -> BackgroundSpec:
-        if self.data is None and self.mutation_rate == 0:
-            raise ValueError(
-                "a background trained on unperturbed normal images is the model itself: set "
-                "task.background.mutation_rate > 0 or task.background.data"
-            )
-        return self
-
-
-class LayoutSpec(_Section):
-    """The layout density of the ``layout`` scores: a Gaussian over the normal training images'
-    layouts, each image averaged down to ``image_size`` and standardized."""
-
-    image_size: tuple[int, int] = (7, 7)
-
-    @field_validator("image_size")
-    @classmethod
-    def _positive_size(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if min(v) < 2:
-            raise ValueError(f"task.layout.image_size must be two sizes >= 2, got {list(v)}")
-        return v
-
-
-class AnomalyTaskSpec(_Section):
-    """Anomaly detection: which classes are normal, which scores, which false-positive rate."""
-
-    name: Literal["anomaly"] = "anomaly"
-    normal_classes: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    score: ScoreName = "bpd"  # the primary score: the logged model scores with it
-    scores: list[ScoreName] = Field(default_factory=list)  # more scores compared in the run
-    # "validation": the primary score is the one with the highest AUROC on the validation
-    # split's anomalous images against its normal calibration images (the test split is never
-    # used to choose), and the registry compares champions by that validation AUROC; "score":
-    # the primary is `score`, champions compared by test AUROC; "auto": validation where the
-    # validation split holds anomalous images, else score
-    select_by: Literal["auto", "score", "validation"] = "auto"
-    reference_fraction: float = Field(0.3, gt=0, lt=1)  # of normal val, for fitted scores
-    background: BackgroundSpec | None = None
-    layout: LayoutSpec | None = None
-    compressor: Literal["png", "zlib", "jpeg2000"] = "png"
-    target_fpr: float = Field(0.05, gt=0, lt=1)
-    baselines: list[BaselineName] = Field(default_factory=lambda: list(BASELINE_NAMES))
-    compressor_baselines: list[CompressorBaseline] = Field(default_factory=list)
-    bootstrap: int = Field(1000, ge=10)
-    batch_size: int = Field(256, ge=1)
-
-    def selection(self, val_has_anomalies: bool) -> Literal["score", "validation"]:
-        """How a run on data with (or without) anomalous validation images picks its primary."""
-        if self.select_by == "auto":
-            return "validation" if val_has_anomalies else "score"
-        return self.select_by
-
-    @property
-    def all_scores(self) -> list[str]:
-        """The primary score first, then the others, each once."""
-        return list(dict.fromkeys([self.score, *self.scores]))
-
-    @model_validator(mode="after")
-    def _background_and_layout_when_needed(self) -> AnomalyTaskSpec:
-        for name in self.all_scores:
-            if make_score(name).needs_background and self.background is None:
-                raise ValueError(
-                    f"score '{name}' needs a background model: set task.background "
-                    "(e.g. task.background={mutation_rate: 0.2})"
-                )
-            if make_score(name).needs_layout and self.layout is None:
-                raise ValueError(
-                    f"score '{name}' needs a layout density: set task.layout "
-                    "(e.g. task.layout={image_size: [7, 7]})"
-                )
-        return self
-
-
-class ClassifierSpec(_Section):
+class ClassifierSpec(Section):
     """The one classifier recipe every augmentation arm trains."""
 
     max_epochs: int = Field(40, ge=1)
@@ -257,7 +117,7 @@ def _default_ks() -> list[int | Literal["all"]]:
     return [10, 50]
 
 
-class AugmentTaskSpec(_Section):
+class AugmentTaskSpec(Section):
     """Augmentation: k labelled images per class, arms compared over seeds on the test split."""
 
     name: Literal["augment"] = "augment"
@@ -280,7 +140,7 @@ class AugmentTaskSpec(_Section):
         return v
 
 
-class RegressorSpec(_Section):
+class RegressorSpec(Section):
     """The discriminative colorizer (gray -> chroma CNN) of the ``regressor`` arm."""
 
     max_epochs: int = Field(30, ge=1)
@@ -290,7 +150,7 @@ class RegressorSpec(_Section):
     width: int = Field(32, ge=1)
 
 
-class ConditionalSpec(_Section):
+class ConditionalSpec(Section):
     """The ``conditional`` arm: a flow of chroma given gray trained on the same colour images."""
 
     max_epochs: int = Field(20, ge=1)
@@ -312,10 +172,10 @@ class ConditionalSpec(_Section):
     @field_validator("weights")
     @classmethod
     def _weights_file_exists(cls, v: str | None) -> str | None:
-        return _existing_file(v, "task.conditional.weights")
+        return existing_file(v, "task.conditional.weights")
 
 
-class ColorizeTaskSpec(_Section):
+class ColorizeTaskSpec(Section):
     """Colorization: gray test images, a posterior per arm, measured against the true colours."""
 
     name: Literal["colorize"] = "colorize"
@@ -368,7 +228,7 @@ def _default_students() -> list[StudentName]:
     return ["svc", "kernel-ridge"]
 
 
-class TransferTaskSpec(_Section):
+class TransferTaskSpec(Section):
     """Transfer: a CNN teacher labels generated images, kernel-machine students learn from them."""
 
     name: Literal["transfer"] = "transfer"
@@ -391,7 +251,7 @@ class TransferTaskSpec(_Section):
         return sorted(set(v))
 
 
-class GateSpec(_Section):
+class GateSpec(Section):
     """The release gate; a null limit disables its check."""
 
     max_memorization_rate: float | None = Field(0.01, ge=0, le=1)
@@ -400,7 +260,7 @@ class GateSpec(_Section):
     max_dp_epsilon: float | None = Field(None, gt=0)  # needs train.privacy (DP-SGD)
 
 
-class ShareTaskSpec(_Section):
+class ShareTaskSpec(Section):
     """Sharing: sample a synthetic data set, audit it, write the bundle if the gate passes."""
 
     name: Literal["share"] = "share"
@@ -419,7 +279,7 @@ class ShareTaskSpec(_Section):
     limits: str | None = None
 
 
-class OutputSpec(_Section):
+class OutputSpec(Section):
     """Where results go."""
 
     experiment: str = "priorworks"
@@ -436,7 +296,7 @@ class OutputSpec(_Section):
         return self
 
 
-class PipelineSpec(_Section):
+class PipelineSpec(Section):
     """A whole pipeline."""
 
     name: str

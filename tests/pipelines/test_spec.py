@@ -190,7 +190,7 @@ def test_spec_takes_the_pretrain_arm_and_refuses_unknown_arms_naming_the_valid_o
 def test_the_spec_offers_exactly_the_scores_the_task_implements():
     from typing import get_args
 
-    from pipelines.spec import ScoreName
+    from pipelines.anomaly_spec import ScoreName
     from tasks.anomaly.scores import SCORES
 
     assert set(get_args(ScoreName)) == set(SCORES)

@@ -310,12 +310,15 @@ def _background_stage(
     return background
 
 
-def _load_data(spec: PipelineSpec) -> tuple[OneClassSplit, str]:
+def _load_data(spec: PipelineSpec) -> tuple[OneClassSplit, str, str]:
+    """The split, its fingerprint, and how this run picks its primary score (``validation`` or
+    ``score``); refuses ``select_by: validation`` on data without validation anomalies."""
     splits = load_splits(spec.data)
     data = one_class_split(splits, _task(spec).normal_classes)
-    if _task(spec).select_by == "validation":
+    selection = _task(spec).selection(data.val_anomalous is not None)
+    if selection == "validation":
         data.require_val_anomalous(f"task.select_by=validation on '{spec.data.name}'")
-    return data, data_fingerprint(splits)
+    return data, data_fingerprint(splits), selection
 
 
 def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> PipelineResult:
@@ -325,10 +328,9 @@ def run_anomaly(spec: PipelineSpec, log: Callable[[str], None] = print) -> Pipel
     task = _task(spec)
     with pipeline_run(spec, "anomaly", model_cls) as run:
         uri, tags = run.uri, run.tags
-        data, tags["data_hash"] = _load_data(spec)
+        data, tags["data_hash"], selection = _load_data(spec)
         mlflow.set_tag("data_hash", tags["data_hash"])
         n_anomalous = int(data.test_is_anomaly.sum())
-        selection = task.selection(data.val_anomalous is not None)
         mlflow.log_params(
             {
                 "n_train_normal": len(data.train),

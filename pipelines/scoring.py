@@ -19,7 +19,7 @@ from typing import Any
 import mlflow
 from genmodels.data.inputs import iter_inputs
 from genmodels.errors import DataError, PriorworksError
-from pipelines.tracking import tracking_uri
+from pipelines.tracking import use_store
 
 
 class ModelURIError(PriorworksError):
@@ -38,9 +38,7 @@ def load_scoring_model(uri: str) -> tuple[Any, Any]:
     The URI resolves against the same tracking store as ``priorworks run`` (``MLFLOW_TRACKING_URI``
     or ``mlflow/mlflow.db``), whatever MLflow's process-wide default was.
     """
-    uri_store = tracking_uri()
-    mlflow.set_tracking_uri(uri_store)
-    mlflow.set_registry_uri(uri_store)  # models:/ names resolve in the same store
+    use_store()
     try:
         loaded = mlflow.pyfunc.load_model(_resolve(uri))
     except Exception as err:  # MLflow raises several types for unknown runs, names, aliases

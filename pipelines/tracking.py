@@ -52,12 +52,19 @@ def artifact_root(uri: str) -> str | None:
     return None
 
 
-def setup_experiment(name: str) -> tuple[str, str]:
-    """Point MLflow (runs and model registry) at the store and return ``(tracking_uri,
-    experiment_id)``."""
+def use_store() -> str:
+    """Point MLflow's runs *and* model registry at the project's store (whatever the process
+    had set before: models register and ``models:/`` names resolve beside the runs); its URI."""
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)  # models register beside their runs, whatever was set before
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def setup_experiment(name: str) -> tuple[str, str]:
+    """Point MLflow at the store (:func:`use_store`) and return ``(tracking_uri,
+    experiment_id)``."""
+    uri = use_store()
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None and experiment.lifecycle_stage == "deleted":

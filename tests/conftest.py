@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,20 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"real data folder {SHARED_DATA} is missing; see ../shared/data/README.md")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_mlruns() -> Iterator[None]:
+    """Fail the test that makes MLflow write ``./mlruns`` into the working directory (an
+    experiment created without an artifact root): artifacts belong beside the test's store."""
+    stray = Path("mlruns")
+    existed = stray.exists()
+    yield
+    if not existed and stray.exists():
+        pytest.fail(
+            f"the test wrote MLflow artifacts to {stray.resolve()}; create experiments "
+            "with pipelines.tracking.setup_experiment"
+        )
 
 
 @pytest.fixture

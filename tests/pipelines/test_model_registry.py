@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 
 import mlflow
 from pipelines.model_registry import CHAMPION, promote_if_better
+from pipelines.tracking import setup_experiment
 
 
 class _Constant(mlflow.pyfunc.PythonModel):
@@ -16,9 +17,7 @@ class _Constant(mlflow.pyfunc.PythonModel):
 
 @pytest.fixture
 def model_uri(mlflow_store: str) -> str:
-    mlflow.set_tracking_uri(mlflow_store)  # process-wide settings of earlier tests do not leak
-    mlflow.set_registry_uri(mlflow_store)
-    mlflow.set_experiment("registry")
+    setup_experiment("registry")  # the fixture's store for runs, registry and artifacts
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="model", python_model=_Constant())
     return info.model_uri

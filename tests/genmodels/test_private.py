@@ -79,3 +79,36 @@ def test_models_dp_sgd_cannot_train_are_refused_by_name(images, name, reason):
 def test_bad_privacy_settings_are_refused(kwargs, message):
     with pytest.raises(PrivacyError, match=message):
         PrivacyConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("noise", "sample_rate", "steps", "tighter"),
+    [(3.0, 0.01, 100, True), (3.0, 1 / 6, 12, False)],
+)
+def test_the_accountant_searches_orders_past_opacus_range_only_to_tighten(
+    noise, sample_rate, steps, tighter
+):
+    import warnings
+
+    from opacus.accountants import RDPAccountant
+
+    from genmodels.private import DPSGD, RDP_ORDERS
+
+    assert all(a == int(a) for a in RDP_ORDERS if a > 11)  # fractional orders are unstable there
+    dp = DPSGD(PrivacyConfig(noise_multiplier=noise, delta=1e-5), 1000, sample_rate, 2)
+    dp.accountant.history = [(noise, sample_rate, steps)]
+    opacus = RDPAccountant()
+    opacus.history = list(dp.accountant.history)
+    with warnings.catch_warnings(record=True) as theirs_warned:
+        warnings.simplefilter("always")
+        theirs = opacus.get_epsilon(1e-5)  # Opacus' own orders, 1.1 to 63
+    with warnings.catch_warnings(record=True) as ours_warned:
+        warnings.simplefilter("always")
+        ours = dp.report().epsilon
+    assert not [w for w in ours_warned if "largest alpha" in str(w.message)]
+    assert 0 < ours <= theirs
+    if tighter:  # Opacus' range ran into its edge: its bound is looser than it need be
+        assert [w for w in theirs_warned if "largest alpha" in str(w.message)]
+        assert ours < 0.95 * theirs
+    else:
+        assert ours == pytest.approx(theirs)

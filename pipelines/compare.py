@@ -32,13 +32,13 @@ def runs_table(
     nested: bool = False,
 ) -> pd.DataFrame:
     """Runs of ``experiment`` (top-level only unless ``nested``) as a table."""
-    client = MlflowClient(tracking_uri())
+    uri = tracking_uri(existing=True)
+    client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = sorted(e.name for e in client.search_experiments())
         raise CompareError(
-            f"no experiment '{experiment}' in {tracking_uri()}; experiments: "
-            f"{', '.join(names) or 'none'}"
+            f"no experiment '{experiment}' in {uri}; experiments: {', '.join(names) or 'none'}"
         )
     rows = []
     for run in client.search_runs([exp.experiment_id], max_results=50000):

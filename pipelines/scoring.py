@@ -38,9 +38,10 @@ def load_scoring_model(uri: str) -> tuple[Any, Any]:
     The URI resolves against the same tracking store as ``priorworks run`` (``MLFLOW_TRACKING_URI``
     or ``mlflow/mlflow.db``), whatever MLflow's process-wide default was.
     """
-    use_store()
+    resolved = _resolve(uri)
+    use_store(existing=resolved.startswith(("runs:/", "models:/")))
     try:
-        loaded = mlflow.pyfunc.load_model(_resolve(uri))
+        loaded = mlflow.pyfunc.load_model(resolved)
     except Exception as err:  # MLflow raises several types for unknown runs, names, aliases
         raise ModelURIError(
             f"cannot load model '{uri}' from the store {mlflow.get_registry_uri()}: {err}"

@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import mlflow
+from pipelines.errors import StoreError
 
 if TYPE_CHECKING:
     from genmodels.contract import GenerativeModel
@@ -25,13 +26,24 @@ STORE_DIR = Path("mlflow")
 _EXTRA_TAGS: ContextVar[dict[str, str] | None] = ContextVar("priorworks_extra_tags", default=None)
 
 
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else SQLite at ``./mlflow/mlflow.db``."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    STORE_DIR.mkdir(exist_ok=True)
-    return f"sqlite:///{(STORE_DIR / 'mlflow.db').resolve()}"
+def tracking_uri(existing: bool = False) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else SQLite at ``./mlflow/mlflow.db``.
+
+    With ``existing`` (commands that only read: ``score``, ``compare``) a missing SQLite file is
+    an error instead of a new empty store in the working directory.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or (
+        f"sqlite:///{(STORE_DIR / 'mlflow.db').resolve()}"
+    )
+    if uri.startswith("sqlite:///"):
+        db = Path("/" + unquote(urlparse(uri).path).lstrip("/"))
+        if existing and not db.is_file():
+            raise StoreError(
+                f"no MLflow store at {db}: run a pipeline in {db.parent.parent} first, run the "
+                "command from the folder that holds mlflow/, or set MLFLOW_TRACKING_URI"
+            )
+        db.parent.mkdir(parents=True, exist_ok=True)
+    return uri
 
 
 def artifact_root(uri: str) -> str | None:
@@ -52,10 +64,11 @@ def artifact_root(uri: str) -> str | None:
     return None
 
 
-def use_store() -> str:
+def use_store(existing: bool = False) -> str:
     """Point MLflow's runs *and* model registry at the project's store (whatever the process
-    had set before: models register and ``models:/`` names resolve beside the runs); its URI."""
-    uri = tracking_uri()
+    had set before: models register and ``models:/`` names resolve beside the runs); its URI.
+    ``existing``: see :func:`tracking_uri`."""
+    uri = tracking_uri(existing)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from pipelines.tracking import artifact_root, setup_experiment, tracking_uri
 
 
@@ -30,3 +32,20 @@ def test_experiment_gets_the_explicit_artifact_location(mlflow_store, tmp_path):
     assert location == (tmp_path / "artifacts").as_uri()
     assert not Path("mlruns").exists() or Path("mlruns").is_dir()  # nothing written by us there
     assert setup_experiment("unit-test")[1] == exp_id
+
+
+def test_reading_commands_refuse_a_missing_store_and_create_nothing(tmp_path, monkeypatch, capsys):
+    from pipelines.cli import main
+    from pipelines.errors import StoreError
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreError, match=str(tmp_path / "mlflow" / "mlflow.db")):
+        tracking_uri(existing=True)
+    score = ["score", "--model", "models:/detector@champion", "--input", str(tmp_path)]
+    assert main(score) == 2
+    assert main(["compare", "anomaly-detect"]) == 2
+    assert "no MLflow store at" in capsys.readouterr().err
+    assert not (tmp_path / "mlflow").exists()  # no empty store left behind
+    tracking_uri()  # a run, which writes, creates it
+    assert (tmp_path / "mlflow").is_dir()

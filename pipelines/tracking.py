@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -26,6 +26,14 @@ STORE_DIR = Path("mlflow")
 _EXTRA_TAGS: ContextVar[dict[str, str] | None] = ContextVar("priorworks_extra_tags", default=None)
 
 
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (SQLAlchemy's reading: ``sqlite:///rel.db``
+    is relative to the working folder, ``sqlite:////abs/x.db`` absolute); None for other URIs."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(unquote(uri.removeprefix("sqlite:///").split("?", 1)[0])).absolute()
+
+
 def tracking_uri(existing: bool = False) -> str:
     """``MLFLOW_TRACKING_URI`` if set, else SQLite at ``./mlflow/mlflow.db``.
 
@@ -35,8 +43,8 @@ def tracking_uri(existing: bool = False) -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI") or (
         f"sqlite:///{(STORE_DIR / 'mlflow.db').resolve()}"
     )
-    if uri.startswith("sqlite:///"):
-        db = Path("/" + unquote(urlparse(uri).path).lstrip("/"))
+    db = sqlite_file(uri)
+    if db is not None:
         if existing and not db.is_file():
             raise StoreError(
                 f"no MLflow store at {db}: run a pipeline in {db.parent.parent} first, run the "
@@ -55,10 +63,9 @@ def artifact_root(uri: str) -> str | None:
     explicit = os.environ.get("PRIORWORKS_ARTIFACT_ROOT")
     if explicit:
         return explicit
-    if uri.startswith("sqlite:///"):
-        db = Path(unquote(urlparse(uri).path))
-        # sqlite:////abs/path parses to //abs/path; normalize.
-        root = (Path("/" + str(db).lstrip("/")).parent / "artifacts").resolve()
+    db = sqlite_file(uri)
+    if db is not None:
+        root = (db.parent / "artifacts").resolve()
         root.mkdir(parents=True, exist_ok=True)
         return root.as_uri()
     return None

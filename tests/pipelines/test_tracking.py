@@ -49,3 +49,17 @@ def test_reading_commands_refuse_a_missing_store_and_create_nothing(tmp_path, mo
     assert not (tmp_path / "mlflow").exists()  # no empty store left behind
     tracking_uri()  # a run, which writes, creates it
     assert (tmp_path / "mlflow").is_dir()
+
+
+def test_sqlite_uris_are_read_as_sqlalchemy_reads_them(tmp_path, monkeypatch):
+    from pipelines.tracking import sqlite_file
+
+    monkeypatch.chdir(tmp_path)
+    assert sqlite_file("sqlite:///rel/store.db") == tmp_path / "rel" / "store.db"
+    assert sqlite_file(f"sqlite:///{tmp_path}/abs.db") == tmp_path / "abs.db"  # four slashes
+    assert sqlite_file("http://127.0.0.1:5000") is None
+    monkeypatch.delenv("PRIORWORKS_ARTIFACT_ROOT", raising=False)
+    assert artifact_root("sqlite:///rel/store.db") == (tmp_path / "rel" / "artifacts").as_uri()
+    (tmp_path / "rel" / "store.db").touch()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///rel/store.db")
+    assert tracking_uri(existing=True) == "sqlite:///rel/store.db"  # found, not refused

@@ -47,8 +47,8 @@ def tracking_uri(existing: bool = False) -> str:
     if db is not None:
         if existing and not db.is_file():
             raise StoreError(
-                f"no MLflow store at {db}: run a pipeline in {db.parent.parent} first, run the "
-                "command from the folder that holds mlflow/, or set MLFLOW_TRACKING_URI"
+                f"no MLflow store at {db}: run a pipeline first, run the command from the "
+                "folder whose mlflow/ holds the store, or point MLFLOW_TRACKING_URI at it"
             )
         db.parent.mkdir(parents=True, exist_ok=True)
     return uri

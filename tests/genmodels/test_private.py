@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
+from opacus.accountants import RDPAccountant
 
 from genmodels.data.imageset import ImageSet
-from genmodels.private import PrivacyConfig, PrivacyError
+from genmodels.private import DPSGD, RDP_ORDERS, PrivacyConfig, PrivacyError
 from genmodels.registry import get_model_class
 from genmodels.training import TrainConfig, fit_model, seed_all
 
@@ -88,12 +90,6 @@ def test_bad_privacy_settings_are_refused(kwargs, message):
 def test_the_accountant_searches_orders_past_opacus_range_only_to_tighten(
     noise, sample_rate, steps, tighter
 ):
-    import warnings
-
-    from opacus.accountants import RDPAccountant
-
-    from genmodels.private import DPSGD, RDP_ORDERS
-
     assert all(a == int(a) for a in RDP_ORDERS if a > 11)  # fractional orders are unstable there
     dp = DPSGD(PrivacyConfig(noise_multiplier=noise, delta=1e-5), 1000, sample_rate, 2)
     dp.accountant.history = [(noise, sample_rate, steps)]

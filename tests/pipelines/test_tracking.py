@@ -1,6 +1,8 @@
 import pytest
 
-from pipelines.tracking import artifact_root, setup_experiment, tracking_uri
+from pipelines.cli import main
+from pipelines.errors import StoreError
+from pipelines.tracking import artifact_root, setup_experiment, sqlite_file, tracking_uri
 
 
 def test_default_store_is_sqlite_under_mlflow_folder(tmp_path, monkeypatch):
@@ -32,8 +34,6 @@ def test_experiment_gets_the_explicit_artifact_location(mlflow_store, tmp_path):
 
 
 def test_reading_commands_refuse_a_missing_store_and_create_nothing(tmp_path, monkeypatch, capsys):
-    from pipelines.cli import main
-    from pipelines.errors import StoreError
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -49,7 +49,6 @@ def test_reading_commands_refuse_a_missing_store_and_create_nothing(tmp_path, mo
 
 
 def test_sqlite_uris_are_read_as_sqlalchemy_reads_them(tmp_path, monkeypatch):
-    from pipelines.tracking import sqlite_file
 
     monkeypatch.chdir(tmp_path)
     assert sqlite_file("sqlite:///rel/store.db") == tmp_path / "rel" / "store.db"

@@ -53,7 +53,7 @@ serve: $(STAMP) ## serve a logged anomaly model over REST (MODEL=models:/<name>@
 		$(VENV)/bin/mlflow models serve -m "$(MODEL)" --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
 
 models-measure: $(STAMP) ## train and measure every zoo model on USPS (ARGS="--epochs 3")
-	$(VENV)/bin/priorworks models --measure $(ARGS)
+	$(PY) -m benchmarks.zoo $(ARGS)
 
 anomaly-bench: $(STAMP) ## every likelihood model x every anomaly score vs baselines, PneumoniaMNIST + USPS (ARGS=...)
 	$(VENV)/bin/python benchmarks/anomaly_bench.py $(ARGS)

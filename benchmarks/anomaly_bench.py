@@ -32,12 +32,12 @@ from typing import Any
 import pandas as pd
 
 import mlflow
-from pipelines.artifacts import log_table
 from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
-from pipelines.spec import PipelineSpec
-from pipelines.spec_loading import apply_overrides
-from pipelines.tracking import setup_experiment
+from pipelines.spec.loading import apply_overrides
+from pipelines.spec.pipeline import PipelineSpec
+from pipelines.tracking.artifacts import log_table
+from pipelines.tracking.store import setup_experiment
 
 RESULTS = Path(__file__).parent / "results"
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

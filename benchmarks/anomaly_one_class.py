@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
-from pipelines.spec_loading import load_spec
+from pipelines.spec.loading import load_spec
 
 RESULTS = Path(__file__).parent / "results"
 

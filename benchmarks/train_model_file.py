@@ -32,7 +32,7 @@ from genmodels.data.imageset import ImageSet, luma
 from genmodels.persistence import save_model
 from genmodels.registry import get_model_class
 from genmodels.training import TrainConfig, fit_model
-from tasks.colorize.conditional import ConditionalConfig, save_conditional, train_conditional
+from tasks.colorize.conditional import ConditionalSpec, save_conditional, train_conditional
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,7 +99,7 @@ def _train_conditional(
 ) -> None:
     if args.minutes:
         raise SystemExit("--minutes applies to zoo models; cap the conditional flow with --epochs")
-    config = ConditionalConfig(
+    config = ConditionalSpec(
         max_epochs=args.epochs,
         batch_size=args.batch_size,
         patience=args.patience,

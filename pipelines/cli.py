@@ -17,7 +17,7 @@ from collections.abc import Sequence
 def _cmd_run(args: argparse.Namespace) -> int:
     quiet_libraries()
     from pipelines.runner import run_pipeline
-    from pipelines.spec_loading import load_spec
+    from pipelines.spec.loading import load_spec
 
     quiet_libraries()  # after the imports: Lightning and MLflow set their log levels on import
 
@@ -43,8 +43,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    if args.measure:
-        return _measure_models(args)
     from genmodels.registry import count_parameters, list_models
 
     shape = (1, 28, 28)
@@ -67,31 +65,20 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure_models(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from pipelines.zoo_benchmark import ZooBudget, measure_zoo
-
+def _cmd_tasks(args: argparse.Namespace) -> int:
     quiet_libraries()
-    budget = ZooBudget(
-        dataset=args.data,
-        path=args.path or None,  # an empty --path for embedded data sets
-        epochs=args.epochs,
-        models=tuple(args.model or ()),
-        test_images=args.test_limit,
-    )
-    command = "priorworks " + " ".join(sys.argv[1:])
-    frame = measure_zoo(budget, Path(args.out), command)
-    print(frame.to_string(index=False, float_format="{:.3f}".format))
-    print(
-        f"saved: {args.out}/zoo-{args.data}.csv and .md (and the MLflow experiment zoo-benchmark)"
-    )
+    from tasks.registry import all_tasks
+
+    found = all_tasks()
+    width = max(len(name) for name in found)
+    for name, task in found.items():
+        print(f"{name.ljust(width)}  {task.summary}")
     return 0
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
     quiet_libraries()
-    from pipelines.scoring import score_path
+    from pipelines.tracking.scoring import score_path
 
     quiet_libraries()
     summary = score_path(args.model, args.input, args.out, args.batch_size)
@@ -113,7 +100,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     quiet_libraries()
     import pandas as pd
 
-    from pipelines.compare import runs_table, write_csv
+    from pipelines.tracking.compare import runs_table, write_csv
 
     table = runs_table(args.experiment, args.metric, args.sort, args.ascending, args.nested)
     if table.empty:
@@ -131,7 +118,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
     quiet_libraries()
-    from pipelines.scheduler import build_scheduler, drop_stale_jobs, next_runs
+    from pipelines.ops.scheduler import build_scheduler, drop_stale_jobs, next_runs
 
     if args.list:
         for job_id, spec, when in next_runs(args.file, args.jobstore):
@@ -176,16 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=_cmd_run)
     models = sub.add_parser("models", help="list the model zoo with capabilities")
-    models.add_argument("--measure", action="store_true", help="train and measure every model")
-    models.add_argument("--data", default="usps", help="data set to measure on (default usps)")
-    models.add_argument("--path", default="../shared/data/digits/usps.npz", help="its file")
-    models.add_argument("--epochs", type=int, default=3, help="training epochs per model")
-    models.add_argument("--model", action="append", help="measure only this model (repeatable)")
-    models.add_argument("--out", default="benchmarks/results", help="folder for CSV and Markdown")
-    models.add_argument(
-        "--test-limit", type=int, default=None, help="score only the first N test images"
-    )
     models.set_defaults(func=_cmd_models)
+    sub.add_parser("tasks", help="list the tasks a spec can name").set_defaults(func=_cmd_tasks)
     sub.add_parser("datasets", help="list the named data sets").set_defaults(func=_cmd_datasets)
     score = sub.add_parser("score", help="score files with a logged anomaly model")
     score.add_argument(

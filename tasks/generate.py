@@ -9,7 +9,7 @@ class a probability of at least ``threshold``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +26,30 @@ class Generated:
     images: Tensor
     labels: Tensor
     kept_fraction: float  # after the quality filter (1.0 without one)
+
+
+def _draws(
+    model: GenerativeModel, n: int, num_classes: int, generator: torch.Generator, max_batch: int
+) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """``n`` samples in batches of ``max_batch``: ``(images, intended classes)``, the classes
+    cycling through ``0..num_classes-1`` for a CONDITIONAL model, None for an unconditional one."""
+    conditional = model.supports(Capability.CONDITIONAL)
+    for start in range(0, n, max_batch):
+        size = min(max_batch, n - start)
+        wanted = torch.arange(start, start + size) % num_classes if conditional else None
+        yield model.sample(size, condition=wanted, generator=generator).cpu(), wanted
+
+
+def sample_images(
+    model: GenerativeModel,
+    n: int,
+    num_classes: int,
+    generator: torch.Generator,
+    max_batch: int = 512,
+) -> Tensor:
+    """``n`` unlabelled samples ``(n, C, H, W)``, every class in turn for a CONDITIONAL model."""
+    parts = [images for images, _ in _draws(model, n, num_classes, generator, max_batch)]
+    return torch.cat(parts) if parts else torch.empty(0, *model.image_shape)
 
 
 def generate_labelled(
@@ -51,17 +75,12 @@ def generate_labelled(
         )
     if filter_threshold is not None and labeller is None:
         raise ValueError("the quality filter needs a labeller to judge the samples")
-    n = per_class * num_classes
     parts = []
-    for start in range(0, n, max_batch):
-        size = min(max_batch, n - start)
-        if conditional:
-            wanted = torch.arange(start, start + size) % num_classes
-            parts.append((model.sample(size, condition=wanted, generator=generator).cpu(), wanted))
-        else:
-            images = model.sample(size, generator=generator).cpu()
+    for images, wanted in _draws(model, per_class * num_classes, num_classes, generator, max_batch):
+        if wanted is None:
             assert labeller is not None
-            parts.append((images, labeller(images).argmax(1)))
+            wanted = labeller(images).argmax(1)
+        parts.append((images, wanted))
     images = torch.cat([p[0] for p in parts])
     labels = torch.cat([p[1] for p in parts]).long()
     if filter_threshold is None:

@@ -121,8 +121,8 @@ def save_table(frame: pd.DataFrame, name: str, command: str, notes: str = "") ->
 def log_tables(tables: dict[str, pd.DataFrame], command: str) -> None:
     """Log every table to one MLflow run in the experiment ``bench``."""
     import mlflow
-    from pipelines.artifacts import log_table
-    from pipelines.tracking import setup_experiment
+    from pipelines.tracking.artifacts import log_table
+    from pipelines.tracking.store import setup_experiment
 
     _, experiment_id = setup_experiment("bench")
     with mlflow.start_run(experiment_id=experiment_id, run_name="bench"):

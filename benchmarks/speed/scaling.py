@@ -46,7 +46,7 @@ def exponent(sizes: list[int], seconds: list[float]) -> float:
 def measure_scaling(
     images: ImageSet, sizes: tuple[int, ...] = (1000, 4000, 16000), log: Any = print
 ) -> pd.DataFrame:
-    from pipelines.scoring import score_path
+    from pipelines.tracking.scoring import score_path
 
     pl.seed_everything(0, verbose=False)
     train_s = []

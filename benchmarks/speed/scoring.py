@@ -2,7 +2,7 @@
 
 A RealNVP (the default anomaly model family, USPS 1x16x16, bits/dim score) is logged once as an
 MLflow anomaly model. For each input format (npz, folder of PNGs) and size n, a fresh worker
-process runs :func:`pipelines.scoring.score_path` (model loading from MLflow, file reading,
+process runs :func:`pipelines.tracking.scoring.score_path` (model loading from MLflow, file reading,
 conforming, scoring, CSV writing) and then, on the same images already in memory, the raw
 forward pass of the same network (``log_likelihood`` in batches of 256 under inference mode).
 The worker reports both times and its peak RSS, so memory at 1k and 16k images compares
@@ -35,8 +35,9 @@ BATCH = 256
 def log_bench_model(images: ImageSet) -> str:
     """Train a RealNVP briefly (speed does not depend on the weights) and log it for scoring."""
     import mlflow
-    from pipelines.model_export import log_anomaly_model
-    from pipelines.tracking import setup_experiment
+    from pipelines.tracking.model_export import log_detector
+    from pipelines.tracking.store import setup_experiment
+    from tasks.anomaly.detector import Detector
     from tasks.anomaly.scores import make_score, model_nll_bits
     from tasks.anomaly.threshold import ConformalThreshold
 
@@ -48,7 +49,7 @@ def log_bench_model(images: ImageSet) -> str:
     threshold = ConformalThreshold.fit(bpd, 0.05)
     _, experiment_id = setup_experiment("bench")
     with mlflow.start_run(experiment_id=experiment_id, run_name="bench:scoring-model"):
-        return log_anomaly_model(model, threshold, make_score("bpd"), batch_size=BATCH)
+        return log_detector(Detector(model, make_score("bpd"), threshold, batch_size=BATCH))
 
 
 def write_inputs(images: ImageSet, n: int, folder: Path) -> dict[str, Path]:
@@ -68,15 +69,15 @@ def worker(uri: str, inputs: str, out: str) -> dict[str, Any]:
     """Run in a fresh process: raw forward pass, score_path, raw pass again; the peak RSS is
     sampled while score_path runs (the raw passes hold every image, scoring must not)."""
     from genmodels.data.inputs import load_inputs
-    from pipelines.scoring import load_scoring_model, score_path
+    from pipelines.tracking.scoring import load_scoring_model, score_path
 
     cold = time.perf_counter()
     load_scoring_model(uri)  # imports and first-use costs, paid once per process
     cold_s = time.perf_counter() - cold
     start = time.perf_counter()
-    _, scorer = load_scoring_model(uri)  # what score_path pays again below
+    _, detector = load_scoring_model(uri)  # what score_path pays again below
     load_s = time.perf_counter() - start
-    model = scorer.model.eval()
+    model = detector.model.eval()
     x = load_inputs(inputs, model.image_shape, model.levels).images
 
     def raw_pass() -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,3 +128,15 @@ def imageset_from_arrays(
     if not ids:
         ids = tuple(f"{source}:{i}" for i in range(unit.shape[0]))
     return ImageSet(torch.from_numpy(unit), label_tensor, levels, class_names, ids)
+
+
+def labelled_classes(sets: Mapping[str, ImageSet], task: str, why: str = "") -> int:
+    """The number of classes of labelled splits (the highest label + 1); a
+    :class:`~genmodels.errors.DataError` naming ``task`` when a split has no labels."""
+    unlabelled = [name for name, s in sets.items() if s.labels is None]
+    if unlabelled:
+        raise DataError(
+            f"task '{task}' needs labelled {', '.join(sets)} images{why}; "
+            f"{', '.join(unlabelled)} has none"
+        )
+    return max(int(s.labels.max()) for s in sets.values() if s.labels is not None) + 1

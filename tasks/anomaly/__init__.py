@@ -1,4 +1,10 @@
-"""Anomaly detection by density: fit on normal data only, flag what the model finds unlikely."""
+"""Anomaly detection by density: fit on normal data only, flag what the model finds unlikely.
+
+Read in order: ``spec.py`` (the settings), ``experiment.py`` (the protocol and the entry point),
+``protocol.py`` (the one-class split), ``scores.py`` (the scores over a model's evidence),
+``threshold.py`` and ``evaluation.py`` (calibration and metrics), ``detector.py`` (what a run
+delivers), ``baselines.py`` (what every score must beat).
+"""
 
 from tasks.anomaly.background import background_data, perturb
 from tasks.anomaly.baselines import (
@@ -9,7 +15,9 @@ from tasks.anomaly.baselines import (
 )
 from tasks.anomaly.comparison import gains_over_best_baseline
 from tasks.anomaly.complexity import code_length_bits
-from tasks.anomaly.detector import DetectionResult, evaluate_detector
+from tasks.anomaly.detector import Detector
+from tasks.anomaly.evaluation import DetectionResult, evaluate_detector
+from tasks.anomaly.experiment import run
 from tasks.anomaly.layout import LayoutDensity, layout_view
 from tasks.anomaly.metrics import (
     bootstrap_ci,
@@ -29,15 +37,27 @@ from tasks.anomaly.scores import (
     model_nll_bits,
     score_images,
 )
+from tasks.anomaly.spec import AnomalySpec
 from tasks.anomaly.threshold import ConformalThreshold
+from tasks.registry import TaskDefinition
+
+TASK = TaskDefinition(
+    "anomaly",
+    AnomalySpec,
+    run,
+    "fit on normal images only, flag what the model finds unlikely, with a calibrated threshold",
+)
 
 __all__ = [
     "BASELINES",
     "COMPRESSOR_BASELINES",
     "REQUIREMENT",
     "SCORES",
+    "TASK",
+    "AnomalySpec",
     "ConformalThreshold",
     "DetectionResult",
+    "Detector",
     "Evidence",
     "LayoutDensity",
     "OneClassSplit",

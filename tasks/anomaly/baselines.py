@@ -8,6 +8,7 @@ likelihood for KDE, BIC for the mixture), never on test labels.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -18,6 +19,7 @@ from sklearn.neighbors import KernelDensity
 from sklearn.svm import OneClassSVM
 
 from genmodels.errors import UnknownNameError
+from tasks.spec import same_names
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 
@@ -60,6 +62,7 @@ def _pca_reconstruction(train: np.ndarray, seed: int) -> Scorer:
     return lambda x: ((x - pca.inverse_transform(pca.transform(x))) ** 2).sum(1)
 
 
+BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
 BASELINES: dict[str, Callable[[np.ndarray, int], Scorer]] = {
     "kde": _kde,
     "gmm": _gmm,
@@ -89,10 +92,15 @@ def _code_typicality(train_bits: np.ndarray) -> CodeScorer:
     return lambda bits: np.abs(np.asarray(bits, dtype=np.float64) - centre)
 
 
+CompressorBaselineName = Literal["code_bits", "code_typicality"]
 COMPRESSOR_BASELINES: dict[str, Callable[[np.ndarray], CodeScorer]] = {
     "code_bits": _code_bits,
     "code_typicality": _code_typicality,
 }
+BASELINE_NAMES = same_names(BaselineName, BASELINES, "anomaly baselines")
+COMPRESSOR_BASELINE_NAMES = same_names(
+    CompressorBaselineName, COMPRESSOR_BASELINES, "compressor baselines"
+)
 
 
 def fit_compressor_baseline(name: str, train_bits: np.ndarray) -> CodeScorer:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from tasks.anomaly.detector import DetectionResult
+from tasks.anomaly.evaluation import DetectionResult
 from tasks.anomaly.metrics import paired_auroc_difference
 
 GAIN_COLUMNS = ("best_baseline", "auroc_gain", "auroc_gain_ci_low", "auroc_gain_ci_high")

@@ -1,62 +1,159 @@
-"""From scores to decisions and metrics: the shared evaluation of every detector."""
+"""A trained anomaly detector as one object: the model, the score and its fitted state, the
+conformal threshold, and what the score needs beside the model (a background model, a layout
+density, a compressor). It scores images the way the run that trained it did, and saves to (and
+loads from) three files: the model, the background (when the score uses it) and a JSON of the
+rest, which is what a logged MLflow model carries."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from torch import Tensor
 
-from tasks.anomaly.metrics import detection_metrics, validation_auroc
+from genmodels.contract import GenerativeModel
+from genmodels.persistence import load_model, save_model
+from tasks.anomaly.complexity import Compressor
+from tasks.anomaly.layout import LayoutDensity
+from tasks.anomaly.scores import Score, gather_evidence, make_score
 from tasks.anomaly.threshold import ConformalThreshold
+
+#: the files of a saved detector, by role
+MODEL, BACKGROUND, CALIBRATION = "model", "background", "calibration"
 
 
 @dataclass(frozen=True)
-class DetectionResult:
-    """Outcome of one detector on one split.
+class Detector:
+    """Scores ``(N, C, H, W)`` images in ``[0, 1]``; higher = more anomalous.
 
     Attributes:
-        method: detector name (model + score, or baseline).
-        metrics: see :func:`tasks.anomaly.metrics.detection_metrics`, plus ``threshold`` and,
-            where the validation split holds anomalies, ``val_auroc``.
-        per_sample: one row per test image: id, label, is_anomaly, score, p_value, flagged.
-        threshold: the calibrated threshold (carries the calibration scores).
+        model: the generative model trained on normal images.
+        score: the scoring rule, fitted on normal reference images.
+        threshold: the conformal threshold, with its calibration scores.
+        background: the likelihood-ratio background, kept only when the score uses it.
+        layout: the layout density, kept only when the score needs it.
+        compressor: the lossless compressor of code-length scores.
+        batch_size: images per forward pass.
     """
 
-    method: str
-    metrics: dict[str, float]
-    per_sample: pd.DataFrame
+    model: GenerativeModel
+    score: Score
     threshold: ConformalThreshold
+    background: GenerativeModel | None = None
+    layout: LayoutDensity | None = None
+    compressor: Compressor = "png"
+    batch_size: int = 256
 
+    def __post_init__(self) -> None:
+        if self.score.uses_background and self.background is None:
+            raise ValueError(f"score '{self.score.name}' needs its background model")
+        if self.score.needs_layout and self.layout is None:
+            raise ValueError(f"score '{self.score.name}' needs its layout density")
 
-def evaluate_detector(
-    method: str,
-    val_scores: np.ndarray,
-    test_scores: np.ndarray,
-    test_is_anomaly: np.ndarray,
-    target_fpr: float,
-    test_ids: tuple[str, ...] = (),
-    test_labels: np.ndarray | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    val_anomalous_scores: np.ndarray | None = None,
-) -> DetectionResult:
-    """Calibrate on normal validation scores, decide and measure on the test scores; with the
-    validation split's anomalous images' scores, also their AUROC against the normal ones."""
-    threshold = ConformalThreshold.fit(val_scores, target_fpr)
-    flags = threshold.flag(test_scores)
-    metrics = detection_metrics(test_is_anomaly, test_scores, flags, n_boot=n_boot, seed=seed)
-    metrics["threshold"] = threshold.threshold
-    if val_anomalous_scores is not None:
-        metrics["val_auroc"] = validation_auroc(val_scores, val_anomalous_scores)
-    per_sample = pd.DataFrame(
-        {
-            "id": list(test_ids) if test_ids else np.arange(len(test_scores)),
-            "label": test_labels if test_labels is not None else -1,
-            "is_anomaly": np.asarray(test_is_anomaly, dtype=bool),
-            "score": np.asarray(test_scores, dtype=np.float64),
-            "p_value": threshold.p_values(test_scores),
-            "flagged": flags,
+    @classmethod
+    def keeping_what_it_uses(
+        cls,
+        model: GenerativeModel,
+        score: Score,
+        threshold: ConformalThreshold,
+        background: GenerativeModel | None,
+        layout: LayoutDensity | None,
+        compressor: Compressor,
+        batch_size: int,
+    ) -> Detector:
+        """A detector holding the background and layout only where its score uses them."""
+        return cls(
+            model,
+            score,
+            threshold,
+            background if score.uses_background else None,
+            layout if score.needs_layout else None,
+            compressor,
+            batch_size,
+        )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.model.image_shape
+
+    @property
+    def levels(self) -> int:
+        return self.model.levels
+
+    def scores(self, images: Tensor) -> np.ndarray:
+        """``(N,)`` float64 anomaly scores."""
+        compressor = self.compressor if self.score.needs_code else None
+        evidence = gather_evidence(
+            self.model, images, self.background, self.batch_size, compressor, self.layout
+        )
+        return self.score(evidence)
+
+    def predict(self, images: Tensor) -> pd.DataFrame:
+        """One row per image: ``score``, ``p_value`` (conformal) and ``flagged``."""
+        scores = self.scores(images)
+        return pd.DataFrame(
+            {
+                "score": scores,
+                "p_value": self.threshold.p_values(scores),
+                "flagged": self.threshold.flag(scores),
+            }
+        )
+
+    def state(self) -> dict[str, Any]:
+        """Everything but the networks, as JSON-ready values."""
+        return {
+            "score": self.score.name,
+            "score_state": self.score.state(),
+            "compressor": self.compressor,
+            "target_fpr": self.threshold.target_fpr,
+            "threshold": self.threshold.threshold,
+            "calibration": self.threshold.calibration.tolist(),
+            "batch_size": self.batch_size,
+            "layout": self.layout.state() if self.layout is not None else None,
         }
-    )
-    return DetectionResult(method, metrics, per_sample, threshold)
+
+    @classmethod
+    def from_state(
+        cls,
+        state: Mapping[str, Any],
+        model: GenerativeModel,
+        background: GenerativeModel | None = None,
+    ) -> Detector:
+        """The detector of :meth:`state`, around its networks."""
+        score = make_score(state["score"]).load_state(state.get("score_state", {}))
+        layout = state.get("layout")
+        return cls(
+            model,
+            score,
+            ConformalThreshold.fit(np.asarray(state["calibration"]), state["target_fpr"]),
+            background if score.uses_background else None,
+            None if layout is None else LayoutDensity.from_state(layout),
+            state.get("compressor", "png"),
+            int(state.get("batch_size", 256)),
+        )
+
+    def save(self, folder: str | Path) -> dict[str, str]:
+        """Write the detector's files into ``folder``; their paths by role."""
+        folder = Path(folder)
+        files = {MODEL: str(save_model(self.model, folder / "model.pt"))}
+        if self.background is not None:
+            files[BACKGROUND] = str(save_model(self.background, folder / "background.pt"))
+        calibration = folder / "calibration.json"
+        calibration.write_text(json.dumps(self.state()))
+        files[CALIBRATION] = str(calibration)
+        return files
+
+    @classmethod
+    def load(cls, files: Mapping[str, str | Path]) -> Detector:
+        """The detector whose files :meth:`save` wrote."""
+        background = files.get(BACKGROUND)
+        return cls.from_state(
+            json.loads(Path(files[CALIBRATION]).read_text()),
+            load_model(files[MODEL]),
+            load_model(background) if background else None,
+        )

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -43,6 +43,7 @@ from genmodels.errors import UnknownNameError
 from tasks.anomaly.complexity import Compressor, code_length_bits
 from tasks.anomaly.layout import LayoutDensity
 from tasks.requirements import TaskRequirement
+from tasks.spec import same_names
 
 REQUIREMENT = TaskRequirement(
     task="anomaly", likelihoods=frozenset({Likelihood.EXACT, Likelihood.BOUND})
@@ -326,6 +327,17 @@ class LayoutTypicality(_StandardizedMean):
         return self
 
 
+ScoreName = Literal[
+    "nll",
+    "bpd",
+    "complexity",
+    "likelihood-ratio",
+    "typicality",
+    "background-typicality",
+    "ensemble",
+    "layout",
+    "layout-typicality",
+]
 SCORES: dict[str, type[Score]] = {
     cls.name: cls
     for cls in (
@@ -340,6 +352,9 @@ SCORES: dict[str, type[Score]] = {
         LayoutTypicality,
     )
 }
+
+
+SCORE_NAMES = same_names(ScoreName, SCORES, "anomaly scores")
 
 
 def make_score(name: str) -> Score:

@@ -1,20 +1,18 @@
-"""Data augmentation with generated samples, measured against real-only and classic augmentation."""
+"""Data augmentation with generated samples, measured against real-only and classic augmentation.
 
-from tasks.augment.experiment import ARMS, AugmentConfig, run_augment, summarize
-from tasks.classifier import ClassifierConfig, accuracy, predict_proba, train_classifier
-from tasks.fewshot import FewShot, draw_few_shot
-from tasks.generate import generate_labelled
+Read in order: ``spec.py`` (the settings), ``experiment.py`` (the protocol and the entry point),
+``classic.py`` (the classic warps every generated arm must beat).
+"""
 
-__all__ = [
-    "ARMS",
-    "AugmentConfig",
-    "ClassifierConfig",
-    "FewShot",
-    "accuracy",
-    "draw_few_shot",
-    "generate_labelled",
-    "predict_proba",
-    "run_augment",
-    "summarize",
-    "train_classifier",
-]
+from tasks.augment.experiment import run, run_augment, summarize
+from tasks.augment.spec import ARMS, AugmentSpec
+from tasks.registry import TaskDefinition
+
+TASK = TaskDefinition(
+    "augment",
+    AugmentSpec,
+    run,
+    "k labelled images per class: real vs real + generated vs classic warps, over seeds",
+)
+
+__all__ = ["ARMS", "TASK", "AugmentSpec", "run_augment", "summarize"]

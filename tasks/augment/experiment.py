@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal, get_args
 
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from genmodels.contract import GenerativeModel
-from genmodels.data.imageset import ImageSet
+from genmodels.data.imageset import ImageSet, labelled_classes
 from tasks.augment.classic import classic_augmentation, with_warped_copies
+from tasks.augment.spec import AugmentSpec
 from tasks.classifier import (
-    ClassifierConfig,
     ClassifierModule,
     accuracy,
     predict_proba,
@@ -41,51 +40,12 @@ from tasks.classifier import (
 )
 from tasks.fewshot import FewShot, draw_few_shot, with_images
 from tasks.generate import Generated, generate_labelled
+from tasks.inputs import TaskInputs
+from tasks.plots import ci_curves
+from tasks.result import TaskResult
 from tasks.stats import mean_ci
 
-ArmName = Literal[
-    "real",
-    "real+gen",
-    "real+classic",
-    "real+classic+gen",
-    "real+gen-filtered",
-    "real+classic+gen-pretrain",
-    "synthetic-only",
-]
-ARMS: tuple[ArmName, ...] = get_args(ArmName)
 GeneratorFit = Callable[[ImageSet, ImageSet, int], GenerativeModel]
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    ks: tuple[int | None, ...] = (10, 50)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    multiplier: float = 1.0
-    arms: tuple[str, ...] = ARMS
-    filter_threshold: float = 0.9
-    flips: bool = False
-    # classic-augmented copies of each k-shot image added to the generator's training set (the
-    # generator then learns the warps too); 0: it sees the k-shot images only
-    generator_copies: int = 0
-    # generated images per real training image in the pretraining set of
-    # real+classic+gen-pretrain (many: a generator's samples cost nothing)
-    pretrain_multiplier: float = 25.0
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.arms) - set(ARMS))
-        if unknown:
-            raise ValueError(f"unknown arm(s) {', '.join(unknown)}; valid arms: {', '.join(ARMS)}")
-        if self.multiplier <= 0:
-            raise ValueError(f"multiplier must be > 0, got {self.multiplier}")
-        if self.generator_copies < 0:
-            raise ValueError(f"generator_copies must be >= 0, got {self.generator_copies}")
-        if self.pretrain_multiplier <= 0:
-            raise ValueError(f"pretrain_multiplier must be > 0, got {self.pretrain_multiplier}")
-
-
-def _needs_generator(arms: tuple[str, ...]) -> bool:
-    return any(a != "real" and a != "real+classic" for a in arms)
 
 
 def _one_draw(
@@ -93,7 +53,7 @@ def _one_draw(
     test: ImageSet,
     num_classes: int,
     fit_generator: GeneratorFit,
-    config: AugmentConfig,
+    config: AugmentSpec,
     k: int | None,
     seed: int,
     log: Callable[[str], None],
@@ -125,7 +85,7 @@ def _one_draw(
         classic = classic_augmentation(seed, config.flips)
         model = train_classifier(few.fit, few.val, num_classes, clf, seed, classic)
         record("real+classic", model, len(few.fit), None, t0)
-    if not _needs_generator(config.arms):
+    if not config.needs_generator:
         return rows
 
     t0 = time.perf_counter()
@@ -187,12 +147,12 @@ def run_augment(
     test: ImageSet,
     num_classes: int,
     fit_generator: GeneratorFit,
-    config: AugmentConfig,
+    config: AugmentSpec,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """One row per (k, seed, arm): test accuracy and what the arm trained on."""
     rows = []
-    for k in config.ks:
+    for k in (None if k == "all" else int(k) for k in config.ks):
         for seed in config.seeds:
             rows += _one_draw(pool, test, num_classes, fit_generator, config, k, seed, log)
     return pd.DataFrame(rows)
@@ -232,3 +192,55 @@ def summarize(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
                 )
         out.append(row)
     return pd.DataFrame(out)
+
+
+def metric_name(arm: str) -> str:
+    """Tracking metric names allow no '+': ``real+classic+gen`` -> ``real_classic_gen``."""
+    return arm.replace("+", "_")
+
+
+def accuracy_figure(summary: pd.DataFrame) -> Figure:
+    groups = {
+        str(arm): (list(g["k"]), list(g["mean"]), list(g["ci_low"]), list(g["ci_high"]))
+        for arm, g in summary.groupby("arm", sort=False)
+    }
+    return ci_curves(
+        groups,
+        "labelled real images per class (k)",
+        "test accuracy (mean, 95% CI over seeds)",
+        categorical_x=True,
+    )
+
+
+def run(inputs: TaskInputs[AugmentSpec]) -> TaskResult:
+    """The task's entry point: every arm, k and seed on the data's train (pool) and test splits.
+
+    Records ``acc.<arm>.k<k>`` (mean over seeds), ``gain.<arm>.k<k>`` and
+    ``gain_vs_classic.<arm>.k<k>`` (``+`` in arm names becomes ``_``), the per-draw rows and the
+    summary as tables, and accuracy against k for every arm. Only the train split is ever drawn
+    from; the test split only measures.
+    """
+    pool, test = inputs.data["train"], inputs.data["test"]
+    num_classes = labelled_classes({"training": pool, "test": test}, "augment")
+    result = TaskResult(
+        params={"n_pool": len(pool), "n_test": len(test), "num_classes": num_classes}
+    )
+    inputs.log(f"data: {inputs.data_name}: pool {len(pool)} labelled, test {len(test)}")
+
+    def fit_generator(fit: ImageSet, val: ImageSet, seed: int) -> GenerativeModel:
+        model = inputs.models.build(fit.image_shape, fit.levels, seed, num_classes)
+        inputs.models.fit_unrecorded(model, fit, val, seed)
+        return model
+
+    rows = run_augment(pool, test, num_classes, fit_generator, inputs.spec, inputs.log)
+    summary = summarize(rows)
+    for _, r in summary.iterrows():
+        key = f"{metric_name(str(r['arm']))}.k{r['k']}"
+        result.metrics[f"acc.{key}"] = float(r["mean"])
+        for column in ("gain", "gain_vs_classic"):
+            if column in r and pd.notna(r[column]):
+                result.metrics[f"{column}.{key}"] = float(r[column])
+    result.tables.update(rows=rows, results=summary)
+    result.figure("accuracy_vs_k", accuracy_figure(summary))
+    result.table = summary
+    return result

@@ -9,6 +9,8 @@ the share of images on which the arm is strictly better (by the metric's own dir
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from tasks.stats import mean_ci
@@ -28,8 +30,8 @@ PAIRED_METRICS: dict[str, bool] = {
 
 def paired_comparison(
     per_image: pd.DataFrame,
-    arms: list[str] | tuple[str, ...],
-    baselines: list[str] | tuple[str, ...] = BASELINE_ARMS,
+    arms: Sequence[str],
+    baselines: Sequence[str] = BASELINE_ARMS,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """One row per (arm, baseline, metric): mean of ``arm - baseline`` over the images both
@@ -66,3 +68,15 @@ def paired_comparison(
                     }
                 )
     return pd.DataFrame(rows, columns=columns)
+
+
+def describe_paired(paired: pd.DataFrame) -> list[str]:
+    """The paired table as lines for the log, one per (arm, baseline, metric)."""
+    lines = ["paired differences, arm - baseline over the same test images (95% t-interval):"]
+    for _, r in paired.iterrows():
+        lines.append(
+            f"  {r['arm']} - {r['baseline']} {r['metric']} ({r['better']} is better): "
+            f"{r['mean']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "
+            f"better on {r['wins']:.0%} of {r['n']}"
+        )
+    return lines

@@ -14,42 +14,47 @@ dequantized during training with uniform noise one 8-bit level wide.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from pydantic import Field, field_validator
 from torch import Tensor
 
 from genmodels.flow.conditional import ConditionalFlow
+from genmodels.settings import Section, existing_file
 from tasks.colorize.color import compose, luma, to_chroma
 from tasks.colorize.fitting import fit_on_colour_images
 
 _LEVEL = 1.0 / 255.0
 
 
-@dataclass(frozen=True)
-class ConditionalConfig:
-    max_epochs: int = 20
-    batch_size: int = 64
-    patience: int = 4
-    lr: float = 1e-3
-    num_scales: int = 2
-    hidden_channels: int = 32
-    num_blocks: int = 2
-    couplings_per_scale: int = 2
-    context_channels: int = 32
-    temperature: float = 1.0  # of the latent draws; < 1 trades diversity for typical samples
-    mean_samples: int = 16  # draws averaged into the estimate
+class ConditionalSpec(Section):
+    """The ``conditional`` arm: a flow of chroma given gray trained on the same colour images."""
 
-    def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.mean_samples < 1:
-            raise ValueError(f"mean_samples must be >= 1, got {self.mean_samples}")
+    max_epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=1)
+    patience: int = Field(4, ge=0)
+    lr: float = Field(1e-3, gt=0)
+    num_scales: int = Field(2, ge=1)
+    hidden_channels: int = Field(32, ge=1)
+    num_blocks: int = Field(2, ge=0)
+    couplings_per_scale: int = Field(2, ge=1)
+    context_channels: int = Field(32, ge=1)
+    temperature: float = Field(1.0, ge=0)  # of the latent draws; < 1: less diverse, more typical
+    mean_samples: int = Field(16, ge=1)  # draws averaged into the estimate
+    # a conditional-flow file trained elsewhere (benchmarks/train_model_file.py --model
+    # colorize-conditional), used instead of training the arm's flow; its architecture must
+    # match the keys above
+    weights: str | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_file_exists(cls, v: str | None) -> str | None:
+        return existing_file(v, "task.conditional.weights")
 
 
-def check_image_size(config: ConditionalConfig, size: tuple[int, int]) -> None:
+def check_image_size(config: ConditionalSpec, size: tuple[int, int]) -> None:
     """Raise ValueError unless ``config``'s flow can model images of ``size`` (H, W)."""
     factor = 2 ** (config.num_scales - 1)
     if size[0] % factor or size[1] % factor:
@@ -64,7 +69,7 @@ class ChromaFlowModule(pl.LightningModule):
     """Trains :class:`ConditionalFlow` on ``chroma | luma`` of colour images; the loss is the
     negative log-likelihood in bits per chroma dimension."""
 
-    def __init__(self, image_size: tuple[int, int], config: ConditionalConfig) -> None:
+    def __init__(self, image_size: tuple[int, int], config: ConditionalSpec) -> None:
         super().__init__()
         self.config = config
         self.net = ConditionalFlow(
@@ -107,7 +112,7 @@ class ChromaFlowModule(pl.LightningModule):
 def train_conditional(
     train_rgb: Tensor,
     val_rgb: Tensor,
-    config: ConditionalConfig,
+    config: ConditionalSpec,
     seed: int,
     accelerator: str = "cpu",
 ) -> ChromaFlowModule:
@@ -152,7 +157,7 @@ def save_conditional(module: ChromaFlowModule, path: str | Path) -> Path:
 
 
 def load_conditional(
-    path: str | Path, config: ConditionalConfig, image_size: tuple[int, int]
+    path: str | Path, config: ConditionalSpec, image_size: tuple[int, int]
 ) -> ChromaFlowModule:
     """A conditional flow trained elsewhere (:func:`save_conditional`), in place of training one
     with ``config``; ValueError naming what differs if the file was built otherwise."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,16 +25,20 @@ import torch
 from torch import Tensor
 
 from genmodels.contract import GenerativeModel
+from genmodels.data.splits import subsample
+from genmodels.errors import DataError
 from tasks.colorize.color import compose, luma, polygon_centroid
+from tasks.colorize.comparison import BASELINE_ARMS, describe_paired, paired_comparison
 from tasks.colorize.conditional import (
     ChromaFlowModule,
-    ConditionalConfig,
     check_image_size,
+    load_conditional,
     sample_conditional,
     train_conditional,
 )
+from tasks.colorize.figures import colorization_grid
 from tasks.colorize.inference import (
-    InferenceConfig,
+    InferenceSpec,
     PosteriorSamples,
     climb,
     map_colorize,
@@ -49,24 +54,11 @@ from tasks.colorize.metrics import (
     ssim,
 )
 from tasks.colorize.priors import REQUIREMENT, MeanChromaPrior, ModelPrior, Prior
-from tasks.colorize.regressor import RegressorConfig, regress_colorize, train_regressor
+from tasks.colorize.regressor import regress_colorize, train_regressor
+from tasks.colorize.spec import ColorizeSpec
+from tasks.inputs import TaskInputs
+from tasks.result import TaskResult
 from tasks.stats import mean_ci
-
-ARM_NAMES: tuple[str, ...] = ("uniform", "mean-chroma", "model", "regressor", "conditional")
-
-
-@dataclass(frozen=True)
-class ColorizeConfig:
-    arms: tuple[str, ...] = ARM_NAMES
-    inference: InferenceConfig = field(default_factory=InferenceConfig)
-    regressor: RegressorConfig = field(default_factory=RegressorConfig)
-    seed: int = 0
-    conditional: ConditionalConfig = field(default_factory=ConditionalConfig)
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.arms) - set(ARM_NAMES))
-        if unknown or not self.arms:
-            raise ValueError(f"unknown arm(s) {unknown}; arms are {', '.join(ARM_NAMES)}")
 
 
 @dataclass(frozen=True)
@@ -94,7 +86,7 @@ def _check_colour(name: str, images: Tensor) -> None:
 
 
 def _posterior_arm(
-    prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator
+    prior: Prior, gray: Tensor, config: InferenceSpec, generator: torch.Generator
 ) -> tuple[Tensor, PosteriorSamples | None, Tensor | None]:
     """The arm's estimate, its posterior samples, and the MAP when the estimate is not it."""
     if config.samples < 2:
@@ -115,7 +107,8 @@ def _conditional_arm(
     train_rgb: Tensor,
     val_rgb: Tensor,
     test_rgb: Tensor,
-    config: ColorizeConfig,
+    config: ColorizeSpec,
+    seed: int,
     generator: torch.Generator,
     trained: ChromaFlowModule | None,
 ) -> tuple[Tensor, PosteriorSamples | None, Tensor]:
@@ -124,10 +117,10 @@ def _conditional_arm(
     bits/dim of the true chroma of ``test_rgb`` under the flow (``trained``, or fit here)."""
     module = trained
     if module is None:
-        module = train_conditional(train_rgb, val_rgb, config.conditional, config.seed)
+        module = train_conditional(train_rgb, val_rgb, config.conditional, seed)
     with torch.no_grad():
         truth_bpd = module.bits_per_dim(test_rgb, dequantize=False)
-    k = config.inference.samples
+    k = config.samples
     draws = sample_conditional(
         module, luma(test_rgb), max(k, config.conditional.mean_samples), generator
     )
@@ -212,7 +205,8 @@ def run_colorize(
     train_rgb: Tensor,
     val_rgb: Tensor,
     test_rgb: Tensor,
-    config: ColorizeConfig,
+    config: ColorizeSpec,
+    seed: int,
     log: Callable[[str], None] = print,
     conditional: ChromaFlowModule | None = None,
 ) -> ColorizeResult:
@@ -235,29 +229,27 @@ def run_colorize(
     gray = luma(test_rgb)
     outputs: dict[str, ArmOutput] = {}
     for arm in config.arms:
-        generator = torch.Generator().manual_seed(config.seed)
+        generator = torch.Generator().manual_seed(seed)
         t0 = time.perf_counter()
         samples: PosteriorSamples | None = None
         map_rgb: Tensor | None = None
         truth_bpd: Tensor | None = None
         if arm == "uniform":
             estimate = compose(gray, polygon_centroid(gray))
-            if config.inference.samples >= 2:
-                samples = sample_uniform(gray, config.inference.samples, generator)
+            if config.samples >= 2:
+                samples = sample_uniform(gray, config.samples, generator)
         elif arm == "mean-chroma":
             prior = MeanChromaPrior.fit(train_rgb)
-            estimate, samples, map_rgb = _posterior_arm(prior, gray, config.inference, generator)
+            estimate, samples, map_rgb = _posterior_arm(prior, gray, config, generator)
         elif arm == "model":
             assert model is not None
-            estimate, samples, map_rgb = _posterior_arm(
-                ModelPrior(model), gray, config.inference, generator
-            )
+            estimate, samples, map_rgb = _posterior_arm(ModelPrior(model), gray, config, generator)
         elif arm == "conditional":
             estimate, samples, truth_bpd = _conditional_arm(
-                train_rgb, val_rgb, test_rgb, config, generator, conditional
+                train_rgb, val_rgb, test_rgb, config, seed, generator, conditional
             )
         else:
-            regressor = train_regressor(train_rgb, val_rgb, config.regressor, config.seed)
+            regressor = train_regressor(train_rgb, val_rgb, config.regressor, seed)
             estimate = regress_colorize(regressor, gray)
         seconds = time.perf_counter() - t0
         outputs[arm] = ArmOutput(arm, estimate.detach(), samples, seconds, map_rgb, truth_bpd)
@@ -266,3 +258,68 @@ def run_colorize(
     truth = ArmOutput("truth", test_rgb, None, 0.0)
     per_image = pd.concat([per_image, _rows(truth, gray, test_rgb, model)], ignore_index=True)
     return ColorizeResult(gray, test_rgb, outputs, per_image, summarize(per_image))
+
+
+def _conditional_flow(spec: ColorizeSpec, shape: tuple[int, ...]) -> ChromaFlowModule | None:
+    """Check the conditional arm fits the images; load its flow if the spec names weights.
+    None: the arm trains its own."""
+    if "conditional" not in spec.arms:
+        return None
+    size = (shape[1], shape[2])
+    try:
+        check_image_size(spec.conditional, size)
+        if spec.conditional.weights is None:
+            return None
+        return load_conditional(Path(spec.conditional.weights).expanduser(), spec.conditional, size)
+    except ValueError as err:
+        raise DataError(str(err)) from err
+
+
+def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
+    """The task's entry point: colour images -> generative prior -> every arm on gray test images.
+
+    Records ``<metric>.<arm>`` (means over the test images: psnr, ssim, colourfulness,
+    consistency, prior_bpd, best_of_k_psnr, diversity, ...), the per-image rows, the summary and
+    the paired differences (``paired.<metric>.<arm>-vs-<baseline>``) as tables, and a grid of
+    gray inputs, truths, estimates, samples and uncertainty.
+    """
+    spec, seed, log = inputs.spec, inputs.seed, inputs.log
+    train, val = inputs.data["train"], inputs.data["val"]
+    if train.image_shape[0] != 3:
+        raise DataError(
+            f"task 'colorize' needs colour (3-channel) images; data '{inputs.data_name}' has "
+            f"{train.image_shape[0]} channel(s)"
+        )
+    conditional = _conditional_flow(spec, train.image_shape)
+    result = TaskResult()
+    if conditional is not None:
+        result.tags["conditional_weights_from"] = str(spec.conditional.weights)
+    test = subsample(inputs.data["test"], spec.test_images, seed)
+    result.params.update(n_train=len(train), n_val=len(val), n_test=len(test))
+    log(f"data: {inputs.data_name}: train {len(train)}, val {len(val)}, test {len(test)}")
+    model: GenerativeModel | None = None
+    if "model" in spec.arms:
+        model = inputs.models.build(train.image_shape, train.levels, seed)
+        t0 = time.perf_counter()
+        fit = inputs.models.fit(model, train, val)
+        log(f"trained prior {model.name} in {time.perf_counter() - t0:.1f} s ({fit.epochs} ep)")
+    colorized = run_colorize(
+        model, train.images, val.images, test.images, spec, seed, log, conditional
+    )
+    for _, r in colorized.summary.iterrows():
+        result.metrics[f"{r['metric']}.{r['arm']}"] = float(r["mean"])
+    table = wide_table(colorized.summary)
+    result.tables.update(per_image=colorized.per_image, summary=colorized.summary, results=table)
+    learned = [a for a in spec.arms if a not in BASELINE_ARMS]
+    paired = paired_comparison(colorized.per_image, learned)
+    if not paired.empty:
+        result.tables["paired"] = paired
+        for line in describe_paired(paired):
+            log(line)
+        for _, r in paired.iterrows():
+            name = f"paired.{r['metric']}.{r['arm']}-vs-{r['baseline']}"
+            result.metrics[name] = float(r["mean"])
+    if spec.grid_images:
+        result.figure("colorization", colorization_grid(colorized, spec.grid_images))
+    result.table = table
+    return result

@@ -13,31 +13,35 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self
 
 import torch
+from pydantic import Field, model_validator
 from torch import Tensor
 
+from genmodels.settings import Section
 from tasks.colorize.color import compose, overshoot, to_chroma, uniform_chroma
 from tasks.colorize.priors import Prior
 
 LogDensity = Callable[[Tensor], Tensor]
 
 
-@dataclass(frozen=True)
-class InferenceConfig:
-    """Settings of MAP search and Langevin sampling."""
+#: MALA's optimal acceptance rate, the target of the step-size adaptation
+TARGET_ACCEPT = 0.574
 
-    starts: int = 4  # MAP restarts per image (the best by posterior is kept)
-    map_steps: int = 150
-    map_lr: float = 0.03
-    samples: int = 4  # posterior samples (independent chains) per image
-    langevin_steps: int = 200
-    adapt_steps: int = 100  # of langevin_steps, spent tuning each chain's step size
-    step_size: float = 1e-4  # initial Langevin step (chroma units squared)
-    target_accept: float = 0.574  # MALA's optimal acceptance rate
-    penalty: float = 1e4  # weight of the squared chroma outside the RGB cube
-    batch_size: int = 64  # images per inference batch
+
+class InferenceSpec(Section):
+    """Settings of MAP search and Langevin sampling (the colorize task's section extends it)."""
+
+    starts: int = Field(4, ge=1)  # MAP restarts per image (the best by posterior is kept)
+    map_steps: int = Field(150, ge=0)
+    map_lr: float = Field(0.03, gt=0)
+    samples: int = Field(4, ge=1)  # posterior samples (independent chains) per image
+    langevin_steps: int = Field(200, ge=0)
+    adapt_steps: int = Field(100, ge=0)  # of langevin_steps, tuning each chain's step size
+    step_size: float = Field(1e-4, gt=0)  # initial Langevin step (chroma units squared)
+    penalty: float = Field(1e4, ge=0)  # weight of the squared chroma outside the RGB cube
+    batch_size: int = Field(64, ge=1)  # images per inference batch
     # where the chains start: "map" = all at the MAP estimate; "dispersed" = each at its own
     # uniform random colouring, climbed by map_steps of Adam (the MAP is the best climb)
     chain_start: Literal["map", "dispersed"] = "map"
@@ -48,23 +52,13 @@ class InferenceConfig:
     # a random colouring; a flow prior's mode is often near gray, which random starts miss
     gray_start: bool = False
 
-    def __post_init__(self) -> None:
-        if min(self.starts, self.samples, self.batch_size) < 1:
-            raise ValueError("starts, samples and batch_size must be >= 1")
-        if self.chain_start not in ("map", "dispersed"):
-            raise ValueError(f"chain_start must be 'map' or 'dispersed', got '{self.chain_start}'")
-        if self.estimate not in ("map", "posterior-mean"):
-            raise ValueError(f"estimate must be 'map' or 'posterior-mean', got '{self.estimate}'")
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
         if self.estimate == "posterior-mean" and self.samples < 2:
             raise ValueError("estimate 'posterior-mean' needs samples >= 2")
-        if self.map_steps < 0 or self.langevin_steps < 0:
-            raise ValueError("step counts must be >= 0")
-        if not 0 <= self.adapt_steps <= self.langevin_steps:
+        if self.adapt_steps > self.langevin_steps:
             raise ValueError("adapt_steps must lie in [0, langevin_steps]")
-        if self.step_size <= 0 or self.map_lr <= 0 or self.penalty < 0:
-            raise ValueError("step_size and map_lr must be > 0, penalty >= 0")
-        if not 0 < self.target_accept < 1:
-            raise ValueError("target_accept must lie in (0, 1)")
+        return self
 
 
 def chroma_log_posterior(prior: Prior, gray: Tensor, penalty: float) -> LogDensity:
@@ -169,7 +163,7 @@ class Climbs:
 
 
 def _initial_chroma(
-    gray: Tensor, starts: int, config: InferenceConfig, generator: torch.Generator | None
+    gray: Tensor, starts: int, config: InferenceSpec, generator: torch.Generator | None
 ) -> Tensor:
     """``(S, B, 2, H, W)``: uniform random colourings, the first zero chroma with ``gray_start``."""
     init = uniform_chroma(gray, starts, generator)
@@ -190,7 +184,7 @@ def climb(
     prior: Prior,
     gray: Tensor,
     starts: int,
-    config: InferenceConfig,
+    config: InferenceSpec,
     generator: torch.Generator | None = None,
 ) -> Climbs:
     """Gradient ascent (Adam, ``config.map_steps`` steps) on the chroma of every image from
@@ -223,7 +217,7 @@ def climb(
 
 
 def map_colorize(
-    prior: Prior, gray: Tensor, config: InferenceConfig, generator: torch.Generator | None = None
+    prior: Prior, gray: Tensor, config: InferenceSpec, generator: torch.Generator | None = None
 ) -> MapResult:
     """Gradient ascent (Adam) from ``config.starts`` starts per image (see :func:`climb`); each
     image keeps its best climb."""
@@ -244,7 +238,7 @@ class PosteriorSamples:
 def sample_colorize(
     prior: Prior,
     gray: Tensor,
-    config: InferenceConfig,
+    config: InferenceSpec,
     generator: torch.Generator | None = None,
     start: Tensor | None = None,
 ) -> PosteriorSamples:
@@ -275,7 +269,7 @@ def sample_colorize(
             generator,
             adjust=True,
             adapt_steps=config.adapt_steps,
-            target_accept=config.target_accept,
+            target_accept=TARGET_ACCEPT,
         )
         rgbs.append(compose(g_rep, result.samples).view(k, b, 3, *g.shape[2:]))
         rates.append(result.accept_rate.view(k, b))

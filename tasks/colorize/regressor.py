@@ -4,13 +4,13 @@ reproduces the gray input exactly like every other arm."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
+from genmodels.settings import Section
 from tasks.colorize.color import compose, luma, to_chroma
 from tasks.colorize.fitting import fit_on_colour_images
 
@@ -60,17 +60,18 @@ class RegressorModule(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
-@dataclass(frozen=True)
-class RegressorConfig:
-    max_epochs: int = 30
-    batch_size: int = 64
-    patience: int = 5
-    lr: float = 2e-3
-    width: int = 32
+class RegressorSpec(Section):
+    """The discriminative colorizer (gray -> chroma CNN) of the ``regressor`` arm."""
+
+    max_epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    patience: int = Field(5, ge=0)
+    lr: float = Field(2e-3, gt=0)
+    width: int = Field(32, ge=1)
 
 
 def train_regressor(
-    train_rgb: Tensor, val_rgb: Tensor, config: RegressorConfig, seed: int
+    train_rgb: Tensor, val_rgb: Tensor, config: RegressorSpec, seed: int
 ) -> RegressorModule:
     """Fit on colour images ``(N, 3, H, W)``; keep the epoch with the lowest validation MSE."""
     return fit_on_colour_images(

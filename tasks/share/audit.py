@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,21 +17,10 @@ from torch import Tensor
 
 from genmodels.contract import GenerativeModel, Likelihood
 from genmodels.data.imageset import ImageSet
-from tasks.classifier import ClassifierConfig, ClassifierModule, accuracy, train_classifier
+from tasks.classifier import ClassifierModule, accuracy, train_classifier
 from tasks.share.fidelity import frechet_distance, precision_recall_density_coverage
-from tasks.share.gate import ReleaseGate
 from tasks.share.privacy import DistanceAudit, distance_audit, membership_auc
-
-
-@dataclass(frozen=True)
-class AuditConfig:
-    quantile: float = 0.01  # of held-out-to-train distances: "memorized" below it
-    k_nn: int = 5  # neighbours for precision / recall / density / coverage
-    max_feature_images: int = 2000  # per set, for the k-NN fidelity metrics
-    max_membership_images: int = 1000  # per side of the membership attack
-    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
-    gate: ReleaseGate = field(default_factory=ReleaseGate)
-    seed: int = 0
+from tasks.share.spec import ShareSpec
 
 
 @dataclass(frozen=True)
@@ -80,7 +69,8 @@ def audit_release(
     holdout: ImageSet,
     num_classes: int,
     model_bytes: int,
-    config: AuditConfig,
+    config: ShareSpec,
+    seed: int,
     log: Callable[[str], None] = print,
     dp_epsilon: float = math.inf,
 ) -> Audit:
@@ -93,13 +83,13 @@ def audit_release(
         "dp_epsilon": dp_epsilon,
     }
     # utility: the same classifier recipe on real and on synthetic training images
-    real_clf = train_classifier(train, val, num_classes, config.classifier, config.seed)
-    syn_clf = train_classifier(synthetic, val, num_classes, config.classifier, config.seed)
+    real_clf = train_classifier(train, val, num_classes, config.classifier, seed)
+    syn_clf = train_classifier(synthetic, val, num_classes, config.classifier, seed)
     trtr, tstr = accuracy(real_clf, holdout), accuracy(syn_clf, holdout)
     metrics.update({"utility_trtr": trtr, "utility_tstr": tstr, "utility_ratio": tstr / trtr})
     log(f"utility: train-on-real {trtr:.3f}, train-on-synthetic {tstr:.3f} (test on real)")
     # fidelity, in the feature space of the real-data classifier
-    cap, seed = config.max_feature_images, config.seed
+    cap = config.max_feature_images
     real_f = embed(real_clf, _first(holdout.images, cap, seed))
     syn_f = embed(real_clf, _first(synthetic.images, cap, seed))
     train_f = embed(real_clf, _first(train.images, cap, seed))

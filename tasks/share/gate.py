@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import Field
+
+from genmodels.settings import Section
 
 
-@dataclass(frozen=True)
-class ReleaseGate:
-    """``None`` disables a check. Defaults: at most 1% memorized samples, membership AUC <= 0.6."""
+class ReleaseGate(Section):
+    """The ``gate`` of a share spec; ``None`` disables a check. Defaults: at most 1% memorized
+    samples, membership AUC <= 0.6."""
 
-    max_memorization_rate: float | None = 0.01
-    max_membership_auc: float | None = 0.6
-    min_utility_ratio: float | None = None  # train-on-synthetic / train-on-real test accuracy
-    max_dp_epsilon: float | None = None  # differential privacy of the training (DP-SGD); a
-    # model trained without it has epsilon = inf and fails this check
+    max_memorization_rate: float | None = Field(0.01, ge=0, le=1)
+    max_membership_auc: float | None = Field(0.6, ge=0, le=1)
+    # train-on-synthetic / train-on-real test accuracy
+    min_utility_ratio: float | None = Field(None, ge=0)
+    # differential privacy of the training (DP-SGD, train.privacy); a model trained without it
+    # has epsilon = inf and fails this check
+    max_dp_epsilon: float | None = Field(None, gt=0)
 
     def failures(self, metrics: dict[str, float]) -> list[str]:
         """Every failed check as a sentence naming the metric, its value and the limit."""

@@ -11,49 +11,30 @@ never on test images). Test labels are used for nothing but scoring.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from torch import Tensor
 
-from genmodels.data.imageset import ImageSet
+from genmodels.data.imageset import ImageSet, labelled_classes
+from tasks.classifier import accuracy, predict_proba, train_classifier
 from tasks.fewshot import draw_few_shot
+from tasks.generate import sample_images
+from tasks.inputs import TaskInputs
+from tasks.plots import ci_curves
+from tasks.result import TaskResult
 from tasks.stats import mean_ci
-from tasks.transfer.students import STUDENT_NAMES, make_student
+from tasks.transfer.spec import TransferSpec
+from tasks.transfer.students import make_student
 
 Teacher = Callable[[Tensor], Tensor]  # images -> class probabilities (N, K)
 Sampler = Callable[[int, torch.Generator], Tensor]  # (n, generator) -> images (n, C, H, W)
 MODES = ("random", "focused")
-
-
-@dataclass(frozen=True)
-class TransferConfig:
-    k_real: int = 20  # labelled real images per class for the student
-    ns: tuple[int, ...] = (0, 250, 500, 1000, 2000)  # generated images added
-    students: tuple[str, ...] = ("svc", "kernel-ridge")
-    focus: bool = True  # also the focused arm
-    focus_pairs: int = 3  # confused class pairs to focus on
-    focus_share: float = 0.5  # of the n generated images, drawn from the confused pairs
-    candidates: float = 3.0  # generated candidates per transfer image at the largest n
-    probe: int = 1000  # generated, teacher-labelled images to find the confused pairs
-    seeds: tuple[int, ...] = (0, 1, 2)
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.students) - set(STUDENT_NAMES))
-        if unknown or not self.students:
-            raise ValueError(f"unknown student(s) {unknown}; students: {', '.join(STUDENT_NAMES)}")
-        if any(n < 0 for n in self.ns) or 0 not in self.ns:
-            raise ValueError(
-                f"ns must be >= 0 and include 0 (the real-only student), got {self.ns}"
-            )
-        if self.k_real < 1 or self.candidates < 1 or self.probe < 1 or not self.seeds:
-            raise ValueError("need k_real >= 1, candidates >= 1, probe >= 1 and a seed")
-        if not 0 < self.focus_share <= 1 or self.focus_pairs < 1:
-            raise ValueError("need 0 < focus_share <= 1 and focus_pairs >= 1")
 
 
 def _flat(images: Tensor) -> np.ndarray:
@@ -99,7 +80,7 @@ def run_transfer(
     num_classes: int,
     teacher: Teacher,
     sample: Sampler,
-    config: TransferConfig,
+    config: TransferSpec,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """One row per (seed, student, mode, n): accuracy on the test images, agreement with the
@@ -184,3 +165,80 @@ def summarize(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         }
         out.append(row)
     return pd.DataFrame(out)
+
+
+def curves_figure(summary: pd.DataFrame, teacher: float) -> Figure:
+    groups = {
+        f"{student} ({mode})": (
+            list(g["n"]),
+            list(g["accuracy"]),
+            list(g["ci_low"]),
+            list(g["ci_high"]),
+        )
+        for (student, mode), g in summary.groupby(["student", "mode"], sort=False)
+    }
+    return ci_curves(
+        groups,
+        "teacher-labelled generated images added",
+        "student test accuracy (mean, 95% CI over seeds)",
+        reference=("teacher", teacher),
+    )
+
+
+def pair_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Errors on each seed's most confused pair (true a -> b or b -> a), before and after."""
+    n_max = rows["n"].max()
+    keep = rows[rows["n"].isin([0, n_max])]
+    return keep[["seed", "student", "mode", "n", "pair", "pair_errors"]].reset_index(drop=True)
+
+
+def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
+    """The task's entry point: a teacher CNN and the generator train on the train split (val
+    picks their epochs); kernel students learn from a few real images plus teacher-labelled
+    generated ones and are measured on the test split.
+
+    Records ``teacher_accuracy``, ``acc.<student>.<mode>.n<N>`` and
+    ``gap_closed.<student>.<mode>.n<N>`` (means over seeds); the per-seed rows, the summary and
+    the top confused pair's test errors as tables; student accuracy against n as a figure.
+    """
+    spec, log = inputs.spec, inputs.log
+    train, val, test = inputs.data["train"], inputs.data["val"], inputs.data["test"]
+    num_classes = labelled_classes({"train": train, "val": val, "test": test}, "transfer")
+    assert test.labels is not None
+    result = TaskResult(
+        params={"n_train": len(train), "n_test": len(test), "num_classes": num_classes}
+    )
+    log(f"data: {inputs.data_name}: train {len(train)}, val {len(val)}, test {len(test)}")
+    t0 = time.perf_counter()
+    teacher = train_classifier(train, val, num_classes, spec.teacher, inputs.seed)
+    teacher_acc = accuracy(teacher, test)
+    result.metrics.update(teacher_accuracy=teacher_acc, teacher_seconds=time.perf_counter() - t0)
+    log(f"teacher: test accuracy {teacher_acc:.3f} ({time.perf_counter() - t0:.1f} s)")
+    generator = inputs.models.build(train.image_shape, train.levels, inputs.seed, num_classes)
+    t0 = time.perf_counter()
+    fit = inputs.models.fit(generator, train, val)
+    log(f"generator {generator.name}: {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)")
+
+    def sample(n: int, rng: torch.Generator) -> Tensor:
+        return sample_images(generator, n, num_classes, rng)
+
+    rows = run_transfer(
+        train,
+        test.images,
+        test.labels,
+        num_classes,
+        lambda images: predict_proba(teacher, images),
+        sample,
+        spec,
+        log,
+    )
+    summary = summarize(rows)
+    for _, r in summary.iterrows():
+        key = f"{r['student']}.{r['mode']}.n{r['n']}"
+        result.metrics[f"acc.{key}"] = float(r["accuracy"])
+        if pd.notna(r["gap_closed"]):
+            result.metrics[f"gap_closed.{key}"] = float(r["gap_closed"])
+    result.tables.update(rows=rows, results=summary, confused_pair=pair_table(rows))
+    result.figure("accuracy_vs_n", curves_figure(summary, teacher_acc))
+    result.table = summary
+    return result

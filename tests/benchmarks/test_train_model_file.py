@@ -11,13 +11,13 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from benchmarks.train_model_file import main
+from genmodels.data.spec import load_splits
 from genmodels.data.splits import subsample
 from genmodels.persistence import load_model
 from pipelines.cli import main as cli_main
-from pipelines.datasets import load_splits
-from pipelines.spec_loading import load_spec
-from pipelines.stages import _load_weights
-from tasks.colorize.conditional import ConditionalConfig, load_conditional
+from pipelines.spec.loading import load_spec
+from pipelines.training import _load_weights
+from tasks.colorize.conditional import ConditionalSpec, load_conditional
 
 
 def test_the_file_holds_the_trained_model_and_the_test_split_is_the_pipelines(tmp_path, capsys):
@@ -60,7 +60,7 @@ def test_a_conditional_flow_file_replaces_the_arms_training(tmp_path, mlflow_sto
     assert run.data.tags["conditional_weights_from"] == str(out)
     spec = load_spec("colorize", preset="tiny")
     test = subsample(load_splits(spec.data)["test"], spec.task.test_images, spec.seed).images
-    flow = load_conditional(out, ConditionalConfig(**arch), (16, 16))
+    flow = load_conditional(out, ConditionalSpec(**arch), (16, 16))
     with torch.no_grad():
         expected = flow.bits_per_dim(test, dequantize=False).double().mean().item()
     assert run.data.metrics["truth_bpd.conditional"] == pytest.approx(expected, rel=1e-6)

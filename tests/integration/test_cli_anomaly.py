@@ -223,7 +223,7 @@ def test_champion_moves_only_to_a_better_model(finished_run):
     assert float(champion.tags["auroc"]) == pytest.approx(
         parent.data.metrics["realnvp:ensemble.auroc"]
     )
-    from pipelines.model_registry import promote_if_better
+    from pipelines.tracking.champion import promote_if_better
 
     mlflow.set_tracking_uri(client.tracking_uri)
     mlflow.set_registry_uri(client.tracking_uri)  # the shared run's store, not the last test's
@@ -420,7 +420,7 @@ def test_background_params_change_only_the_background_and_its_training_key(mlflo
     """Ren et al.'s L2-regularized background: `task.background.params` reaches the background
     model, not the main one; the main model is reused, the background trains again."""
     from genmodels.persistence import load_model
-    from pipelines.stages import MODEL_FILE
+    from pipelines.training import MODEL_FILE
 
     extra = ["task.scores=[likelihood-ratio]", "task.baselines=[]", "output.registered_model=null"]
     assert main(_args(*extra)) == 0

@@ -94,7 +94,7 @@ def test_model_weights_are_loaded_instead_of_trained_and_never_reused_as_a_train
     import torch
 
     from genmodels.persistence import load_model, save_model
-    from pipelines.stages import MODEL_FILE
+    from pipelines.training import MODEL_FILE
 
     assert main(_args()) == 0
     client = MlflowClient(mlflow_store)
@@ -148,9 +148,9 @@ def test_model_weights_of_another_architecture_are_refused_by_name(mlflow_store,
 def test_conditional_weights_of_another_architecture_are_refused_by_name(
     mlflow_store, tmp_path, capsys
 ):
-    from tasks.colorize.conditional import ChromaFlowModule, ConditionalConfig, save_conditional
+    from tasks.colorize.conditional import ChromaFlowModule, ConditionalSpec, save_conditional
 
-    other = ChromaFlowModule((16, 16), ConditionalConfig(hidden_channels=6, context_channels=4))
+    other = ChromaFlowModule((16, 16), ConditionalSpec(hidden_channels=6, context_channels=4))
     weights = save_conditional(other, tmp_path / "cond.pt")
     assert main(_args(f"task.conditional.weights={weights}")) == 2
     assert "were built differently (hidden_channels: file 6, spec 4" in capsys.readouterr().err

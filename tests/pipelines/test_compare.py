@@ -6,7 +6,7 @@ import pandas as pd
 
 import mlflow
 from pipelines.cli import main
-from pipelines.tracking import setup_experiment
+from pipelines.tracking.store import setup_experiment
 
 
 def _runs(aurocs: dict[str, float]) -> None:

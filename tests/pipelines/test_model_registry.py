@@ -6,8 +6,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import mlflow
-from pipelines.model_registry import CHAMPION, promote_if_better
-from pipelines.tracking import setup_experiment
+from pipelines.tracking.champion import CHAMPION, promote_if_better
+from pipelines.tracking.store import setup_experiment
 
 
 class _Constant(mlflow.pyfunc.PythonModel):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines import release_bundle
-from pipelines.release_bundle import next_version, write_bundle
+from pipelines.ops import release_bundle
+from pipelines.ops.release_bundle import next_version, write_bundle
 
 
 def _write(root, version, fmt="npz"):

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from pipelines.cli import main
 from pipelines.errors import SpecError
-from pipelines.scheduler import (
+from pipelines.ops.scheduler import (
     ScheduleEntry,
     build_scheduler,
     load_schedules,

@@ -1,7 +1,7 @@
 import pytest
 
 from pipelines.errors import SpecError
-from pipelines.spec_loading import apply_overrides, load_spec, parse_override
+from pipelines.spec.loading import apply_overrides, load_spec, parse_override
 
 
 def test_bundled_spec_loads_with_its_defaults():
@@ -151,10 +151,13 @@ def test_colorize_inference_rules_are_checked_when_the_spec_loads(overrides, exp
 
 
 def test_colorize_inference_settings_reach_the_inference_config():
-    spec = load_spec("colorize", ["task.gray_start=true", "task.chain_start=dispersed"])
-    config = spec.task.inference_config()
+    from tasks.colorize.inference import InferenceSpec
+
+    config = load_spec("colorize", ["task.gray_start=true", "task.chain_start=dispersed"]).task
+    assert isinstance(config, InferenceSpec)  # the task's section is what inference reads
     assert config.gray_start is True and config.chain_start == "dispersed"
-    assert load_spec("colorize").task.inference_config().gray_start is False
+    default = load_spec("colorize").task
+    assert isinstance(default, InferenceSpec) and default.gray_start is False
 
 
 def test_conditional_weights_must_exist(tmp_path):
@@ -190,8 +193,7 @@ def test_spec_takes_the_pretrain_arm_and_refuses_unknown_arms_naming_the_valid_o
 def test_the_spec_offers_exactly_the_scores_the_task_implements():
     from typing import get_args
 
-    from pipelines.anomaly_spec import ScoreName
-    from tasks.anomaly.scores import SCORES
+    from tasks.anomaly.scores import SCORES, ScoreName
 
     assert set(get_args(ScoreName)) == set(SCORES)
 

@@ -2,7 +2,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.errors import StoreError
-from pipelines.tracking import artifact_root, setup_experiment, sqlite_file, tracking_uri
+from pipelines.tracking.store import artifact_root, setup_experiment, sqlite_file, tracking_uri
 
 
 def test_default_store_is_sqlite_under_mlflow_folder(tmp_path, monkeypatch):

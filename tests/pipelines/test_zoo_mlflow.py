@@ -9,8 +9,9 @@ from mlflow.exceptions import MlflowException
 import mlflow
 from genmodels.registry import get_model_class, list_models
 from genmodels.training import TrainConfig, fit_model, seed_all
-from pipelines.model_export import log_anomaly_model
-from pipelines.tracking import setup_experiment
+from pipelines.tracking.model_export import log_detector
+from pipelines.tracking.store import setup_experiment
+from tasks.anomaly.detector import Detector
 from tasks.anomaly.scores import make_score, score_images
 from tasks.anomaly.threshold import ConformalThreshold
 
@@ -27,7 +28,7 @@ def test_mlflow_logged_model_scores_like_the_trained_model(name, tiny_images, ml
     threshold = ConformalThreshold.fit(scores[:30], 0.1)
     _, experiment_id = setup_experiment("zoo-mlflow")
     with mlflow.start_run(experiment_id=experiment_id) as run:
-        log_anomaly_model(model, threshold, make_score("bpd"))
+        log_detector(Detector(model, make_score("bpd"), threshold))
     loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     pred = loaded.predict(tiny_images.images.numpy().astype(np.float32))
     assert np.allclose(pred["score"].to_numpy(), scores, atol=1e-5)
@@ -47,7 +48,7 @@ def test_logged_model_refuses_images_it_cannot_score(bad, message, tiny_images, 
     threshold = ConformalThreshold.fit(score_images(model, tiny_images.images[:30], "bpd"), 0.1)
     _, experiment_id = setup_experiment("zoo-mlflow")
     with mlflow.start_run(experiment_id=experiment_id) as run:
-        log_anomaly_model(model, threshold, make_score("bpd"))
+        log_detector(Detector(model, make_score("bpd"), threshold))
     loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     x = tiny_images.images[:4].numpy().astype(np.float32)
     assert len(loaded.predict(x)) == 4  # the same images, clean, are scored

@@ -12,16 +12,12 @@ from genmodels.data.imageset import ImageSet
 from genmodels.errors import CapabilityError, DataError
 from genmodels.registry import get_model_class
 from genmodels.training import TrainConfig, fit_model, seed_all
-from tasks.augment import (
-    AugmentConfig,
-    ClassifierConfig,
-    draw_few_shot,
-    generate_labelled,
-    run_augment,
-    summarize,
-)
+from tasks.augment import ARMS, AugmentSpec, run_augment, summarize
+from tasks.classifier import ClassifierSpec
+from tasks.fewshot import draw_few_shot
+from tasks.generate import generate_labelled
 
-TINY_CLASSIFIER = ClassifierConfig(max_epochs=3, batch_size=16, patience=0, width=4)
+TINY_CLASSIFIER = ClassifierSpec(max_epochs=3, batch_size=16, patience=0, width=4)
 
 
 def _pool(n_per_class: int = 12, classes: int = 3, seed: int = 0) -> ImageSet:
@@ -78,9 +74,9 @@ def test_test_images_never_reach_the_generator_or_any_classifier(monkeypatch):
         return fit_gen(train, val, seed)
 
     monkeypatch.setattr(experiment, "train_classifier", spy_train)
-    config = AugmentConfig(ks=(4,), seeds=(0,), generator_copies=2, classifier=TINY_CLASSIFIER)
+    config = AugmentSpec(ks=(4,), seeds=(0,), generator_copies=2, classifier=TINY_CLASSIFIER)
     rows = run_augment(pool, test, 3, spy_fit, config, log=lambda _: None)
-    assert set(rows["arm"]) == set(experiment.ARMS)
+    assert set(rows["arm"]) == set(ARMS)
     # 7 classifier fits (the filter kept nothing from the tiny generator, so that arm reuses the
     # real classifier; the pretrain arm fits twice) + the generator
     assert len(seen) == 2 * 8
@@ -90,7 +86,7 @@ def test_test_images_never_reach_the_generator_or_any_classifier(monkeypatch):
 
 def test_same_seeds_give_the_same_numbers():
     pool, test = _pool(), _pool(n_per_class=4, seed=1)
-    config = AugmentConfig(
+    config = AugmentSpec(
         ks=(4,), seeds=(0, 1), arms=("real", "real+gen"), classifier=TINY_CLASSIFIER
     )
     a = run_augment(pool, test, 3, _tiny_generator("vae-cond"), config, log=lambda _: None)
@@ -126,8 +122,8 @@ def test_quality_filter_keeps_only_confident_samples():
 
 
 def test_unknown_arm_is_refused_with_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown arm.*valid arms: real, real\\+gen"):
-        AugmentConfig(arms=("real", "mixup"))
+    with pytest.raises(ValueError, match=r"arms\.1\s+Input should be 'real', 'real\+gen'"):
+        AugmentSpec(arms=("real", "mixup"))
 
 
 def test_generator_copies_enlarge_only_the_generators_training_set(monkeypatch):
@@ -146,14 +142,16 @@ def test_generator_copies_enlarge_only_the_generators_training_set(monkeypatch):
         return original_train(train, val, *args, **kwargs)
 
     monkeypatch.setattr(experiment, "train_classifier", spy_train)
-    config = AugmentConfig(
+    config = AugmentSpec(
         ks=(4,), seeds=(0,), arms=("real", "real+gen"), generator_copies=2,
         classifier=TINY_CLASSIFIER,
     )  # fmt: skip
     run_augment(pool, test, 3, spy_fit, config, log=lambda _: None)
     assert sizes == {"generator": [27], "classifier": [9, 18]}  # real 9; real 9 + generated 9
-    with pytest.raises(ValueError, match="generator_copies must be >= 0"):
-        AugmentConfig(generator_copies=-1)
+    with pytest.raises(
+        ValueError, match=r"generator_copies\s+Input should be greater than or equal to 0"
+    ):
+        AugmentSpec(generator_copies=-1)
 
 
 def test_pretrain_arm_trains_on_generated_images_then_fine_tunes_on_the_real_ones(monkeypatch):
@@ -167,7 +165,7 @@ def test_pretrain_arm_trains_on_generated_images_then_fine_tunes_on_the_real_one
         return model
 
     monkeypatch.setattr(experiment, "train_classifier", spy_train)
-    config = AugmentConfig(
+    config = AugmentSpec(
         ks=(4,), seeds=(0,), arms=("real", "real+classic+gen-pretrain"), pretrain_multiplier=5,
         classifier=TINY_CLASSIFIER,
     )  # fmt: skip
@@ -186,8 +184,8 @@ def test_pretrain_arm_trains_on_generated_images_then_fine_tunes_on_the_real_one
     assert pretrain["augmented"][0] is not None and finetune["augmented"][0] is not None
     row = rows.set_index("arm").loc["real+classic+gen-pretrain"]
     assert row["n_real"] == 9 and row["n_generated"] == 45
-    with pytest.raises(ValueError, match="pretrain_multiplier must be > 0"):
-        AugmentConfig(pretrain_multiplier=0)
+    with pytest.raises(ValueError, match=r"pretrain_multiplier\s+Input should be greater than 0"):
+        AugmentSpec(pretrain_multiplier=0)
 
 
 def test_fine_tuning_starts_from_the_given_weights_and_leaves_them_untouched():
@@ -195,7 +193,7 @@ def test_fine_tuning_starts_from_the_given_weights_and_leaves_them_untouched():
     few = draw_few_shot(pool, 6, seed=0)
     trained = experiment.train_classifier(few.fit, few.val, 3, TINY_CLASSIFIER, seed=0)
     before = {k: v.clone() for k, v in trained.state_dict().items()}
-    frozen = ClassifierConfig(max_epochs=1, batch_size=16, patience=0, width=4, lr=1e-12)
+    frozen = ClassifierSpec(max_epochs=1, batch_size=16, patience=0, width=4, lr=1e-12)
     tuned = experiment.train_classifier(few.fit, few.val, 3, frozen, seed=1, init=trained)
     fresh = experiment.train_classifier(few.fit, few.val, 3, frozen, seed=1)
     weight = "net.head.weight"

@@ -3,14 +3,12 @@ gray where it settles the colour, and spread as the truth does where it does not
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import torch
 
 from tasks.colorize.color import compose, luma, to_chroma
 from tasks.colorize.conditional import (
-    ConditionalConfig,
+    ConditionalSpec,
     load_conditional,
     sample_conditional,
     save_conditional,
@@ -40,7 +38,7 @@ def _world(n: int, seed: int) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def trained():
-    config = ConditionalConfig(
+    config = ConditionalSpec(
         max_epochs=25,
         batch_size=32,
         patience=0,
@@ -117,7 +115,7 @@ def test_a_saved_flow_loads_with_its_architecture_and_scores_the_same(trained, t
 
 def test_a_flow_built_otherwise_is_refused_by_name(trained, tmp_path):
     path = save_conditional(trained, tmp_path / "flow.pt")
-    wider = replace(trained.config, hidden_channels=32, context_channels=4)
+    wider = trained.config.model_copy(update={"hidden_channels": 32, "context_channels": 4})
     with pytest.raises(ValueError, match=r"hidden_channels: file 16, spec 32, context_channels"):
         load_conditional(path, wider, (8, 8))
     with pytest.raises(ValueError, match=r"image_size: file \[8, 8\], spec \[16, 16\]"):

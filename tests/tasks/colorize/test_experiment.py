@@ -7,17 +7,13 @@ import torch
 
 from genmodels.errors import CapabilityError
 from genmodels.registry import get_model_class
-from tasks.colorize import (
-    ColorizeConfig,
-    ConditionalConfig,
-    InferenceConfig,
-    RegressorConfig,
-    run_colorize,
-)
+from tasks.colorize import ColorizeSpec, run_colorize
 from tasks.colorize.color import to_chroma
+from tasks.colorize.conditional import ConditionalSpec
 from tasks.colorize.metrics import colourfulness
+from tasks.colorize.regressor import RegressorSpec
 
-FAST = InferenceConfig(starts=2, map_steps=10, samples=2, langevin_steps=8, adapt_steps=4)
+FAST = dict(starts=2, map_steps=10, samples=2, langevin_steps=8, adapt_steps=4)
 
 
 def _tinted(n: int, tint: tuple[float, float, float], seed: int) -> torch.Tensor:
@@ -43,20 +39,20 @@ def gmm_prior(data):
 
 
 ARMS = ("uniform", "mean-chroma", "model", "regressor", "conditional")
-SMALL_CONDITIONAL = ConditionalConfig(
+SMALL_CONDITIONAL = ConditionalSpec(
     max_epochs=15, batch_size=16, patience=0, lr=3e-3, hidden_channels=8, num_blocks=1,
     couplings_per_scale=1, context_channels=4, mean_samples=2,
 )  # fmt: skip
 
 
-def _config(arms=ARMS) -> ColorizeConfig:
-    regressor = RegressorConfig(max_epochs=40, patience=0, lr=5e-3)
-    return ColorizeConfig(arms, FAST, regressor, seed=0, conditional=SMALL_CONDITIONAL)
+def _config(arms=ARMS) -> ColorizeSpec:
+    regressor = RegressorSpec(max_epochs=40, patience=0, lr=5e-3)
+    return ColorizeSpec(arms=list(arms), regressor=regressor, conditional=SMALL_CONDITIONAL, **FAST)
 
 
 def test_every_arm_reproduces_the_gray_input_and_fills_the_table(data, gmm_prior):
     train, val, test = data
-    result = run_colorize(gmm_prior, train, val, test, _config(), log=lambda _: None)
+    result = run_colorize(gmm_prior, train, val, test, _config(), 0, log=lambda _: None)
     assert set(result.outputs) == set(ARMS)
     for out in result.outputs.values():
         assert out.estimate.shape == test.shape
@@ -86,7 +82,7 @@ def test_every_arm_reproduces_the_gray_input_and_fills_the_table(data, gmm_prior
 def test_colours_come_from_the_training_images_only(data, gmm_prior):
     """Blue training images, red test images: arms that learn colours paint the test blue."""
     train, val, test = data
-    result = run_colorize(gmm_prior, train, val, test, _config(), log=lambda _: None)
+    result = run_colorize(gmm_prior, train, val, test, _config(), 0, log=lambda _: None)
     assert to_chroma(test)[:, 0].mean() < -0.05  # the truth is red: Cb < 0
     for arm in ("mean-chroma", "model", "regressor", "conditional"):
         cb = to_chroma(result.outputs[arm].estimate)[:, 0].mean()
@@ -96,8 +92,8 @@ def test_colours_come_from_the_training_images_only(data, gmm_prior):
 def test_seeds_reproduce_the_numbers(data, gmm_prior):
     train, val, test = data
     config = _config(("uniform", "mean-chroma", "model"))
-    a = run_colorize(gmm_prior, train, val, test, config, log=lambda _: None)
-    b = run_colorize(gmm_prior, train, val, test, config, log=lambda _: None)
+    a = run_colorize(gmm_prior, train, val, test, config, 0, log=lambda _: None)
+    b = run_colorize(gmm_prior, train, val, test, config, 0, log=lambda _: None)
     cols = [c for c in a.per_image.columns if c != "seconds"]
     assert a.per_image[cols].equals(b.per_image[cols])
 
@@ -107,27 +103,26 @@ def test_priors_that_cannot_serve_are_refused(data):
     cls = get_model_class("pixelcnn")
     pixelcnn = cls((3, 6, 6), 256, **cls.tiny_params)
     with pytest.raises(CapabilityError, match="differentiable"):
-        run_colorize(pixelcnn, train, val, test, _config(), log=lambda _: None)
+        run_colorize(pixelcnn, train, val, test, _config(), 0, log=lambda _: None)
     gray_model = get_model_class("ppca")((1, 6, 6), 256)
     with pytest.raises(ValueError, match="3-channel"):
-        run_colorize(gray_model, train, val, test, _config(), log=lambda _: None)
+        run_colorize(gray_model, train, val, test, _config(), 0, log=lambda _: None)
     with pytest.raises(ValueError, match="colour images"):
-        run_colorize(None, train, val, test[:, :1], _config(("uniform",)), log=lambda _: None)
+        run_colorize(None, train, val, test[:, :1], _config(("uniform",)), 0, log=lambda _: None)
     with pytest.raises(ValueError, match="needs a trained generative model"):
-        run_colorize(None, train, val, test, _config(("model",)), log=lambda _: None)
-    deep = ColorizeConfig(("conditional",), FAST, conditional=ConditionalConfig(num_scales=3))
+        run_colorize(None, train, val, test, _config(("model",)), 0, log=lambda _: None)
+    deep = ColorizeSpec(arms=["conditional"], conditional=ConditionalSpec(num_scales=3), **FAST)
     with pytest.raises(ValueError, match="divisible by 4; the images are 6x6"):
-        run_colorize(None, train, val, test, deep, log=lambda _: None)
+        run_colorize(None, train, val, test, deep, 0, log=lambda _: None)
 
 
 def test_posterior_mean_estimate_is_the_mean_of_dispersed_chains(data, gmm_prior):
     train, val, test = data
-    inference = InferenceConfig(
-        map_steps=10, samples=3, langevin_steps=8, adapt_steps=4,
+    config = ColorizeSpec(
+        arms=["mean-chroma", "model"], map_steps=10, samples=3, langevin_steps=8, adapt_steps=4,
         chain_start="dispersed", estimate="posterior-mean",
     )  # fmt: skip
-    config = ColorizeConfig(("mean-chroma", "model"), inference, seed=0)
-    result = run_colorize(gmm_prior, train, val, test, config, log=lambda _: None)
+    result = run_colorize(gmm_prior, train, val, test, config, 0, log=lambda _: None)
     for arm in ("mean-chroma", "model"):
         out = result.outputs[arm]
         assert out.samples is not None and out.samples.rgb.shape[0] == 3

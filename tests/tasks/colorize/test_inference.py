@@ -5,7 +5,7 @@ import torch
 
 from tasks.colorize.color import to_chroma
 from tasks.colorize.inference import (
-    InferenceConfig,
+    InferenceSpec,
     climb,
     langevin,
     map_colorize,
@@ -44,7 +44,7 @@ def _mean_chroma_prior(h: int = 4, w: int = 4) -> MeanChromaPrior:
 def test_colorization_samples_under_a_gaussian_chroma_prior_have_its_moments():
     prior = _mean_chroma_prior()
     gray = torch.full((1, 1, 4, 4), 0.5)
-    config = InferenceConfig(samples=400, langevin_steps=300, adapt_steps=150, batch_size=1)
+    config = InferenceSpec(samples=400, langevin_steps=300, adapt_steps=150, batch_size=1)
     samples = sample_colorize(prior, gray, config, torch.Generator().manual_seed(1))
     chroma = to_chroma(samples.rgb.reshape(-1, 3, 4, 4))  # (400, 2, 4, 4)
     per_channel = chroma.permute(1, 0, 2, 3).reshape(2, -1)
@@ -55,7 +55,7 @@ def test_colorization_samples_under_a_gaussian_chroma_prior_have_its_moments():
 def test_map_under_a_gaussian_chroma_prior_is_its_mean():
     prior = _mean_chroma_prior()
     gray = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0)) * 0.4 + 0.3
-    config = InferenceConfig(starts=2, map_steps=200, map_lr=0.02)
+    config = InferenceSpec(starts=2, map_steps=200, map_lr=0.02)
     rgb = map_colorize(prior, gray, config, torch.Generator().manual_seed(0)).rgb
     assert torch.allclose(to_chroma(rgb), prior.mean.expand(3, -1, -1, -1), atol=2e-3)
 
@@ -102,13 +102,13 @@ def test_dispersed_chains_visit_both_modes_and_their_mean_sits_between():
     prior, gray = _TwoColours(), torch.full((1, 1, 2, 2), 0.5)
     settings = dict(samples=16, map_steps=100, map_lr=0.02, langevin_steps=40, adapt_steps=20)
     from_map = sample_colorize(
-        prior, gray, InferenceConfig(**settings), torch.Generator().manual_seed(0),
-        start=map_colorize(prior, gray, InferenceConfig(**settings)).rgb,
+        prior, gray, InferenceSpec(**settings), torch.Generator().manual_seed(0),
+        start=map_colorize(prior, gray, InferenceSpec(**settings)).rgb,
     )  # fmt: skip
     assert _mode_signs(from_map.rgb).unique().numel() == 1  # stuck in the MAP's mode
-    climbs = climb(prior, gray, 16, InferenceConfig(**settings), torch.Generator().manual_seed(0))
+    climbs = climb(prior, gray, 16, InferenceSpec(**settings), torch.Generator().manual_seed(0))
     dispersed = sample_colorize(
-        prior, gray, InferenceConfig(**settings), torch.Generator().manual_seed(0),
+        prior, gray, InferenceSpec(**settings), torch.Generator().manual_seed(0),
         start=climbs.rgb,
     )  # fmt: skip
     signs = _mode_signs(dispersed.rgb)
@@ -120,7 +120,7 @@ def test_dispersed_chains_visit_both_modes_and_their_mean_sits_between():
 
 def test_climbs_keep_every_start_and_best_picks_the_highest_posterior():
     prior, gray = _mean_chroma_prior(), torch.full((2, 1, 4, 4), 0.5)
-    config = InferenceConfig(map_steps=0)
+    config = InferenceSpec(map_steps=0)
     climbs = climb(prior, gray, 3, config, torch.Generator().manual_seed(0))
     assert climbs.rgb.shape == (3, 2, 3, 4, 4) and climbs.log_posterior.shape == (3, 2)
     best = climbs.best()
@@ -132,8 +132,8 @@ def test_climbs_keep_every_start_and_best_picks_the_highest_posterior():
 
 def test_per_chain_starts_are_used_as_given():
     gray = torch.full((2, 1, 3, 3), 0.5)
-    starts = climb(UniformPrior(), gray, 3, InferenceConfig(map_steps=0)).rgb
-    config = InferenceConfig(samples=3, langevin_steps=0, adapt_steps=0)
+    starts = climb(UniformPrior(), gray, 3, InferenceSpec(map_steps=0)).rgb
+    config = InferenceSpec(samples=3, langevin_steps=0, adapt_steps=0)
     samples = sample_colorize(UniformPrior(), gray, config, start=starts)
     assert torch.allclose(samples.rgb, starts, atol=1e-6)
     with pytest.raises(ValueError, match="2 chain starts for 3 samples"):
@@ -142,9 +142,9 @@ def test_per_chain_starts_are_used_as_given():
 
 def test_estimate_and_chain_start_settings_are_checked():
     with pytest.raises(ValueError, match="needs samples >= 2"):
-        InferenceConfig(estimate="posterior-mean", samples=1)
+        InferenceSpec(estimate="posterior-mean", samples=1)
     with pytest.raises(ValueError, match="chain_start"):
-        InferenceConfig(chain_start="everywhere")  # type: ignore[arg-type]
+        InferenceSpec(chain_start="everywhere")  # type: ignore[arg-type]
 
 
 class _Quadratic:
@@ -162,9 +162,9 @@ class _Quadratic:
 def test_a_climb_never_ends_below_its_start_even_when_every_step_overshoots():
     gray = torch.full((2, 1, 3, 3), 0.5)
     prior = _Quadratic(centre=0.01)  # next to the gray start; a step of 5 flies far past it
-    config = InferenceConfig(map_steps=5, map_lr=5.0, gray_start=True)
+    config = InferenceSpec(map_steps=5, map_lr=5.0, gray_start=True)
     climbs = climb(prior, gray, 2, config, torch.Generator().manual_seed(0))
-    starts = climb(prior, gray, 2, InferenceConfig(map_steps=0, gray_start=True),
+    starts = climb(prior, gray, 2, InferenceSpec(map_steps=0, gray_start=True),
                    torch.Generator().manual_seed(0))  # fmt: skip
     assert torch.allclose(climbs.rgb[0], gray.expand(-1, 3, -1, -1), atol=1e-6)  # kept gray
     assert torch.allclose(climbs.log_posterior[0], starts.log_posterior[0])
@@ -173,9 +173,9 @@ def test_a_climb_never_ends_below_its_start_even_when_every_step_overshoots():
 
 def test_gray_start_is_the_first_climb_and_wins_for_a_prior_that_prefers_gray():
     gray = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1)) * 0.6 + 0.2
-    without = climb(_Quadratic(), gray, 3, InferenceConfig(map_steps=0))
+    without = climb(_Quadratic(), gray, 3, InferenceSpec(map_steps=0))
     assert (to_chroma(without.rgb.flatten(0, 1)).abs().amax((1, 2, 3)) > 0.01).all()
-    config = InferenceConfig(starts=3, map_steps=0, gray_start=True)
+    config = InferenceSpec(starts=3, map_steps=0, gray_start=True)
     best = map_colorize(_Quadratic(), gray, config, torch.Generator().manual_seed(0))
     assert torch.allclose(best.rgb, gray.expand(-1, 3, -1, -1), atol=1e-6)
     assert (best.log_posterior > without.log_posterior.max(0).values).all()

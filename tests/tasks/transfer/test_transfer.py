@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from genmodels.data.imageset import ImageSet
-from tasks.transfer import TransferConfig, confused_pairs, focused_order, run_transfer
+from tasks.transfer import TransferSpec, confused_pairs, focused_order, run_transfer
 
 CENTRES = torch.tensor([0.2, 0.45, 0.7])
 
@@ -36,7 +36,7 @@ def data():
     return pool, _images(CENTRES[test_labels], g), test_labels
 
 
-CONFIG = TransferConfig(
+CONFIG = TransferSpec(
     k_real=2, ns=(0, 60, 240), students=("svc", "kernel-ridge"), seeds=(0, 1), probe=200
 )
 
@@ -70,7 +70,7 @@ def test_students_learn_the_teachers_labels(data):
 
 
 def test_seeds_reproduce_the_rows(data):
-    config = TransferConfig(k_real=2, ns=(0, 60), students=("svc",), seeds=(3,), probe=100)
+    config = TransferSpec(k_real=2, ns=(0, 60), students=("svc",), seeds=(3,), probe=100)
     assert _run(data, config=config).equals(_run(data, config=config))
 
 
@@ -94,6 +94,6 @@ def test_confused_pairs_and_focused_order():
 
 def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="include 0"):
-        TransferConfig(ns=(100, 200))
-    with pytest.raises(ValueError, match="unknown student"):
-        TransferConfig(students=("knn",))
+        TransferSpec(ns=(100, 200))
+    with pytest.raises(ValueError, match="students.0\\s+Input should be 'svc', 'kernel-ridge'"):
+        TransferSpec(students=("knn",))

@@ -20,7 +20,7 @@ from pipelines.errors import StoreError
 
 if TYPE_CHECKING:
     from genmodels.contract import GenerativeModel
-    from pipelines.spec import PipelineSpec
+    from pipelines.spec.pipeline import PipelineSpec
 
 STORE_DIR = Path("mlflow")
 _EXTRA_TAGS: ContextVar[dict[str, str] | None] = ContextVar("priorworks_extra_tags", default=None)

@@ -1,29 +1,20 @@
-"""The ``task`` section of an anomaly-detection spec: scores, how the primary one is chosen, the
-likelihood-ratio background and the layout density, the baselines beside them."""
+"""The ``task`` section of an anomaly-detection spec: which classes are normal, the scores and
+how the primary one is chosen, the likelihood-ratio background, the layout density, the
+baselines beside them."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from pipelines.spec_sections import DataSpec, Section
-from tasks.anomaly.scores import make_score
-
-BaselineName = Literal["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
-BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
-CompressorBaseline = Literal["code_bits", "code_typicality"]
-ScoreName = Literal[
-    "nll",
-    "bpd",
-    "complexity",
-    "likelihood-ratio",
-    "typicality",
-    "background-typicality",
-    "ensemble",
-    "layout",
-    "layout-typicality",
-]
+from genmodels.data.spec import DataSpec
+from genmodels.settings import Section
+from tasks.anomaly.baselines import BaselineName, CompressorBaselineName
+from tasks.anomaly.complexity import Compressor
+from tasks.anomaly.scores import REQUIREMENT, ScoreName, make_score
+from tasks.requirements import TaskRequirement
+from tasks.spec import TaskSpec
 
 
 class BackgroundSpec(Section):
@@ -64,7 +55,11 @@ class LayoutSpec(Section):
         return v
 
 
-class AnomalyTaskSpec(Section):
+def _all_baselines() -> list[BaselineName]:
+    return list(get_args(BaselineName))
+
+
+class AnomalySpec(TaskSpec):
     """Anomaly detection: which classes are normal, which scores, which false-positive rate."""
 
     name: Literal["anomaly"] = "anomaly"
@@ -80,12 +75,14 @@ class AnomalyTaskSpec(Section):
     reference_fraction: float = Field(0.3, gt=0, lt=1)  # of normal val, for fitted scores
     background: BackgroundSpec | None = None
     layout: LayoutSpec | None = None
-    compressor: Literal["png", "zlib", "jpeg2000"] = "png"
+    compressor: Compressor = "png"
     target_fpr: float = Field(0.05, gt=0, lt=1)
-    baselines: list[BaselineName] = Field(default_factory=lambda: list(BASELINE_NAMES))
-    compressor_baselines: list[CompressorBaseline] = Field(default_factory=list)
+    baselines: list[BaselineName] = Field(default_factory=lambda: _all_baselines())
+    compressor_baselines: list[CompressorBaselineName] = Field(default_factory=list)
     bootstrap: int = Field(1000, ge=10)
     batch_size: int = Field(256, ge=1)
+
+    requirement: ClassVar[TaskRequirement] = REQUIREMENT
 
     def selection(self, val_has_anomalies: bool) -> Literal["score", "validation"]:
         """How a run on data with (or without) anomalous validation images picks its primary."""
@@ -98,8 +95,12 @@ class AnomalyTaskSpec(Section):
         """The primary score first, then the others, each once."""
         return list(dict.fromkeys([self.score, *self.scores]))
 
+    def model_param_sections(self) -> dict[str, dict[str, Any]]:
+        """The background's parameters are the spec model's, checked like them."""
+        return {"task.background.params": self.background.params} if self.background else {}
+
     @model_validator(mode="after")
-    def _background_and_layout_when_needed(self) -> AnomalyTaskSpec:
+    def _background_and_layout_when_needed(self) -> AnomalySpec:
         for name in self.all_scores:
             if make_score(name).needs_background and self.background is None:
                 raise ValueError(

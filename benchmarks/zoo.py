@@ -1,5 +1,8 @@
 """Measure every model of the zoo on one data set, side by side, and log it to MLflow.
 
+    .venv/bin/python -m benchmarks.zoo [--data usps] [--path ../shared/data/digits/usps.npz]
+        [--epochs 3] [--model NAME ...] [--out benchmarks/results] [--test-limit N]
+
 Columns: family, likelihood kind, capabilities, parameters, training seconds per epoch, test
 bits/dim (where there is a likelihood; a bound for BOUND models), seconds per 64 samples, model
 file bytes. Every model gets the same budget (epochs, batch size, seed) and a sample grid in MLflow.
@@ -7,6 +10,8 @@ file bytes. Every model gets the same budget (epochs, batch size, seed) and a sa
 
 from __future__ import annotations
 
+import argparse
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,10 +26,12 @@ from genmodels.data import ensure_splits, load_dataset
 from genmodels.persistence import save_model
 from genmodels.registry import get_model_class, list_models
 from genmodels.training import TrainConfig, fit_model, seed_all
-from pipelines.artifacts import log_figure, log_table
-from pipelines.plots import image_grid
-from pipelines.tracking import setup_experiment
+from pipelines.cli import quiet_libraries
+from pipelines.tracking.artifacts import log_bytes, log_table
+from pipelines.tracking.store import setup_experiment
 from tasks.anomaly.scores import score_images
+from tasks.plots import image_grid
+from tasks.result import png_bytes
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,8 @@ def measure_model(name: str, budget: ZooBudget, splits: dict, log: object = prin
     row["sample_s_per_64"] = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         row["file_bytes"] = save_model(model, Path(tmp) / "m.pt").stat().st_size
-    log_figure(image_grid(samples.cpu().numpy(), title=f"{name} samples"), f"samples_{name}")
+    grid = image_grid(samples.cpu().numpy(), title=f"{name} samples")
+    log_bytes(png_bytes(grid), f"plots/samples_{name}.png")
     return row
 
 
@@ -93,3 +101,33 @@ def measure_zoo(budget: ZooBudget, out_dir: Path, command: str) -> pd.DataFrame:
         (out_dir / f"zoo-{budget.dataset}.md").write_text(text)
         log_table(frame, f"zoo-{budget.dataset}")
     return frame
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="usps", help="data set to measure on (default usps)")
+    parser.add_argument("--path", default="../shared/data/digits/usps.npz", help="its file")
+    parser.add_argument("--epochs", type=int, default=3, help="training epochs per model")
+    parser.add_argument("--model", action="append", help="measure only this model (repeatable)")
+    parser.add_argument("--out", default="benchmarks/results", help="folder for CSV and Markdown")
+    parser.add_argument("--test-limit", type=int, default=None, help="score the first N tests")
+    args = parser.parse_args(argv)
+    quiet_libraries()
+    budget = ZooBudget(
+        dataset=args.data,
+        path=args.path or None,  # an empty --path for embedded data sets
+        epochs=args.epochs,
+        models=tuple(args.model or ()),
+        test_images=args.test_limit,
+    )
+    command = "python -m benchmarks.zoo " + " ".join(sys.argv[1:] if argv is None else argv)
+    frame = measure_zoo(budget, Path(args.out), command)
+    print(frame.to_string(index=False, float_format="{:.3f}".format))
+    print(
+        f"saved: {args.out}/zoo-{args.data}.csv and .md (and the MLflow experiment zoo-benchmark)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

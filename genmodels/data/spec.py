@@ -1,26 +1,13 @@
-"""The building blocks every spec section shares, and the ``data`` section that several tasks
-(and the anomaly background) use."""
+"""The ``data`` section of a spec (which images, how to split them) and its loading."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pydantic import Field, field_validator
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from genmodels.data.catalog import DATASETS
-
-
-class Section(BaseModel):
-    """A spec section: unknown keys are refused, values are frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def existing_file(path: str | None, key: str) -> str | None:
-    """``path`` unchanged if it is None or names a file; else a ValueError naming ``key``."""
-    if path is not None and not Path(path).expanduser().is_file():
-        raise ValueError(f"{key}: no such file '{path}'")
-    return path
+from genmodels.data.catalog import DATASETS, load_dataset
+from genmodels.data.imageset import ImageSet
+from genmodels.data.splits import carve_splits
+from genmodels.settings import Section
 
 
 class DataSpec(Section):
@@ -47,3 +34,15 @@ class DataSpec(Section):
         if v not in DATASETS:
             raise ValueError(f"unknown dataset '{v}'; valid datasets: {', '.join(DATASETS)}")
         return v
+
+
+def load_splits(data: DataSpec) -> dict[str, ImageSet]:
+    """Load ``data.name``, carve missing splits with ``data.split_seed``, cap each at
+    ``data.max_images`` (a seeded, stratified draw)."""
+    return carve_splits(
+        load_dataset(data.name, data.path, data.image_size),
+        data.val_fraction,
+        data.test_fraction,
+        data.split_seed,
+        data.max_images,
+    )

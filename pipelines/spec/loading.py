@@ -1,6 +1,6 @@
 """Reading pipeline specs: a YAML file or a bundled spec's name, a preset, ``key=value``
-overrides, validation into :class:`~pipelines.spec.PipelineSpec`, and error messages that name
-every bad key and what is allowed there."""
+overrides, validation into :class:`~pipelines.spec.pipeline.PipelineSpec`, and error messages that
+name every bad key and what is allowed there."""
 
 from __future__ import annotations
 
@@ -11,16 +11,10 @@ import yaml
 from pydantic import ValidationError
 
 from pipelines.errors import SpecError
-from pipelines.spec import (
-    AnomalyTaskSpec,
-    AugmentTaskSpec,
-    ColorizeTaskSpec,
-    PipelineSpec,
-    ShareTaskSpec,
-    TransferTaskSpec,
-)
+from pipelines.spec.pipeline import PipelineSpec
+from tasks.registry import all_tasks
 
-SPEC_DIR = Path(__file__).parent / "specs"
+SPEC_DIR = Path(__file__).parents[1] / "specs"
 
 
 def resolve_spec_path(spec: str | Path) -> Path:
@@ -95,25 +89,17 @@ def load_spec(
         tree = apply_preset(tree, presets, preset, path)
     tree = apply_overrides(tree, overrides or [])
     try:
-        return PipelineSpec.model_validate(tree)
+        return PipelineSpec.from_tree(tree)
     except ValidationError as err:
         raise SpecError(f"{path}: invalid spec\n" + format_errors(err)) from None
 
 
-_TASK_SPECS: dict[str, type[Any]] = {
-    "anomaly": AnomalyTaskSpec,
-    "augment": AugmentTaskSpec,
-    "colorize": ColorizeTaskSpec,
-    "transfer": TransferTaskSpec,
-    "share": ShareTaskSpec,
-}
-
-
 def _fields_at(loc: tuple[Any, ...], task: str | None) -> list[str]:
     model: Any = PipelineSpec
+    sections = {name: t.spec for name, t in all_tasks().items()}
     for part in loc:
-        if model is PipelineSpec and part == "task" and task in _TASK_SPECS:
-            model = _TASK_SPECS[task]
+        if model is PipelineSpec and part == "task" and task in sections:
+            model = sections[task]
             continue
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
@@ -128,7 +114,7 @@ def format_errors(err: ValidationError) -> str:
     for e in err.errors():
         loc = tuple(p for p in e["loc"])
         task = None
-        if len(loc) > 1 and loc[0] == "task" and loc[1] in _TASK_SPECS:
+        if len(loc) > 1 and loc[0] == "task" and loc[1] in all_tasks():
             task, loc = str(loc[1]), (loc[0], *loc[2:])  # drop the union's tag from the key
         key = ".".join(str(p) for p in loc) or "(top level)"
         if e["type"] == "extra_forbidden":

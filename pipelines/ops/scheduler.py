@@ -36,8 +36,8 @@ from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipelines.errors import SpecError
-from pipelines.spec_loading import load_spec
-from pipelines.tracking import STORE_DIR, extra_tags, tracking_uri
+from pipelines.spec.loading import load_spec
+from pipelines.tracking.store import STORE_DIR, extra_tags, tracking_uri
 
 #: Interval slots are aligned to this instant, so they are the same across restarts.
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

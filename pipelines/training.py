@@ -1,4 +1,6 @@
-"""Pieces every pipeline shares: its result, and the training stage of a generative model."""
+"""The training stage of a generative model, as every task gets it (:class:`TrackedTrainer`):
+a nested run per training, reuse of a finished identical training, resume from the checkpoint of
+an interrupted one, and a model file trained elsewhere in place of training."""
 
 from __future__ import annotations
 
@@ -7,79 +9,31 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from pytorch_lightning.loggers import MLFlowLogger
 
 import mlflow
-from genmodels.contract import GenerativeModel
+from genmodels.contract import Capability, GenerativeModel
+from genmodels.data.fingerprint import data_fingerprint
 from genmodels.data.imageset import ImageSet
 from genmodels.errors import DataError
 from genmodels.persistence import load_model, save_model
 from genmodels.private import PrivacyReport
-from genmodels.training import FitResult, TrainingDivergedError, fit_model
-from pipelines.artifacts import log_figure
-from pipelines.fingerprint import data_fingerprint
-from pipelines.plots import image_grid
-from pipelines.spec import PipelineSpec
-from pipelines.tracking import STORE_DIR, pipeline_tags, setup_experiment
+from genmodels.registry import build_model
+from genmodels.training import FitResult, TrainingDivergedError, fit_model, seed_all
+from pipelines.spec.pipeline import PipelineSpec
+from pipelines.tracking.artifacts import log_bytes
+from pipelines.tracking.store import STORE_DIR
+from tasks.plots import image_grid
+from tasks.result import png_bytes
 
 MODEL_FILE = "model_file/model.pt"  # every training logs its model file here (for reuse)
-
-
-@dataclass(frozen=True)
-class PipelineResult:
-    """What a pipeline run returns: its MLflow run, the printed table, the logged model."""
-
-    run_id: str
-    experiment_id: str
-    tracking_uri: str
-    table: pd.DataFrame
-    model_uri: str | None
-    exit_code: int = 0  # non-zero when the run worked but refused to deliver (a release gate)
-
-
-@dataclass(frozen=True)
-class PipelineRun:
-    """The parent MLflow run of one pipeline execution (see :func:`pipeline_run`)."""
-
-    run_id: str
-    experiment_id: str
-    uri: str
-    tags: dict[str, str]
-    started: float
-
-    def finish(
-        self, table: pd.DataFrame, model_uri: str | None = None, exit_code: int = 0
-    ) -> PipelineResult:
-        """Log the wall time and build the result (call inside the ``with`` block)."""
-        mlflow.log_metric("pipeline_seconds", time.perf_counter() - self.started)
-        return PipelineResult(
-            self.run_id, self.experiment_id, self.uri, table, model_uri, exit_code
-        )
-
-
-@contextmanager
-def pipeline_run(
-    spec: PipelineSpec, task: str, model_cls: type[GenerativeModel]
-) -> Iterator[PipelineRun]:
-    """Open the parent run: experiment, comparison tags, the spec flattened as params. An
-    exception inside marks the run FAILED (MLflow's context manager) and propagates."""
-    uri, experiment_id = setup_experiment(spec.output.experiment)
-    tags = pipeline_tags(task, spec, model_cls)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
-        started = time.perf_counter()
-        mlflow.set_tags(tags)
-        mlflow.log_params(spec.flat_params())
-        yield PipelineRun(parent.info.run_id, experiment_id, uri, tags, started)
 
 
 def train_key(
@@ -257,5 +211,55 @@ def train_stage(
         if spec.output.sample_grid and role == "model":
             gen = torch.Generator().manual_seed(spec.seed)
             samples = model.sample(spec.output.sample_grid, generator=gen).cpu().numpy()
-            log_figure(image_grid(samples, title=f"samples from {model.name}"), "samples")
+            grid = image_grid(samples, title=f"samples from {model.name}")
+            log_bytes(png_bytes(grid), "plots/samples.png")
     return fit
+
+
+class TrackedTrainer:
+    """The :class:`~tasks.inputs.ModelTrainer` a task gets: the spec's ``model`` and ``train``
+    sections, each recorded fit a nested run of the pipeline's run (:func:`train_stage`)."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        model_cls: type[GenerativeModel],
+        uri: str,
+        tags: dict[str, str],
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.spec, self.model_cls, self.uri, self.tags, self.log = spec, model_cls, uri, tags, log
+        self.params: Mapping[str, Any] = dict(spec.model.params)
+
+    def build(
+        self,
+        image_shape: tuple[int, int, int],
+        levels: int,
+        seed: int,
+        num_classes: int | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> GenerativeModel:
+        params = {**self.params, **(overrides or {})}
+        if num_classes is not None and self.model_cls.supports(Capability.CONDITIONAL):
+            params.setdefault("num_classes", num_classes)
+        seed_all(seed)
+        return build_model(self.model_cls, image_shape, levels, params)
+
+    def fit(
+        self,
+        model: GenerativeModel,
+        train: ImageSet,
+        val: ImageSet,
+        role: str = "model",
+        max_epochs: int | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> FitResult:
+        return train_stage(
+            model, train, val, self.spec, self.uri, self.tags, role, max_epochs, self.log,
+            None if params is None else dict(params),
+        )  # fmt: skip
+
+    def fit_unrecorded(
+        self, model: GenerativeModel, train: ImageSet, val: ImageSet, seed: int
+    ) -> FitResult:
+        return fit_model(model, train, val, self.spec.train.config(), seed=seed)

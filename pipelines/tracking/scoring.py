@@ -19,7 +19,8 @@ from typing import Any
 import mlflow
 from genmodels.data.inputs import iter_inputs
 from genmodels.errors import DataError, PriorworksError
-from pipelines.tracking import use_store
+from pipelines.tracking.store import use_store
+from tasks.anomaly.detector import Detector
 
 
 class ModelURIError(PriorworksError):
@@ -32,8 +33,8 @@ def _resolve(uri: str) -> str:
     return uri
 
 
-def load_scoring_model(uri: str) -> tuple[Any, Any]:
-    """The logged pyfunc model and its python object (which knows the image shape).
+def load_scoring_model(uri: str) -> tuple[Any, Detector]:
+    """The logged pyfunc model and the detector inside it (which knows the image shape).
 
     The URI resolves against the same tracking store as ``priorworks run`` (``MLFLOW_TRACKING_URI``
     or ``mlflow/mlflow.db``), whatever MLflow's process-wide default was.
@@ -47,9 +48,9 @@ def load_scoring_model(uri: str) -> tuple[Any, Any]:
             f"cannot load model '{uri}' from the store {mlflow.get_registry_uri()}: {err}"
         ) from None
     scorer = loaded.unwrap_python_model()
-    if not hasattr(scorer, "threshold"):
+    if not isinstance(getattr(scorer, "detector", None), Detector):
         raise ModelURIError(f"'{uri}' is not a priorworks anomaly model")
-    return loaded, scorer
+    return loaded, scorer.detector
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,7 @@ def score_path(
     The inputs stream through in chunks of ``batch_size`` (read, scored, appended to the CSV), so
     memory does not grow with their number.
     """
-    loaded, scorer = load_scoring_model(uri)
-    model = scorer.model
+    loaded, detector = load_scoring_model(uri)
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise DataError(f"{out.parent}: output folder does not exist")
@@ -76,7 +76,7 @@ def score_path(
     images = flagged = 0
     try:
         with os.fdopen(fd, "w", newline="") as fh:
-            for chunk in iter_inputs(inputs, model.image_shape, model.levels, batch_size):
+            for chunk in iter_inputs(inputs, detector.image_shape, detector.levels, batch_size):
                 frame = loaded.predict(chunk.images.numpy())
                 frame.insert(0, "file", list(chunk.ids))
                 frame.to_csv(fh, header=images == 0, index=False)

@@ -15,7 +15,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from genmodels.errors import PriorworksError
-from pipelines.tracking import tracking_uri
+from pipelines.tracking.store import tracking_uri
 
 TAG_COLUMNS = ("task", "model", "likelihood", "dataset", "config_hash", "git_commit")
 

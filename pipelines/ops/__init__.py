@@ -1,0 +1,1 @@
+"""Operations around pipelines: scheduled runs and release bundles on disk."""

@@ -1,0 +1,348 @@
+"""The anomaly-detection experiment: one-class split -> model (and background) -> evidence ->
+every score and baseline calibrated and measured -> the primary score's detector.
+
+The model trains on normal training images only. Normal validation images are split into a
+reference part (fits the scores that have state) and a calibration part (the conformal
+threshold); the test split only measures. Where the validation split holds anomalous images, every
+detector also gets its validation AUROC, and ``select_by: validation`` picks the primary score by
+it, so the test split never chooses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from genmodels.contract import GenerativeModel
+from genmodels.data.imageset import ImageSet
+from genmodels.data.inputs import conform
+from genmodels.data.spec import load_splits
+from genmodels.errors import DataError
+from tasks.anomaly.background import background_data
+from tasks.anomaly.baselines import fit_baseline, fit_compressor_baseline
+from tasks.anomaly.comparison import gains_over_best_baseline
+from tasks.anomaly.complexity import code_length_bits
+from tasks.anomaly.detector import Detector
+from tasks.anomaly.evaluation import DetectionResult, evaluate_detector
+from tasks.anomaly.figures import roc_figure, score_histogram
+from tasks.anomaly.layout import LayoutDensity
+from tasks.anomaly.protocol import OneClassSplit, one_class_split, reference_calibration_split
+from tasks.anomaly.scores import Evidence, Score, gather_evidence, make_score
+from tasks.anomaly.spec import AnomalySpec
+from tasks.anomaly.threshold import ConformalThreshold
+from tasks.inputs import ModelTrainer, TaskInputs
+from tasks.plots import image_grid
+from tasks.result import Stage, TaskResult
+
+METRIC_COLUMNS = (
+    "val_auroc",
+    "auroc",
+    "auroc_ci_low",
+    "auroc_ci_high",
+    "auprc",
+    "fpr_at_95tpr",
+    "fpr_at_threshold",
+    "tpr_at_threshold",
+)
+#: the metrics of every detector the pipeline's own run carries as ``<method>.<metric>``
+KEY_METRICS = ("auroc", "auprc", "fpr_at_95tpr", "val_auroc")
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """The evidence of the model's scores on each part of the split, computed once."""
+
+    reference: Evidence
+    calibration: Evidence
+    test: Evidence
+    val_anomalous: Evidence | None  # None when the validation split holds no anomalies
+
+
+@dataclass(frozen=True)
+class _Setting:
+    """What every detector of one run shares: the split, the calibration images, the rules."""
+
+    data: OneClassSplit
+    calibration: np.ndarray  # indices into the normal validation images
+    spec: AnomalySpec
+    seed: int
+
+    def evaluate(
+        self,
+        method: str,
+        scores: Callable[[torch.Tensor], np.ndarray] | None = None,
+        precomputed: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+    ) -> DetectionResult:
+        """Calibrate, decide and measure one detector: from a function of images, or from its
+        (calibration, test, validation-anomalous) scores."""
+        data = self.data
+        if precomputed is None:
+            assert scores is not None
+            cal_scores, test_scores = (
+                scores(data.val.images[self.calibration]),
+                scores(data.test.images),
+            )
+            anomalous = None if data.val_anomalous is None else scores(data.val_anomalous.images)
+            precomputed = (cal_scores, test_scores, anomalous)
+        cal_scores, test_scores, anomalous_scores = precomputed
+        labels = data.test.labels.numpy() if data.test.labels is not None else None
+        return evaluate_detector(
+            method,
+            cal_scores,
+            test_scores,
+            data.test_is_anomaly,
+            self.spec.target_fpr,
+            data.test.ids,
+            labels,
+            n_boot=self.spec.bootstrap,
+            seed=self.seed,
+            val_anomalous_scores=anomalous_scores,
+        )
+
+
+def results_table(results: list[tuple[str, DetectionResult]]) -> pd.DataFrame:
+    """One row per detector: its kind (likelihood kind or ``baseline``) and its metrics."""
+    rows = [
+        {"method": r.method, "kind": kind, **{k: r.metrics.get(k, np.nan) for k in METRIC_COLUMNS}}
+        for kind, r in results
+    ]
+    return pd.DataFrame(rows)
+
+
+def reference_and_calibration(n_val: int, spec: AnomalySpec, seed: int) -> tuple[np.ndarray, ...]:
+    """Split the normal validation images when a score has state to fit; else all calibrate."""
+    if not any(make_score(name).needs_reference for name in spec.all_scores):
+        everything = np.arange(n_val)
+        return everything, everything  # reference unused by stateless scores
+    reference, calibration = reference_calibration_split(n_val, spec.reference_fraction, seed)
+    need = ConformalThreshold.min_calibration(spec.target_fpr)
+    if len(calibration) < need:
+        raise DataError(
+            f"{n_val} normal validation images leave {len(calibration)} for calibration after "
+            f"task.reference_fraction={spec.reference_fraction}; a target FPR of "
+            f"{spec.target_fpr} needs at least {need}: lower the fraction or raise the FPR"
+        )
+    return reference, calibration
+
+
+def _score_plots(stage: Stage, method: str, test_scores: np.ndarray, result: DetectionResult,
+                 data: OneClassSplit) -> None:  # fmt: skip
+    threshold = result.threshold.threshold
+    stage.figure("histogram", score_histogram(data.test_is_anomaly, test_scores, threshold, method))
+    order = np.argsort(test_scores)
+    images = data.test.images.numpy()
+    most = image_grid(images[order[-32:][::-1]], title=f"most anomalous test images ({method})")
+    stage.figure("most_anomalous", most)
+    least = image_grid(images[order[:32]], title=f"least anomalous test images ({method})")
+    stage.figure("least_anomalous", least)
+
+
+def _score_stage(
+    model: GenerativeModel, name: str, evidence: _Evidence, setting: _Setting
+) -> tuple[Score, DetectionResult, Stage]:
+    score = make_score(name).fit(evidence.reference)
+    method = f"{model.name}:{name}"
+    stage = Stage(name=f"task:anomaly:{method}", tags={"stage": "task", "score": name})
+    test_scores = score(evidence.test)
+    anomalous = None if evidence.val_anomalous is None else score(evidence.val_anomalous)
+    result = setting.evaluate(
+        method, precomputed=(score(evidence.calibration), test_scores, anomalous)
+    )
+    stage.metrics.update(result.metrics)
+    stage.tables["test_scores"] = result.per_sample
+    _score_plots(stage, method, test_scores, result, setting.data)
+    return score, result, stage
+
+
+def _baseline_stage(method: str, result: DetectionResult) -> Stage:
+    tags = {"stage": "baseline", "model": method, "likelihood": "baseline"}
+    return Stage(name=f"baseline:{method}", tags=tags, metrics=dict(result.metrics))
+
+
+def _baseline(name: str, setting: _Setting) -> DetectionResult:
+    flat_train = setting.data.train.images.flatten(1).numpy()
+    scorer = fit_baseline(name, flat_train, seed=setting.seed)
+    return setting.evaluate(name, lambda images: scorer(images.flatten(1).numpy()))
+
+
+def _compressor_baseline(name: str, setting: _Setting) -> DetectionResult:
+    """A detector with no model at all: the compressor's code length of each image (reported as
+    ``<compressor>:<name>``, e.g. ``png:code_typicality``)."""
+    compressor, levels = setting.spec.compressor, setting.data.train.levels
+
+    def bits(images: torch.Tensor) -> np.ndarray:
+        return code_length_bits(images, levels, compressor)
+
+    scorer = fit_compressor_baseline(name, bits(setting.data.train.images))
+    return setting.evaluate(f"{compressor}:{name}", lambda images: scorer(bits(images)))
+
+
+def _background(
+    models: ModelTrainer, data: OneClassSplit, spec: AnomalySpec, seed: int,
+    params: dict[str, object], log: Callable[[str], None],
+) -> GenerativeModel | None:  # fmt: skip
+    """Train the likelihood-ratio background (None when the spec has none); records where its
+    images came from in ``params``."""
+    bg = spec.background
+    if bg is None:
+        return None
+    train_source, val_source, source = data.train, data.val, "normal images"
+    if bg.data is not None:  # a general-domain data set, made to look like the normal images
+        splits = load_splits(bg.data)
+        shape, levels = data.train.image_shape, data.train.levels
+        train_source = conform(splits["train"], shape, levels, grayscale=True)
+        val_source = conform(splits["val"], shape, levels, grayscale=True)
+        source = f"{bg.data.name} ({len(train_source)} images)"
+    params["background_source"] = source
+    train = background_data(train_source, bg.mutation_rate, seed, bg.copies)
+    val = background_data(val_source, bg.mutation_rate, seed + 1)
+    background = models.build(data.train.image_shape, data.train.levels, seed, overrides=bg.params)
+    t0 = time.perf_counter()
+    own_params = {**models.params, **bg.params} if bg.params else None
+    fit = models.fit(background, train, val, "background", bg.max_epochs, own_params)
+    log(
+        f"trained background {background.name} on {source}, mutation rate {bg.mutation_rate}"
+        + (f", parameters {bg.params}" if bg.params else "")
+        + f", in {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)"
+    )
+    return background
+
+
+def _split(
+    splits: Mapping[str, ImageSet], spec: AnomalySpec, data_name: str
+) -> tuple[OneClassSplit, str]:
+    """The one-class split and how this run picks its primary score (``validation`` or
+    ``score``); refuses ``select_by: validation`` on data without validation anomalies."""
+    data = one_class_split(dict(splits), spec.normal_classes)
+    selection = spec.selection(data.val_anomalous is not None)
+    if selection == "validation":
+        data.require_val_anomalous(f"task.select_by=validation on '{data_name}'")
+    return data, selection
+
+
+def _select_primary(
+    scored: list[tuple[Score, DetectionResult]], selection: str, log: Callable[[str], None]
+) -> tuple[Score, DetectionResult]:
+    """The spec's primary score, or when selecting on validation the model score with the
+    highest validation AUROC (the first of equals, in the spec's order)."""
+    if selection != "validation":
+        return scored[0]
+    best = max(scored, key=lambda pair: pair[1].metrics["val_auroc"])
+    listing = ", ".join(f"{r.method} {r.metrics['val_auroc']:.4f}" for _, r in scored)
+    log(f"selected {best[1].method} by validation AUROC ({listing}); the test split was not used")
+    return best
+
+
+def _gains(
+    results: list[tuple[str, DetectionResult]], setting: _Setting, log: Callable[[str], None]
+) -> pd.DataFrame:
+    """Each model score's AUROC gain over the run's best baseline (paired bootstrap); empty
+    when the run has no baseline."""
+    gains = gains_over_best_baseline(
+        [r for kind, r in results if kind != "baseline"],
+        [r for kind, r in results if kind == "baseline"],
+        setting.data.test_is_anomaly,
+        setting.spec.bootstrap,
+        setting.seed,
+    )
+    if not gains.empty:
+        best = gains.sort_values("auroc_gain").iloc[-1]
+        log(
+            f"best model score {best['method']} vs best baseline {best['best_baseline']}: "
+            f"AUROC {best['auroc_gain']:+.3f} [{best['auroc_gain_ci_low']:+.3f}, "
+            f"{best['auroc_gain_ci_high']:+.3f}] (paired bootstrap)"
+        )
+    return gains
+
+
+def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
+    """The task's entry point: train on normal images, score, calibrate, measure every detector
+    beside the baselines, and deliver the primary score's :class:`Detector`."""
+    spec, seed, log = inputs.spec, inputs.seed, inputs.log
+    data, selection = _split(inputs.data, spec, inputs.data_name)
+    n_anomalous = int(data.test_is_anomaly.sum())
+    result = TaskResult(
+        params={
+            "n_train_normal": len(data.train),
+            "n_val_normal": len(data.val),
+            "n_test": len(data.test),
+            "n_test_anomalous": n_anomalous,
+            "n_val_anomalous": 0 if data.val_anomalous is None else len(data.val_anomalous),
+            "image_shape": "x".join(map(str, data.train.image_shape)),
+            "levels": data.train.levels,
+            "selected_by": selection,
+        }
+    )
+    log(
+        f"data: {inputs.data_name}, normal classes {list(spec.normal_classes)}: "
+        f"{len(data.train)} train / {len(data.val)} val normal, {len(data.test)} test "
+        f"({n_anomalous} anomalous)"
+    )
+    model = inputs.models.build(data.train.image_shape, data.train.levels, seed)
+    t0 = time.perf_counter()
+    fit = inputs.models.fit(model, data.train, data.val)
+    log(
+        f"trained {model.name} in {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs, "
+        f"best {model.monitor} {fit.best_score:.4f})"
+    )
+    background = _background(inputs.models, data, spec, seed, result.params, log)
+    reference, calibration = reference_and_calibration(len(data.val), spec, seed)
+    shared = reference is calibration or np.array_equal(reference, calibration)
+    result.params.update(
+        n_reference=0 if shared else len(reference), n_calibration=len(calibration)
+    )
+    layout = None
+    if spec.layout is not None:
+        layout = LayoutDensity.fit(data.train.images, spec.layout.image_size)
+        result.params["layout_size"] = "x".join(map(str, layout.size))
+
+    def gather(images: torch.Tensor) -> Evidence:
+        return gather_evidence(model, images, background, spec.batch_size, spec.compressor, layout)
+
+    val = gather(data.val.images)
+    anomalous = None if data.val_anomalous is None else gather(data.val_anomalous.images)
+    evidence = _Evidence(
+        val.subset(reference), val.subset(calibration), gather(data.test.images), anomalous
+    )
+    setting = _Setting(data, calibration, spec, seed)
+    scored = []
+    for name in spec.all_scores:
+        score, detection, stage = _score_stage(model, name, evidence, setting)
+        scored.append((score, detection))
+        result.stages.append(stage)
+    results = [(model.likelihood.value, r) for _, r in scored]
+    baselines = [_baseline(name, setting) for name in spec.baselines]
+    baselines += [_compressor_baseline(name, setting) for name in spec.compressor_baselines]
+    for baseline in baselines:
+        result.stages.append(_baseline_stage(baseline.method, baseline))
+        results.append(("baseline", baseline))
+
+    table = results_table(results)
+    gains = _gains(results, setting, log)
+    if not gains.empty:
+        result.metrics.update(
+            zip(gains["method"] + ".auroc_gain", gains["auroc_gain"].astype(float), strict=True)
+        )
+        table = table.merge(gains, on="method", how="left")
+    result.metrics.update(
+        {f"{r.method}.{k}": r.metrics[k] for _, r in results for k in KEY_METRICS if k in r.metrics}
+    )
+    result.tables["results"] = table
+    curves = {r.method: r.per_sample["score"].to_numpy() for _, r in results}
+    result.figure("roc", roc_figure(data.test_is_anomaly, curves))
+    primary_score, primary = _select_primary(scored, selection, log)
+    if selection == "validation":
+        result.tags["selected_score"] = primary_score.name
+    result.model = Detector.keeping_what_it_uses(
+        model, primary_score, primary.threshold, background, layout, spec.compressor,
+        spec.batch_size,
+    )  # fmt: skip
+    metric = "val_auroc" if selection == "validation" else "auroc"
+    result.selection = (metric, primary.metrics[metric])
+    result.table = table
+    return result

@@ -1,0 +1,77 @@
+"""The ``task`` section of an augmentation spec: the k-shot protocol, the arms, the classifier."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal, get_args
+
+from pydantic import Field, field_validator
+
+from genmodels.contract import Capability, GenerativeModel
+from genmodels.errors import CapabilityError
+from tasks.classifier import ClassifierSpec
+from tasks.requirements import TaskRequirement
+from tasks.spec import TaskSpec
+
+ArmName = Literal[
+    "real",
+    "real+gen",
+    "real+classic",
+    "real+classic+gen",
+    "real+gen-filtered",
+    "real+classic+gen-pretrain",
+    "synthetic-only",
+]
+ARMS: tuple[ArmName, ...] = get_args(ArmName)
+#: the arms that train on real images alone (no generator is fit when only these run)
+REAL_ONLY_ARMS: tuple[ArmName, ...] = ("real", "real+classic")
+
+
+def _default_ks() -> list[int | Literal["all"]]:
+    return [10, 50]
+
+
+class AugmentSpec(TaskSpec):
+    """Augmentation: k labelled images per class, arms compared over seeds on the test split."""
+
+    name: Literal["augment"] = "augment"
+    # labelled real images per class ("all": the whole pool)
+    ks: list[int | Literal["all"]] = Field(default_factory=lambda: _default_ks(), min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    multiplier: float = Field(1.0, gt=0)  # generated images per real training image
+    arms: list[ArmName] = Field(default_factory=lambda: list(ARMS), min_length=1)
+    # real+gen-filtered keeps samples the real-only classifier gives their class >= this
+    filter_threshold: float = Field(0.9, gt=0, le=1)
+    flips: bool = False  # horizontal flips in classic augmentation (not for digits)
+    # classic-augmented copies of each k-shot image added to the generator's training set (the
+    # generator then learns the warps too); 0: it sees the k-shot images only
+    generator_copies: int = Field(0, ge=0)
+    # generated images per real training image in the pretraining set of
+    # real+classic+gen-pretrain (many: a generator's samples cost nothing)
+    pretrain_multiplier: float = Field(25.0, gt=0)
+    classifier: ClassifierSpec = Field(default_factory=lambda: ClassifierSpec())
+
+    requirement: ClassVar[TaskRequirement] = TaskRequirement(
+        "augment", capabilities=frozenset({Capability.SAMPLE})
+    )
+    weights_refused: ClassVar[str] = "fits its generator on the k labelled images of each draw only"
+
+    @field_validator("ks")
+    @classmethod
+    def _k_at_least_two(cls, v: list[int | str]) -> list[int | str]:
+        bad = [k for k in v if isinstance(k, int) and k < 2]
+        if bad:
+            raise ValueError(f"every k must be >= 2 (one to fit, one to validate), got {bad}")
+        return v
+
+    @property
+    def needs_generator(self) -> bool:
+        return any(a not in REAL_ONLY_ARMS for a in self.arms)
+
+    def check_model(self, model_cls: type[GenerativeModel]) -> None:
+        super().check_model(model_cls)
+        unlabelled = not model_cls.supports(Capability.CONDITIONAL)
+        if self.needs_generator and unlabelled and "real" not in self.arms:
+            raise CapabilityError(
+                f"model '{model_cls.name}' is unconditional: its samples are labelled by the "
+                "real-only classifier, so the arms must include 'real'"
+            )

@@ -1,0 +1,35 @@
+"""The ``task`` section of a colorization spec: the arms, the posterior inference (the section
+extends :class:`~tasks.colorize.inference.InferenceSpec`), the regressor and conditional arms."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import Field
+
+from genmodels.contract import GenerativeModel
+from tasks.colorize.conditional import ConditionalSpec
+from tasks.colorize.inference import InferenceSpec
+from tasks.colorize.priors import REQUIREMENT
+from tasks.colorize.regressor import RegressorSpec
+from tasks.spec import TaskSpec
+
+ArmName = Literal["uniform", "mean-chroma", "model", "regressor", "conditional"]
+ARM_NAMES: tuple[ArmName, ...] = get_args(ArmName)
+
+
+class ColorizeSpec(InferenceSpec, TaskSpec):
+    """Colorization: gray test images, a posterior per arm, measured against the true colours."""
+
+    name: Literal["colorize"] = "colorize"
+    arms: list[ArmName] = Field(default_factory=lambda: list(ARM_NAMES), min_length=1)
+    test_images: int = Field(64, ge=1)  # gray test images colorized (a seeded draw)
+    grid_images: int = Field(8, ge=0)  # rows of the logged image grid
+    regressor: RegressorSpec = Field(default_factory=lambda: RegressorSpec())
+    conditional: ConditionalSpec = Field(default_factory=lambda: ConditionalSpec())
+
+    def check_model(self, model_cls: type[GenerativeModel]) -> None:
+        """Only the ``model`` arm uses the spec's model, as the prior: it needs a likelihood
+        differentiable in the pixels."""
+        if "model" in self.arms:
+            REQUIREMENT.check(model_cls)

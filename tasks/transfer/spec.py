@@ -1,0 +1,46 @@
+"""The ``task`` section of a transfer spec: the students, the numbers of generated images, the
+focused arm, the teacher."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from genmodels.contract import Capability
+from tasks.classifier import ClassifierSpec
+from tasks.requirements import TaskRequirement
+from tasks.spec import TaskSpec
+from tasks.transfer.students import StudentName
+
+
+def _default_students() -> list[StudentName]:
+    return ["svc", "kernel-ridge"]
+
+
+class TransferSpec(TaskSpec):
+    """Transfer: a CNN teacher labels generated images, kernel-machine students learn from them."""
+
+    name: Literal["transfer"] = "transfer"
+    k_real: int = Field(20, ge=1)  # labelled real images per class the students get
+    # generated images added to the student's real ones (0: the real-only student)
+    ns: list[int] = Field(default_factory=lambda: [0, 250, 500, 1000, 2000], min_length=1)
+    students: list[StudentName] = Field(default_factory=lambda: _default_students(), min_length=1)
+    focus: bool = True  # also run the arm focused on the most confused class pairs
+    focus_pairs: int = Field(3, ge=1)  # confused class pairs to focus on
+    focus_share: float = Field(0.5, gt=0, le=1)  # of the n generated images, from those pairs
+    candidates: float = Field(3.0, ge=1)  # generated candidates per image at the largest n
+    probe: int = Field(1000, ge=1)  # generated, teacher-labelled images to find the pairs
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    teacher: ClassifierSpec = Field(default_factory=lambda: ClassifierSpec())
+
+    requirement: ClassVar[TaskRequirement] = TaskRequirement(
+        "transfer", capabilities=frozenset({Capability.SAMPLE})
+    )
+
+    @field_validator("ns")
+    @classmethod
+    def _ns_include_zero(cls, v: list[int]) -> list[int]:
+        if 0 not in v or min(v) < 0:
+            raise ValueError(f"ns must be >= 0 and include 0 (the real-only student), got {v}")
+        return sorted(set(v))

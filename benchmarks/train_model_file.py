@@ -32,7 +32,7 @@ from genmodels.data.imageset import ImageSet, luma
 from genmodels.persistence import save_model
 from genmodels.registry import get_model_class
 from genmodels.training import TrainConfig, fit_model
-from tasks.colorize.conditional import ConditionalSpec, save_conditional, train_conditional
+from tasks.colorize.chroma_flow import ConditionalSpec, save_conditional, train_conditional
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -82,8 +82,6 @@ class GenerativeModel(pl.LightningModule):
     discrete: ClassVar[bool] = False
     #: True for models fit in closed form (classical densities): no gradient training.
     closed_form: ClassVar[bool] = False
-    #: Constructor parameters of a tiny configuration, for fast tests of the whole zoo.
-    tiny_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, image_shape: tuple[int, int, int], levels: int = 256) -> None:
         super().__init__()
@@ -149,7 +147,7 @@ class GenerativeModel(pl.LightningModule):
         self, n: int, condition: Tensor | None, generator: torch.Generator | None
     ) -> Tensor | None:
         """Labels for sampling: unconditional models refuse a condition (conditional ones
-        override this, see :class:`genmodels.conditional.ClassConditional`)."""
+        override this, see :class:`genmodels.class_conditional.ClassConditional`)."""
         if condition is not None:
             raise self._refuse("sample conditionally (it is unconditional)")
         return None

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from genmodels.conditional import ClassConditional
+from genmodels.class_conditional import ClassConditional
 from genmodels.contract import Likelihood
 from genmodels.data.imageset import ImageSet
 from genmodels.registry import get_model_class, list_models

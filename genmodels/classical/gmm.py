@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -25,7 +24,6 @@ class GMM(ClassicalDensity):
 
     name = "gmm"
     description = "Gaussian mixture, full covariances (scikit-learn EM fit)"
-    tiny_params: ClassVar[dict[str, Any]] = {"n_components": 2}
 
     def __init__(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,7 +58,6 @@ class KDE(ClassicalDensity):
 
     name = "kde"
     description = "Gaussian kernel density (bandwidth by leave-one-out likelihood)"
-    tiny_params: ClassVar[dict[str, Any]] = {"max_points": 64}
 
     def __init__(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,7 +25,6 @@ class PPCA(ClassicalDensity):
 
     name = "ppca"
     description = "probabilistic PCA (scikit-learn fit, closed form)"
-    tiny_params: ClassVar[dict[str, Any]] = {"n_components": 3}
 
     def __init__(
         self, image_shape: tuple[int, int, int], levels: int = 256, n_components: int = 32

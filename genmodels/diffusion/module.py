@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 from torch import Tensor
 
-from genmodels.conditional import ClassConditional
+from genmodels.class_conditional import ClassConditional
 from genmodels.contract import Capability, GenerativeModel, Likelihood
 from genmodels.diffusion.network import PaddedUNet
 from genmodels.likelihoods import discretized_gaussian_log_prob
@@ -49,14 +49,6 @@ class DDPM(GenerativeModel):
     likelihood = Likelihood.BOUND
     capabilities = frozenset({Capability.SAMPLE})
     train_metric = "train_loss"
-    tiny_params: ClassVar[dict[str, Any]] = {
-        "channels": (8, 8),
-        "attention_levels": (False, False),
-        "num_train_timesteps": 50,
-        "sample_steps": 5,
-        "bound_timesteps": 4,
-        "lr": 3e-3,
-    }
 
     def __init__(
         self,
@@ -87,7 +79,7 @@ class DDPM(GenerativeModel):
             num_train_timesteps=num_train_timesteps, **_schedule(num_train_timesteps)
         )
         self.num_train_timesteps, self.sample_steps = num_train_timesteps, sample_steps
-        self.bound_timesteps, self.lr = min(bound_timesteps, num_train_timesteps - 1), lr
+        self.bound_timesteps = min(bound_timesteps, num_train_timesteps - 1)
         betas = self.scheduler.betas.double()
         alphas = 1.0 - betas
         abar = torch.cumprod(alphas, 0)
@@ -199,7 +191,6 @@ class ConditionalDDPM(ClassConditional, DDPM):
     name = "ddpm-cond"
     description = "class-conditional DDPM (MONAI class embeddings); marginal bound over classes"
     capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL})
-    tiny_params: ClassVar[dict[str, Any]] = {**DDPM.tiny_params, "num_classes": 2}
 
     def __init__(
         self,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from genmodels.conditional import ClassConditional
+from genmodels.class_conditional import ClassConditional
 from genmodels.contract import Capability, GenerativeModel, Likelihood
 from genmodels.flow.network import MultiScaleFlow
 from genmodels.registry import register_model
@@ -28,12 +27,6 @@ class RealNVP(GenerativeModel):
     description = "multi-scale RealNVP/Glow-style flow (affine couplings, actnorm, logit)"
     likelihood = Likelihood.EXACT
     capabilities = frozenset({Capability.SAMPLE, Capability.DIFFERENTIABLE})
-    tiny_params: ClassVar[dict[str, Any]] = {
-        "num_scales": 2,
-        "hidden_channels": 8,
-        "num_blocks": 1,
-        "couplings_per_scale": 2,
-    }
 
     def __init__(
         self,
@@ -52,7 +45,6 @@ class RealNVP(GenerativeModel):
         self.net = MultiScaleFlow(
             self.image_shape, num_scales, hidden_channels, num_blocks, couplings_per_scale, alpha
         )
-        self.lr, self.weight_decay = lr, weight_decay
 
     def _discrete_log_prob(self, y: Tensor) -> Tensor:
         return self.net.log_density(y) - self.num_dims * math.log(self.levels)
@@ -94,7 +86,6 @@ class ConditionalRealNVP(ClassConditional, RealNVP):
     name = "realnvp-cond"
     description = "class-conditional RealNVP (class-dependent base means); exact marginal"
     capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL, Capability.DIFFERENTIABLE})
-    tiny_params: ClassVar[dict[str, Any]] = {**RealNVP.tiny_params, "num_classes": 2}
 
     def __init__(
         self,

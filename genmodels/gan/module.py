@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genmodels.conditional import ClassConditional
+from genmodels.class_conditional import ClassConditional
 from genmodels.contract import Capability, GenerativeModel, Likelihood
 from genmodels.gan.network import Discriminator, Generator
 from genmodels.registry import register_model
@@ -42,7 +42,6 @@ class DCGAN(GenerativeModel):
     likelihood = Likelihood.NONE
     capabilities = frozenset({Capability.SAMPLE})
     monitor = None
-    tiny_params: ClassVar[dict[str, Any]] = {"hidden_channels": 8, "latent_dim": 4}
 
     def __init__(
         self,
@@ -197,7 +196,6 @@ class ConditionalDCGAN(ClassConditional, DCGAN):
     name = "dcgan-cond"
     description = "class-conditional DCGAN (projection discriminator; non-saturating or WGAN-GP)"
     capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL})
-    tiny_params: ClassVar[dict[str, Any]] = {**DCGAN.tiny_params, "num_classes": 2}
 
     def __init__(
         self,

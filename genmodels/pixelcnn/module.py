@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genmodels.conditional import ClassConditional
+from genmodels.class_conditional import ClassConditional
 from genmodels.contract import Capability, GenerativeModel, Likelihood
 from genmodels.pixelcnn.network import PixelCNNNetwork
 from genmodels.registry import register_model
@@ -30,11 +28,6 @@ class PixelCNN(GenerativeModel):
     likelihood = Likelihood.EXACT
     discrete = True
     capabilities = frozenset({Capability.SAMPLE})
-    tiny_params: ClassVar[dict[str, Any]] = {
-        "hidden_channels": 8,
-        "num_blocks": 1,
-        "first_kernel": 3,
-    }
 
     def __init__(
         self,
@@ -52,7 +45,7 @@ class PixelCNN(GenerativeModel):
         c = self.image_shape[0]
         hidden = hidden_channels - hidden_channels % c or c  # divisible by the colour groups
         self.net = PixelCNNNetwork(c, self.levels, hidden, num_blocks, first_kernel, num_classes)
-        self.lr, self.num_classes = lr, num_classes
+        self.num_classes = num_classes
 
     def _index(self, x: Tensor) -> Tensor:
         return torch.round(x.clamp(0, 1) * (self.levels - 1)).long()
@@ -109,7 +102,6 @@ class ConditionalPixelCNN(ClassConditional, PixelCNN):
     name = "pixelcnn-cond"
     description = "class-conditional gated PixelCNN; exact marginal log p(x) over classes"
     capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL})
-    tiny_params: ClassVar[dict[str, Any]] = {**PixelCNN.tiny_params, "num_classes": 2}
 
     def __init__(
         self,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genmodels.conditional import ClassConditional
+from genmodels.class_conditional import ClassConditional
 from genmodels.contract import Capability, GenerativeModel, Likelihood
 from genmodels.likelihoods import discretized_logistic_log_prob, sample_discretized_logistic
 from genmodels.registry import register_model
@@ -32,7 +31,6 @@ class VAE(GenerativeModel):
     description = "convolutional VAE, discretized-logistic decoder, IWAE estimate of log p"
     likelihood = Likelihood.BOUND
     capabilities = frozenset({Capability.SAMPLE, Capability.LATENT, Capability.DIFFERENTIABLE})
-    tiny_params: ClassVar[dict[str, Any]] = {"hidden_channels": 8, "latent_dim": 4}
 
     def __init__(
         self,
@@ -49,7 +47,7 @@ class VAE(GenerativeModel):
         self.encoder = Encoder(self.image_shape, hidden_channels, latent_dim, num_classes)
         self.decoder = Decoder(self.image_shape, hidden_channels, latent_dim, num_classes)
         self.label_dim = num_classes
-        self.latent_dim, self.eval_samples, self.lr = latent_dim, eval_samples, lr
+        self.latent_dim, self.eval_samples = latent_dim, eval_samples
 
     # -- latent space ----------------------------------------------------------------------------
     def encode(self, x: Tensor) -> Tensor:
@@ -165,7 +163,6 @@ class ConditionalVAE(ClassConditional, VAE):
     description = "class-conditional VAE; marginal ELBO over classes"
     # No LATENT: the posterior needs a label, so encode(x) alone is not offered.
     capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL, Capability.DIFFERENTIABLE})
-    tiny_params: ClassVar[dict[str, Any]] = {**VAE.tiny_params, "num_classes": 2}
 
     def __init__(
         self,

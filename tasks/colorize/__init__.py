@@ -2,7 +2,7 @@
 the prior.
 
 Read in order: ``spec.py`` (the settings), ``experiment.py`` (the arms and the entry point),
-``inference.py`` (MAP and Langevin sampling), ``priors.py``, ``conditional.py`` and
+``inference.py`` (MAP and Langevin sampling), ``priors.py``, ``chroma_flow.py`` and
 ``regressor.py`` (the arms' models), ``metrics.py`` and ``comparison.py`` (the measures).
 """
 

@@ -9,7 +9,7 @@ Arms (all reproduce the gray input exactly; they differ in the prior over colour
 - ``model``: the generative model's density as the prior; estimate and samples likewise;
 - ``regressor``: a CNN trained to predict chroma from gray (discriminative; no samples);
 - ``conditional``: a flow of chroma given gray trained on the same images, ``p(colour | gray)``
-  learned directly; exact samples, estimate = their mean (:mod:`tasks.colorize.conditional`).
+  learned directly; exact samples, estimate = their mean (:mod:`tasks.colorize.chroma_flow`).
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from torch import Tensor
 from genmodels.contract import GenerativeModel
 from genmodels.data.splits import subsample
 from genmodels.errors import DataError
-from tasks.colorize.color import compose, luma, polygon_centroid
-from tasks.colorize.comparison import BASELINE_ARMS, describe_paired, paired_comparison
-from tasks.colorize.conditional import (
+from tasks.colorize.chroma_flow import (
     ChromaFlowModule,
     check_image_size,
     load_conditional,
     sample_conditional,
     train_conditional,
 )
+from tasks.colorize.color import compose, luma, polygon_centroid
+from tasks.colorize.comparison import BASELINE_ARMS, describe_paired, paired_comparison
 from tasks.colorize.figures import colorization_grid
 from tasks.colorize.inference import (
     InferenceSpec,
@@ -215,7 +215,7 @@ def run_colorize(
     ``model`` is the trained generative prior (needed by the ``model`` arm; it also scores every
     arm's output, ``prior_bpd``). Only ``train_rgb`` fits the mean-chroma prior, the regressor and
     the conditional flow (``val_rgb`` picks their epochs), unless ``conditional`` is a flow
-    trained elsewhere (:func:`~tasks.colorize.conditional.load_conditional`); ``test_rgb`` is
+    trained elsewhere (:func:`~tasks.colorize.chroma_flow.load_conditional`); ``test_rgb`` is
     only seen as gray, then measured.
     """
     for name, images in (("train", train_rgb), ("val", val_rgb), ("test", test_rgb)):

@@ -8,7 +8,7 @@ from typing import Literal, get_args
 from pydantic import Field
 
 from genmodels.contract import GenerativeModel
-from tasks.colorize.conditional import ConditionalSpec
+from tasks.colorize.chroma_flow import ConditionalSpec
 from tasks.colorize.inference import InferenceSpec
 from tasks.colorize.priors import REQUIREMENT
 from tasks.colorize.regressor import RegressorSpec

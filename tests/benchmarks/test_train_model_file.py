@@ -17,7 +17,7 @@ from genmodels.persistence import load_model
 from pipelines.cli import main as cli_main
 from pipelines.spec.loading import load_spec
 from pipelines.training import _load_weights
-from tasks.colorize.conditional import ConditionalSpec, load_conditional
+from tasks.colorize.chroma_flow import ConditionalSpec, load_conditional
 
 
 def test_the_file_holds_the_trained_model_and_the_test_split_is_the_pipelines(tmp_path, capsys):

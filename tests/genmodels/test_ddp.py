@@ -4,6 +4,7 @@ multi-GPU and multi-node runs take the same code path."""
 from __future__ import annotations
 
 import torch
+from zoo_params import tiny_params
 
 from genmodels.registry import get_model_class
 from genmodels.training import TrainConfig, fit_model, seed_all
@@ -12,7 +13,7 @@ from genmodels.training import TrainConfig, fit_model, seed_all
 def _fresh(shape, levels):
     seed_all(0)
     cls = get_model_class("realnvp")
-    return cls(shape, levels, **cls.tiny_params)
+    return cls(shape, levels, **tiny_params(cls))
 
 
 def test_two_process_ddp_trains_like_one_process(tiny_images):

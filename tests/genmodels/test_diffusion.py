@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from zoo_params import tiny_params
 
 from genmodels.data.imageset import ImageSet
 from genmodels.diffusion import DDPM
@@ -15,7 +16,7 @@ def trained():
     x[:20, :, 1:3, 1:3] += 10
     ims = ImageSet(x.clamp(0, 16) / 16, None, levels=17)
     seed_all(0)
-    model = DDPM((1, 4, 4), 17, **DDPM.tiny_params)
+    model = DDPM((1, 4, 4), 17, **tiny_params(DDPM))
     fit_model(model, ims, ims, TrainConfig(max_epochs=40, batch_size=20, patience=0))
     return model.eval(), ims.images
 
@@ -40,7 +41,7 @@ def test_bound_is_deterministic_and_batch_independent(trained):
 
 
 def test_odd_image_sizes_are_padded_for_the_unet():
-    model = DDPM((1, 5, 7), 17, **DDPM.tiny_params).eval()
+    model = DDPM((1, 5, 7), 17, **tiny_params(DDPM)).eval()
     x = torch.rand(3, 1, 5, 7)
     with torch.no_grad():
         assert model.elbo(x).shape == (3,)

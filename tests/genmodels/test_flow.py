@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from genmodels.errors import CapabilityError
-from genmodels.flow.conditional import ConditionalFlow
+from genmodels.flow.image_conditioned import ConditionalFlow
 from genmodels.flow.layers import (
     ActNorm,
     ChannelCoupling,

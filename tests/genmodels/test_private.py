@@ -8,6 +8,7 @@ import warnings
 import pytest
 import torch
 from opacus.accountants import RDPAccountant
+from zoo_params import tiny_params
 
 from genmodels.data.imageset import ImageSet
 from genmodels.private import DPSGD, RDP_ORDERS, PrivacyConfig, PrivacyError
@@ -25,7 +26,7 @@ def images() -> ImageSet:
 def _fit(name: str, images: ImageSet, privacy: PrivacyConfig, epochs: int = 2, batch: int = 20):
     cls = get_model_class(name)
     seed_all(0)
-    model = cls(images.image_shape, images.levels, **cls.tiny_params)
+    model = cls(images.image_shape, images.levels, **tiny_params(cls))
     config = TrainConfig(max_epochs=epochs, batch_size=batch, patience=0, privacy=privacy)
     return model, fit_model(model, images, images, config)
 

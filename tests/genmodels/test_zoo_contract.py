@@ -1,6 +1,7 @@
-"""The contract, checked for every registered model: adding a model to the registry is enough.
+"""The contract, checked for every registered model: adding a model to the registry (and its
+tiny parameters to ``tests/zoo_params.py``) is enough.
 
-Each model is built from its ``tiny_params`` on tiny 4x4 images, fit briefly, and then held to
+Each model is built from its tiny parameters on tiny 4x4 images, fit briefly, and then held to
 the contract: samples in range, per-example finite scores, identical scores after a save/load,
 and clear capability errors for what it cannot do.
 """
@@ -11,6 +12,7 @@ import math
 
 import pytest
 import torch
+from zoo_params import tiny_params
 
 from genmodels.contract import Capability, GenerativeModel, Likelihood
 from genmodels.data.imageset import ImageSet
@@ -22,11 +24,21 @@ from genmodels.training import TrainConfig, fit_model, seed_all
 MODEL_NAMES = [m.name for m in list_models()]
 
 
+def test_every_model_has_tiny_parameters_its_constructor_takes():
+    from zoo_params import TINY_PARAMS
+
+    assert set(TINY_PARAMS) == set(MODEL_NAMES)
+    for name in MODEL_NAMES:
+        cls = get_model_class(name)
+        model = cls((1, 4, 4), 17, **tiny_params(name))
+        assert model.num_parameters() < 50_000, name  # tiny: seconds to fit
+
+
 @pytest.fixture(scope="module", params=MODEL_NAMES)
 def fitted(request, tiny_images_module) -> GenerativeModel:
     cls = get_model_class(request.param)
     seed_all(0)
-    model = cls(tiny_images_module.image_shape, tiny_images_module.levels, **cls.tiny_params)
+    model = cls(tiny_images_module.image_shape, tiny_images_module.levels, **tiny_params(cls))
     fit_model(
         model,
         tiny_images_module,
@@ -128,7 +140,7 @@ def test_fitting_improves_on_the_untrained_model(fitted, tiny_images_module):
         return
     cls = type(fitted)
     seed_all(0)
-    fresh = cls(tiny_images_module.image_shape, tiny_images_module.levels, **cls.tiny_params)
+    fresh = cls(tiny_images_module.image_shape, tiny_images_module.levels, **tiny_params(cls))
     with torch.no_grad():
         before = fresh.eval().log_likelihood(x).mean()
         after = fitted.log_likelihood(x).mean()
@@ -159,10 +171,10 @@ def test_exact_models_are_normalized_on_a_tiny_domain(name):
     x[:30] = x[:30] // 3  # two kinds of images: dark ones and anything
     data = ImageSet(x.float() / (levels - 1), torch.arange(60) % 2, levels=levels)
     seed_all(0)
-    model = cls(shape, levels, **cls.tiny_params)
+    model = cls(shape, levels, **tiny_params(cls))
     fit_model(model, data, data, TrainConfig(max_epochs=3, batch_size=30, patience=0))
     if not cls.discrete:
-        fine = cls(shape, 24, **cls.tiny_params)
+        fine = cls(shape, 24, **tiny_params(cls))
         fine.load_state_dict(model.state_dict())
         model = fine
     model.eval()
@@ -183,7 +195,7 @@ def test_a_bare_pytorch_loop_over_the_loss_trains_without_lightning(name, tiny_i
     usable outside a Trainer: the benchmarks time it against priorworks' Lightning path."""
     cls = get_model_class(name)
     seed_all(0)
-    model = cls(tiny_images_module.image_shape, tiny_images_module.levels, **cls.tiny_params)
+    model = cls(tiny_images_module.image_shape, tiny_images_module.levels, **tiny_params(cls))
     model.train()
     batch = (tiny_images_module.images, tiny_images_module.labels)
     before = [p.detach().clone() for p in model.parameters()]
@@ -218,7 +230,7 @@ def test_conditional_models_validate_on_the_likelihood_at_the_known_labels(
 ):
     cls = get_model_class(name)
     seed_all(0)
-    model = cls(tiny_images_module.image_shape, tiny_images_module.levels, **cls.tiny_params)
+    model = cls(tiny_images_module.image_shape, tiny_images_module.levels, **tiny_params(cls))
     config = TrainConfig(max_epochs=1, batch_size=20, patience=0)
     fit = fit_model(model, tiny_images_module, tiny_images_module, config)
     x, y = tiny_images_module.images, tiny_images_module.labels
@@ -241,10 +253,10 @@ def test_conditional_models_validate_on_the_likelihood_at_the_known_labels(
 def test_weight_decay_reaches_the_optimizer_and_survives_saving(name, tmp_path):
     """The L2 regularization Ren et al. give their likelihood-ratio background."""
     cls = get_model_class(name)
-    model = cls((1, 4, 4), 17, **{**cls.tiny_params, "weight_decay": 0.05})
+    model = cls((1, 4, 4), 17, **{**tiny_params(cls), "weight_decay": 0.05})
     (group,) = model.configure_optimizers().param_groups
     assert group["weight_decay"] == 0.05
-    plain = cls((1, 4, 4), 17, **cls.tiny_params).configure_optimizers()
+    plain = cls((1, 4, 4), 17, **tiny_params(cls)).configure_optimizers()
     assert plain.param_groups[0]["weight_decay"] == 0.0
     loaded = load_model(save_model(model, tmp_path / "m.pt"))
     assert loaded.configure_optimizers().param_groups[0]["weight_decay"] == 0.05

@@ -148,7 +148,7 @@ def test_model_weights_of_another_architecture_are_refused_by_name(mlflow_store,
 def test_conditional_weights_of_another_architecture_are_refused_by_name(
     mlflow_store, tmp_path, capsys
 ):
-    from tasks.colorize.conditional import ChromaFlowModule, ConditionalSpec, save_conditional
+    from tasks.colorize.chroma_flow import ChromaFlowModule, ConditionalSpec, save_conditional
 
     other = ChromaFlowModule((16, 16), ConditionalSpec(hidden_channels=6, context_channels=4))
     weights = save_conditional(other, tmp_path / "cond.pt")

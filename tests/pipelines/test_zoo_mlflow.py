@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from mlflow.exceptions import MlflowException
+from zoo_params import tiny_params
 
 import mlflow
 from genmodels.registry import get_model_class, list_models
@@ -22,7 +23,7 @@ SCORED = [m.name for m in list_models() if m.likelihood in ("exact", "bound")]
 def test_mlflow_logged_model_scores_like_the_trained_model(name, tiny_images, mlflow_store):
     cls = get_model_class(name)
     seed_all(0)
-    model = cls(tiny_images.image_shape, tiny_images.levels, **cls.tiny_params)
+    model = cls(tiny_images.image_shape, tiny_images.levels, **tiny_params(cls))
     fit_model(model, tiny_images, tiny_images, TrainConfig(max_epochs=1, batch_size=20, patience=0))
     scores = score_images(model, tiny_images.images, "bpd")
     threshold = ConformalThreshold.fit(scores[:30], 0.1)
@@ -43,7 +44,7 @@ def test_mlflow_logged_model_scores_like_the_trained_model(name, tiny_images, ml
 )
 def test_logged_model_refuses_images_it_cannot_score(bad, message, tiny_images, mlflow_store):
     cls = get_model_class("gmm")
-    model = cls(tiny_images.image_shape, tiny_images.levels, **cls.tiny_params)
+    model = cls(tiny_images.image_shape, tiny_images.levels, **tiny_params(cls))
     fit_model(model, tiny_images, tiny_images, TrainConfig(max_epochs=1, batch_size=20, patience=0))
     threshold = ConformalThreshold.fit(score_images(model, tiny_images.images[:30], "bpd"), 0.1)
     _, experiment_id = setup_experiment("zoo-mlflow")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from zoo_params import tiny_params
 
 import tasks.augment.experiment as experiment
 from genmodels.data.imageset import ImageSet
@@ -48,7 +49,7 @@ def _tiny_generator(name: str):
     def fit(train: ImageSet, val: ImageSet, seed: int):
         seed_all(seed)
         cls = get_model_class(name)
-        model = cls(train.image_shape, train.levels, **{**cls.tiny_params, "num_classes": 3})
+        model = cls(train.image_shape, train.levels, **{**tiny_params(cls), "num_classes": 3})
         fit_model(model, train, val, TrainConfig(max_epochs=1, batch_size=8, patience=0), seed=seed)
         return model
 
@@ -103,7 +104,7 @@ def test_same_seeds_give_the_same_numbers():
 
 def test_an_unconditional_model_without_a_labeller_is_refused():
     cls = get_model_class("vae")
-    model = cls((1, 6, 6), 17, **cls.tiny_params)
+    model = cls((1, 6, 6), 17, **tiny_params(cls))
     g = torch.Generator().manual_seed(0)
     with pytest.raises(CapabilityError, match="'vae' is unconditional.*give it a labeller"):
         generate_labelled(model, 2, 3, g, labeller=None)
@@ -114,7 +115,7 @@ def test_an_unconditional_model_without_a_labeller_is_refused():
 
 def test_quality_filter_keeps_only_confident_samples():
     cls = get_model_class("vae-cond")
-    model = cls((1, 6, 6), 17, **{**cls.tiny_params, "num_classes": 3})
+    model = cls((1, 6, 6), 17, **{**tiny_params(cls), "num_classes": 3})
     confident_for_zero = lambda x: torch.eye(3)[[0] * len(x)]  # noqa: E731
     g = torch.Generator().manual_seed(0)
     out = generate_labelled(model, 4, 3, g, confident_for_zero, filter_threshold=0.9)

@@ -4,12 +4,13 @@ learned from, seeds reproduce the table, unusable priors are refused."""
 import numpy as np
 import pytest
 import torch
+from zoo_params import tiny_params
 
 from genmodels.errors import CapabilityError
 from genmodels.registry import get_model_class
 from tasks.colorize import ColorizeSpec, run_colorize
+from tasks.colorize.chroma_flow import ConditionalSpec
 from tasks.colorize.color import to_chroma
-from tasks.colorize.conditional import ConditionalSpec
 from tasks.colorize.metrics import colourfulness
 from tasks.colorize.regressor import RegressorSpec
 
@@ -33,7 +34,7 @@ def data():
 def gmm_prior(data):
     train = data[0]
     cls = get_model_class("gmm")
-    model = cls((3, 6, 6), 256, **cls.tiny_params)
+    model = cls((3, 6, 6), 256, **tiny_params(cls))
     model.fit_closed_form(train, torch.Generator().manual_seed(0))
     return model
 
@@ -101,7 +102,7 @@ def test_seeds_reproduce_the_numbers(data, gmm_prior):
 def test_priors_that_cannot_serve_are_refused(data):
     train, val, test = data
     cls = get_model_class("pixelcnn")
-    pixelcnn = cls((3, 6, 6), 256, **cls.tiny_params)
+    pixelcnn = cls((3, 6, 6), 256, **tiny_params(cls))
     with pytest.raises(CapabilityError, match="differentiable"):
         run_colorize(pixelcnn, train, val, test, _config(), 0, log=lambda _: None)
     gray_model = get_model_class("ppca")((1, 6, 6), 256)

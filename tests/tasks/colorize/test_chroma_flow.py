@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks.colorize.color import compose, luma, to_chroma
-from tasks.colorize.conditional import (
+from tasks.colorize.chroma_flow import (
     ConditionalSpec,
     load_conditional,
     sample_conditional,
     save_conditional,
     train_conditional,
 )
+from tasks.colorize.color import compose, luma, to_chroma
 
 BLUE = (0.15, -0.05)  # (Cb, Cr)
 SPREAD = 0.15  # bright images: Cr uniform in [-SPREAD, SPREAD], Cb 0

@@ -21,7 +21,7 @@ import torch
 from pydantic import Field, field_validator
 from torch import Tensor
 
-from genmodels.flow.conditional import ConditionalFlow
+from genmodels.flow.image_conditioned import ConditionalFlow
 from genmodels.settings import Section, existing_file
 from tasks.colorize.color import compose, luma, to_chroma
 from tasks.colorize.fitting import fit_on_colour_images

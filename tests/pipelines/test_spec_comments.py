@@ -43,7 +43,9 @@ def listed_alternatives(text: str) -> dict[str, list[str]]:
             comment += " " + c["comment"]
         run = ALTERNATIVES.search(comment)
         if run:
-            values = [re.sub(r" \(.*\)", "", v).strip() for v in run.group(0).split("|")]
+            values = [
+                re.sub(r" \(.*\)", "", v).strip().rstrip(".,;:") for v in run.group(0).split("|")
+            ]
             found[".".join(k for _, k in path)] = values
     return found
 
@@ -92,11 +94,13 @@ def test_the_comment_reader_finds_lists_across_lines_and_misses_nothing_stale():
         "                  # nll | bpd |\n"
         "                  # layout (coarse)\n"
         "  compressor: png # png | zlib, for the complexity score\n"
+        "  select_by: auto # auto | score. score: the primary is `score`\n"
         "data:\n"
         "  name: digits    # no list here\n"
     )
     assert listed_alternatives(text) == {
         "task.score": ["nll", "bpd", "layout"],
         "task.compressor": ["png", "zlib"],
+        "task.select_by": ["auto", "score"],
     }
     assert allowed_values("task.compressor", "anomaly") == {"png", "zlib", "jpeg2000"}

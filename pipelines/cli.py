@@ -81,10 +81,17 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from pipelines.tracking.scoring import score_path
 
     quiet_libraries()
-    summary = score_path(args.model, args.input, args.out, args.batch_size)
+    summary = score_path(
+        args.model, args.input, args.out, args.batch_size, args.target_fpr, args.threshold
+    )
     print(
         f"scored {summary.images} image(s): {summary.flagged} flagged as anomalous; "
         f"wrote {summary.out}"
+    )
+    how = "recalibrated" if summary.recalibrated else "calibrated at training"
+    print(
+        f"threshold {summary.threshold:.6g} ({how}): a false-positive rate of at most "
+        f"{summary.promised_fpr:.4f} on normal images like the model's calibration images"
     )
     return 0
 
@@ -175,8 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--input", required=True, help="npz, image file or folder, NIfTI/DICOM file or folder"
     )
-    score.add_argument("--out", default="scores.csv", help="CSV to write (file, score, ...)")
+    score.add_argument(
+        "--out",
+        default="scores.csv",
+        help="CSV to write: file, score, p_value, flagged (default: scores.csv here)",
+    )
     score.add_argument("--batch-size", type=int, default=256)
+    moved = score.add_mutually_exclusive_group()
+    moved.add_argument(
+        "--target-fpr",
+        type=float,
+        help="recalibrate the threshold to this false-positive rate (no retraining)",
+    )
+    moved.add_argument("--threshold", type=float, help="flag scores above this value instead")
     score.set_defaults(func=_cmd_score)
     compare = sub.add_parser("compare", help="the runs of an experiment as one table")
     compare.add_argument("experiment", help="MLflow experiment name, e.g. anomaly-detect")

@@ -58,18 +58,47 @@ class ScoreSummary:
     images: int
     flagged: int
     out: Path
+    threshold: float
+    promised_fpr: float  # on normal images like the calibration ones
+    recalibrated: bool  # the threshold was moved from the one set at training
+
+
+def _recalibrate(
+    loaded: Any, detector: Detector, target_fpr: float | None, threshold: float | None
+) -> Detector:
+    """Move the logged model's threshold (``target_fpr`` or ``threshold``), or keep it."""
+    if target_fpr is None and threshold is None:
+        return detector
+    try:
+        moved = detector.recalibrated(target_fpr, threshold)
+    except ValueError as err:
+        raise DataError(f"cannot recalibrate the threshold: {err}") from None
+    loaded.unwrap_python_model().detector = moved  # what the pyfunc's predict scores with
+    return moved
 
 
 def score_path(
-    uri: str, inputs: str | Path, out: str | Path, batch_size: int = 256
+    uri: str,
+    inputs: str | Path,
+    out: str | Path,
+    batch_size: int = 256,
+    target_fpr: float | None = None,
+    threshold: float | None = None,
 ) -> ScoreSummary:
     """Score every image at ``inputs`` and write ``out`` (CSV: file, score, p_value, flagged).
 
     The inputs stream through in chunks of ``batch_size`` (read, scored, appended to the CSV), so
-    memory does not grow with their number.
+    memory does not grow with their number. ``target_fpr`` or ``threshold`` moves the flagging
+    threshold, recalibrated on the normal validation scores stored in the logged model; by
+    default the threshold calibrated at training decides.
     """
+    if batch_size < 1:
+        raise DataError(f"--batch-size must be at least 1, got {batch_size}")
     loaded, detector = load_scoring_model(uri)
+    detector = _recalibrate(loaded, detector, target_fpr, threshold)
     out = Path(out)
+    if out.is_dir():
+        raise DataError(f"{out}: is a folder; --out names the CSV file to write")
     if out.parent and not out.parent.exists():
         raise DataError(f"{out.parent}: output folder does not exist")
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
@@ -86,4 +115,11 @@ def score_path(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return ScoreSummary(images, flagged, out)
+    return ScoreSummary(
+        images,
+        flagged,
+        out,
+        detector.threshold.threshold,
+        detector.threshold.promised_fpr(),
+        target_fpr is not None or threshold is not None,
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,21 @@ class Detector:
                 "flagged": self.threshold.flag(scores),
             }
         )
+
+    def recalibrated(
+        self, target_fpr: float | None = None, threshold: float | None = None
+    ) -> Detector:
+        """The same detector with its threshold moved, from the normal calibration scores it
+        carries (no retraining): to a new target false-positive rate, or to a value by hand."""
+        if (target_fpr is None) == (threshold is None):
+            raise ValueError("give exactly one of target_fpr and threshold")
+        calibration = self.threshold.calibration
+        if target_fpr is not None:
+            new = ConformalThreshold.fit(calibration, target_fpr)
+        else:
+            assert threshold is not None
+            new = ConformalThreshold.at(calibration, threshold)
+        return replace(self, threshold=new)
 
     def state(self) -> dict[str, Any]:
         """Everything but the networks, as JSON-ready values."""

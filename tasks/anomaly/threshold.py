@@ -45,6 +45,27 @@ class ConformalThreshold:
             )
         return cls(calibration=scores, target_fpr=float(target_fpr), threshold=float(scores[k - 1]))
 
+    @classmethod
+    def at(cls, normal_scores: np.ndarray, threshold: float) -> ConformalThreshold:
+        """A threshold set by hand over the same calibration scores; its ``target_fpr`` is the
+        rate it promises (:meth:`promised_fpr`)."""
+        scores = np.sort(np.asarray(normal_scores, dtype=np.float64).ravel())
+        if not math.isfinite(threshold):
+            raise ValueError(f"a threshold must be a finite number, got {threshold}")
+        if scores.size == 0 or not np.isfinite(scores).all():
+            raise ValueError("a threshold needs finite calibration scores")
+        above = int(scores.size - np.searchsorted(scores, threshold, side="right"))
+        promised = (above + 1.0) / (scores.size + 1.0)
+        return cls(calibration=scores, target_fpr=min(promised, 1.0), threshold=float(threshold))
+
+    def promised_fpr(self) -> float:
+        """The false-positive rate the threshold guarantees on normal images exchangeable with
+        the calibration ones: ``(m + 1) / (n + 1)`` with ``m`` of ``n`` calibration scores above
+        it (at most ``target_fpr`` for a fitted threshold)."""
+        n = self.calibration.size
+        above = int(n - np.searchsorted(self.calibration, self.threshold, side="right"))
+        return (above + 1.0) / (n + 1.0)
+
     def p_values(self, scores: np.ndarray) -> np.ndarray:
         """Conformal p-values ``(n_scores,)`` in ``(0, 1]``."""
         s = np.asarray(scores, dtype=np.float64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -347,6 +348,59 @@ def test_score_command_scores_files_with_the_champion_like_the_pipeline(
     # the champion is this run's model (version 1): same scores as the pipeline's, to 1e-5
     assert np.allclose(scored["score"].to_numpy(), logged["score"].to_numpy()[:40], atol=1e-5)
     assert np.array_equal(scored["flagged"].to_numpy(), logged["flagged"].to_numpy()[:40])
+
+
+def test_score_command_moves_the_threshold_without_retraining(
+    finished_run, tmp_path, capsys, monkeypatch
+):
+    client, _, _, _ = finished_run
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
+    from genmodels.data import ensure_splits, load_dataset
+
+    x = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)["test"].images[:60]
+    np.savez(tmp_path / "new.npz", test_images=x.numpy()[:, 0].astype(np.float32))
+    base = [
+        "score",
+        "--model",
+        "models:/it-detector@champion",
+        "--input",
+        str(tmp_path / "new.npz"),
+    ]
+    import pandas as pd
+
+    assert main([*base, "--out", str(tmp_path / "default.csv")]) == 0
+    said = capsys.readouterr().out
+    assert "(calibrated at training)" in said
+    default = pd.read_csv(tmp_path / "default.csv")
+    assert main([*base, "--out", str(tmp_path / "loose.csv"), "--target-fpr", "0.3"]) == 0
+    said = capsys.readouterr().out
+    promised = float(
+        re.search(r"\(recalibrated\): a false-positive rate of at most ([\d.]+)", said)[1]
+    )
+    assert 0.2 < promised <= 0.3  # a conformal promise never above the target
+    loose = pd.read_csv(tmp_path / "loose.csv")
+    # the same scores and p-values; a lower threshold flags everything flagged before, and more
+    assert np.allclose(loose["score"], default["score"]) and np.allclose(
+        loose["p_value"], default["p_value"]
+    )
+    assert (loose["flagged"] >= default["flagged"]).all()
+    assert loose["flagged"].sum() > default["flagged"].sum()
+    cut = float(np.median(default["score"]))
+    assert main([*base, "--out", str(tmp_path / "cut.csv"), "--threshold", str(cut)]) == 0
+    by_hand = pd.read_csv(tmp_path / "cut.csv")
+    assert np.array_equal(by_hand["flagged"].to_numpy(), default["score"].to_numpy() > cut)
+    assert f"threshold {cut:.6g} (recalibrated)" in capsys.readouterr().out
+    # refused with exit 2 and nothing written
+    for extra, message in [
+        (["--target-fpr", "0.001"], "cannot recalibrate the threshold"),
+        (["--target-fpr", "1.5"], "target_fpr must be in \\(0, 1\\)"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+    ]:
+        out = tmp_path / "refused.csv"
+        assert main([*base, "--out", str(out), *extra]) == 2
+        assert re.search(message, capsys.readouterr().err) and not out.exists()
+    assert main([*base, "--out", str(tmp_path)]) == 2
+    assert "is a folder; --out names the CSV file" in capsys.readouterr().err
 
 
 def test_score_command_reads_nifti_and_refuses_bad_inputs_without_writing(

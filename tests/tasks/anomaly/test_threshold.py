@@ -62,3 +62,33 @@ def test_too_few_calibration_scores_are_refused():
 def test_nan_calibration_is_refused():
     with pytest.raises(ValueError, match="NaN"):
         ConformalThreshold.fit(np.array([1.0, np.nan] * 20), 0.1)
+
+
+def test_a_threshold_set_by_hand_promises_what_the_calibration_allows():
+    cal = np.arange(1.0, 20.0)  # 19 calibration scores
+    by_hand = ConformalThreshold.at(cal, 17.5)  # 2 scores above it: (2 + 1) / (19 + 1)
+    assert by_hand.threshold == 17.5 and by_hand.promised_fpr() == pytest.approx(0.15)
+    assert by_hand.flag(np.array([17.5, 17.6])).tolist() == [False, True]
+    fitted = ConformalThreshold.fit(cal, 0.1)
+    assert fitted.promised_fpr() == pytest.approx(2 / 20) and fitted.promised_fpr() <= 0.1
+    with pytest.raises(ValueError, match="finite number"):
+        ConformalThreshold.at(cal, float("nan"))
+
+
+def test_a_detector_moves_its_threshold_without_retraining():
+    from genmodels.classical.gmm import GMM
+    from tasks.anomaly.detector import Detector
+    from tasks.anomaly.scores import make_score
+
+    model = GMM((1, 2, 2), 17, n_components=1)
+    detector = Detector(model, make_score("bpd"), ConformalThreshold.fit(np.arange(99.0), 0.05))
+    stricter = detector.recalibrated(target_fpr=0.01)
+    assert stricter.threshold.threshold > detector.threshold.threshold
+    assert np.array_equal(stricter.threshold.calibration, detector.threshold.calibration)
+    assert stricter.model is model and stricter.score is detector.score
+    # 88 of the 99 calibration scores (0..98) lie above 10: (88 + 1) / (99 + 1)
+    assert detector.recalibrated(threshold=10.0).threshold.promised_fpr() == pytest.approx(0.89)
+    with pytest.raises(ValueError, match="exactly one"):
+        detector.recalibrated()
+    with pytest.raises(ValueError, match="need at least 199"):
+        detector.recalibrated(target_fpr=0.005)

@@ -2,8 +2,9 @@
 alias ``champion``, so ``priorworks score --model models:/<name>@champion`` always scores with it.
 
 Each version carries the number it was judged by as a tag: ``auroc`` (test AUROC of the primary
-score) or ``val_auroc`` (validation AUROC, under ``task.select_by: validation``). A new version is
-compared with the champion on the same number only; a champion judged by the other number is not
+score), ``val_auroc`` (validation AUROC, under ``task.select_by: validation``) or
+``synthetic_auroc`` (AUROC on synthetic anomalies, under ``select_by: synthetic``). A new version
+is compared with the champion on the same number only; a champion judged by another number is not
 comparable and keeps the alias until a user moves it.
 """
 
@@ -17,7 +18,7 @@ from mlflow.tracking import MlflowClient
 import mlflow
 
 CHAMPION = "champion"
-METRICS = ("auroc", "val_auroc")
+METRICS = ("auroc", "val_auroc", "synthetic_auroc")
 
 
 @dataclass(frozen=True)

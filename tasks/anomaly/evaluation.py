@@ -17,8 +17,9 @@ class DetectionResult:
 
     Attributes:
         method: detector name (model + score, or baseline).
-        metrics: see :func:`tasks.anomaly.metrics.detection_metrics`, plus ``threshold`` and,
-            where the validation split holds anomalies, ``val_auroc``.
+        metrics: see :func:`tasks.anomaly.metrics.detection_metrics`, plus ``threshold``,
+            ``val_auroc`` where the validation split holds anomalies, and ``synthetic_auroc``
+            where synthetic anomalies were scored.
         per_sample: one row per test image: id, label, is_anomaly, score, p_value, flagged.
         threshold: the calibrated threshold (carries the calibration scores).
     """
@@ -40,15 +41,20 @@ def evaluate_detector(
     n_boot: int = 1000,
     seed: int = 0,
     val_anomalous_scores: np.ndarray | None = None,
+    synthetic_scores: np.ndarray | None = None,
 ) -> DetectionResult:
     """Calibrate on normal validation scores, decide and measure on the test scores; with the
-    validation split's anomalous images' scores, also their AUROC against the normal ones."""
+    validation split's anomalous images' scores, also their AUROC against the normal ones
+    (``val_auroc``), and likewise for synthetic anomalies made from the normal validation images
+    (``synthetic_auroc``)."""
     threshold = ConformalThreshold.fit(val_scores, target_fpr)
     flags = threshold.flag(test_scores)
     metrics = detection_metrics(test_is_anomaly, test_scores, flags, n_boot=n_boot, seed=seed)
     metrics["threshold"] = threshold.threshold
     if val_anomalous_scores is not None:
         metrics["val_auroc"] = validation_auroc(val_scores, val_anomalous_scores)
+    if synthetic_scores is not None:
+        metrics["synthetic_auroc"] = validation_auroc(val_scores, synthetic_scores)
     per_sample = pd.DataFrame(
         {
             "id": list(test_ids) if test_ids else np.arange(len(test_scores)),

@@ -27,9 +27,10 @@ from tasks.anomaly.background import background_data
 from tasks.anomaly.baselines import fit_baseline, fit_compressor_baseline
 from tasks.anomaly.comparison import gains_over_best_baseline
 from tasks.anomaly.complexity import code_length_bits
+from tasks.anomaly.corruptions import Corrupted, corrupt
 from tasks.anomaly.detector import Detector
 from tasks.anomaly.evaluation import DetectionResult, evaluate_detector
-from tasks.anomaly.figures import roc_figure, score_histogram
+from tasks.anomaly.figures import roc_figure, score_histogram, synthetic_grid
 from tasks.anomaly.layout import LayoutDensity
 from tasks.anomaly.protocol import OneClassSplit, one_class_split, reference_calibration_split
 from tasks.anomaly.scores import Evidence, Score, gather_evidence, make_score
@@ -41,6 +42,7 @@ from tasks.result import Stage, TaskResult
 
 METRIC_COLUMNS = (
     "val_auroc",
+    "synthetic_auroc",
     "auroc",
     "auroc_ci_low",
     "auroc_ci_high",
@@ -50,7 +52,9 @@ METRIC_COLUMNS = (
     "tpr_at_threshold",
 )
 #: the metrics of every detector the pipeline's own run carries as ``<method>.<metric>``
-KEY_METRICS = ("auroc", "auprc", "fpr_at_95tpr", "val_auroc")
+KEY_METRICS = ("auroc", "auprc", "fpr_at_95tpr", "val_auroc", "synthetic_auroc")
+#: the metric each way of selecting judges detectors (and registered models) by
+SELECTION_METRIC = {"score": "auroc", "validation": "val_auroc", "synthetic": "synthetic_auroc"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,17 @@ class _Evidence:
     calibration: Evidence
     test: Evidence
     val_anomalous: Evidence | None  # None when the validation split holds no anomalies
+    synthetic: Evidence | None  # None when no synthetic anomalies are scored
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """One detector's scores of each part of the split."""
+
+    calibration: np.ndarray
+    test: np.ndarray
+    val_anomalous: np.ndarray | None
+    synthetic: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -71,15 +86,16 @@ class _Setting:
     calibration: np.ndarray  # indices into the normal validation images
     spec: AnomalySpec
     seed: int
+    synthetic: Corrupted | None  # anomalies made from the calibration images
 
     def evaluate(
         self,
         method: str,
         scores: Callable[[torch.Tensor], np.ndarray] | None = None,
-        precomputed: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+        precomputed: _Scores | None = None,
     ) -> DetectionResult:
         """Calibrate, decide and measure one detector: from a function of images, or from its
-        (calibration, test, validation-anomalous) scores."""
+        scores of each part."""
         data = self.data
         if precomputed is None:
             assert scores is not None
@@ -88,20 +104,21 @@ class _Setting:
                 scores(data.test.images),
             )
             anomalous = None if data.val_anomalous is None else scores(data.val_anomalous.images)
-            precomputed = (cal_scores, test_scores, anomalous)
-        cal_scores, test_scores, anomalous_scores = precomputed
+            synthetic = None if self.synthetic is None else scores(self.synthetic.images)
+            precomputed = _Scores(cal_scores, test_scores, anomalous, synthetic)
         labels = data.test.labels.numpy() if data.test.labels is not None else None
         return evaluate_detector(
             method,
-            cal_scores,
-            test_scores,
+            precomputed.calibration,
+            precomputed.test,
             data.test_is_anomaly,
             self.spec.target_fpr,
             data.test.ids,
             labels,
             n_boot=self.spec.bootstrap,
             seed=self.seed,
-            val_anomalous_scores=anomalous_scores,
+            val_anomalous_scores=precomputed.val_anomalous,
+            synthetic_scores=precomputed.synthetic,
         )
 
 
@@ -149,10 +166,13 @@ def _score_stage(
     method = f"{model.name}:{name}"
     stage = Stage(name=f"task:anomaly:{method}", tags={"stage": "task", "score": name})
     test_scores = score(evidence.test)
-    anomalous = None if evidence.val_anomalous is None else score(evidence.val_anomalous)
-    result = setting.evaluate(
-        method, precomputed=(score(evidence.calibration), test_scores, anomalous)
+    scores = _Scores(
+        score(evidence.calibration),
+        test_scores,
+        None if evidence.val_anomalous is None else score(evidence.val_anomalous),
+        None if evidence.synthetic is None else score(evidence.synthetic),
     )
+    result = setting.evaluate(method, precomputed=scores)
     stage.metrics.update(result.metrics)
     stage.tables["test_scores"] = result.per_sample
     _score_plots(stage, method, test_scores, result, setting.data)
@@ -216,25 +236,32 @@ def _background(
 def _split(
     splits: Mapping[str, ImageSet], spec: AnomalySpec, data_name: str
 ) -> tuple[OneClassSplit, str]:
-    """The one-class split and how this run picks its primary score (``validation`` or
-    ``score``); refuses ``select_by: validation`` on data without validation anomalies."""
+    """The one-class split and how this run picks its primary score (``validation``,
+    ``synthetic`` or ``score``); refuses a selection the data cannot support: ``validation``
+    without validation anomalies, ``score`` (judged by test AUROC) without test anomalies."""
     data = one_class_split(dict(splits), spec.normal_classes)
     selection = spec.selection(data.val_anomalous is not None)
     if selection == "validation":
         data.require_val_anomalous(f"task.select_by=validation on '{data_name}'")
+    if selection == "score":
+        data.require_test_anomalous(
+            f"task.select_by=score (models judged by test AUROC) on '{data_name}'"
+        )
     return data, selection
 
 
 def _select_primary(
     scored: list[tuple[Score, DetectionResult]], selection: str, log: Callable[[str], None]
 ) -> tuple[Score, DetectionResult]:
-    """The spec's primary score, or when selecting on validation the model score with the
-    highest validation AUROC (the first of equals, in the spec's order)."""
-    if selection != "validation":
+    """The spec's primary score, or the model score with the highest validation (or synthetic)
+    AUROC (the first of equals, in the spec's order)."""
+    if selection == "score":
         return scored[0]
-    best = max(scored, key=lambda pair: pair[1].metrics["val_auroc"])
-    listing = ", ".join(f"{r.method} {r.metrics['val_auroc']:.4f}" for _, r in scored)
-    log(f"selected {best[1].method} by validation AUROC ({listing}); the test split was not used")
+    metric = SELECTION_METRIC[selection]
+    best = max(scored, key=lambda pair: pair[1].metrics[metric])
+    listing = ", ".join(f"{r.method} {r.metrics[metric]:.4f}" for _, r in scored)
+    what = "validation AUROC" if selection == "validation" else "AUROC on synthetic anomalies"
+    log(f"selected {best[1].method} by {what} ({listing}); the test split was not used")
     return best
 
 
@@ -242,7 +269,9 @@ def _gains(
     results: list[tuple[str, DetectionResult]], setting: _Setting, log: Callable[[str], None]
 ) -> pd.DataFrame:
     """Each model score's AUROC gain over the run's best baseline (paired bootstrap); empty
-    when the run has no baseline."""
+    when the run has no baseline or its test split no anomalies."""
+    if not setting.data.test_has_both:
+        return pd.DataFrame()
     gains = gains_over_best_baseline(
         [r for kind, r in results if kind != "baseline"],
         [r for kind, r in results if kind == "baseline"],
@@ -306,10 +335,20 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
 
     val = gather(data.val.images)
     anomalous = None if data.val_anomalous is None else gather(data.val_anomalous.images)
+    synthetic = None
+    if spec.synthetic_anomalies:  # made from the calibration images, donors from training
+        synthetic = corrupt(
+            data.val.images[calibration], data.train.images, data.train.levels, seed + 2
+        )
+        result.params["n_synthetic_anomalies"] = len(synthetic.images)
     evidence = _Evidence(
-        val.subset(reference), val.subset(calibration), gather(data.test.images), anomalous
+        val.subset(reference),
+        val.subset(calibration),
+        gather(data.test.images),
+        anomalous,
+        None if synthetic is None else gather(synthetic.images),
     )
-    setting = _Setting(data, calibration, spec, seed)
+    setting = _Setting(data, calibration, spec, seed, synthetic)
     scored = []
     for name in spec.all_scores:
         score, detection, stage = _score_stage(model, name, evidence, setting)
@@ -333,16 +372,21 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
         {f"{r.method}.{k}": r.metrics[k] for _, r in results for k in KEY_METRICS if k in r.metrics}
     )
     result.tables["results"] = table
-    curves = {r.method: r.per_sample["score"].to_numpy() for _, r in results}
-    result.figure("roc", roc_figure(data.test_is_anomaly, curves))
+    if data.test_has_both:
+        curves = {r.method: r.per_sample["score"].to_numpy() for _, r in results}
+        result.figure("roc", roc_figure(data.test_is_anomaly, curves))
+    if synthetic is not None:
+        result.figure(
+            "synthetic_anomalies", synthetic_grid(data.val.images[calibration], synthetic)
+        )
     primary_score, primary = _select_primary(scored, selection, log)
-    if selection == "validation":
+    if selection != "score":
         result.tags["selected_score"] = primary_score.name
     result.model = Detector.keeping_what_it_uses(
         model, primary_score, primary.threshold, background, layout, spec.compressor,
         spec.batch_size,
     )  # fmt: skip
-    metric = "val_auroc" if selection == "validation" else "auroc"
+    metric = SELECTION_METRIC[selection]
     result.selection = (metric, primary.metrics[metric])
     result.table = table
     return result

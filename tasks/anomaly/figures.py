@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 import tasks.plots  # noqa: F401  (selects the Agg backend before any figure is made)
+from tasks.anomaly.corruptions import Corrupted
 
 
 def roc_figure(is_anomaly: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
@@ -32,9 +34,31 @@ def score_histogram(
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.histogram_bin_edges(scores, bins=40).tolist()
     ax.hist(scores[~is_anomaly], bins=bins, alpha=0.6, density=True, label="normal")
-    ax.hist(scores[is_anomaly], bins=bins, alpha=0.6, density=True, label="anomalous")
+    if is_anomaly.any():  # normal-only data has no second histogram
+        ax.hist(scores[is_anomaly], bins=bins, alpha=0.6, density=True, label="anomalous")
     ax.axvline(threshold, color="k", ls="--", label="threshold")
     ax.set(xlabel=f"anomaly score ({unit})", ylabel="density")
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def synthetic_grid(originals: torch.Tensor, synthetic: Corrupted, rows: int = 10) -> Figure:
+    """Normal images beside their synthetic anomalies, with the corrupted region outlined."""
+    n = min(rows, len(originals))
+    fig, axes = plt.subplots(n, 2, figsize=(3.2, 1.5 * n + 0.4), squeeze=False)
+    for i in range(n):
+        for j, (image, title) in enumerate(
+            ((originals[i], "normal"), (synthetic.images[i], synthetic.kinds[i]))
+        ):
+            ax = axes[i, j]
+            pixels = image.permute(1, 2, 0).numpy()
+            ax.imshow(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels, cmap="gray",
+                      vmin=0, vmax=1)  # fmt: skip
+            if j == 1 and not synthetic.masks[i].all():
+                ax.contour(synthetic.masks[i, 0].numpy(), levels=[0.5], colors="red",
+                           linewidths=0.8)  # fmt: skip
+            ax.set_title(title, fontsize=7)
+            ax.axis("off")
     fig.tight_layout()
     return fig

@@ -95,6 +95,8 @@ def detection_metrics(
 ) -> dict[str, float]:
     """AUROC (with 95% CI), AUPRC, FPR at 95% TPR, and achieved FPR/TPR of the given flags.
 
+    Without anomalous examples (normal data only) only the achieved FPR is defined and returned.
+
     Args:
         is_anomaly: ``(N,)`` bool, the truth.
         scores: ``(N,)`` anomaly scores, higher = more anomalous.
@@ -103,10 +105,12 @@ def detection_metrics(
     y = np.asarray(is_anomaly, dtype=bool)
     s = np.asarray(scores, dtype=np.float64)
     f = np.asarray(flags, dtype=bool)
-    if y.all() or not y.any():
-        raise ValueError("the test set needs both normal and anomalous examples")
+    if y.all():
+        raise ValueError("the test set needs normal examples")
     if not np.isfinite(s).all():
         raise ValueError(f"{int((~np.isfinite(s)).sum())} anomaly scores are NaN or Inf")
+    if not y.any():
+        return {"fpr_at_threshold": float(f.mean())}
     lo, hi = bootstrap_ci(y, s, "auroc", n_boot=n_boot, seed=seed)
     return {
         "auroc": float(roc_auc_score(y, s)),

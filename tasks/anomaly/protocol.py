@@ -20,7 +20,9 @@ class OneClassSplit:
         train: normal training images (the generative model sees only these).
         val: normal validation images (early stopping and threshold calibration).
         test: all test images.
-        test_is_anomaly: ``(N_test,)`` bool, True where the label is not a normal class.
+        test_is_anomaly: ``(N_test,)`` bool, True where the label is not a normal class (all
+            False for data without anomalies: test metrics are then the false-positive rate
+            only).
         val_anomalous: the validation split's images of the other classes, ``None`` when it has
             none. Nothing is fitted or calibrated on them; they only *select* among detectors
             (validation AUROC), so the test split is never used to choose.
@@ -32,6 +34,18 @@ class OneClassSplit:
     test_is_anomaly: np.ndarray
     normal_classes: tuple[int, ...]
     val_anomalous: ImageSet | None = None
+
+    @property
+    def test_has_both(self) -> bool:
+        """Whether the test split holds normal and anomalous images (AUROC is defined)."""
+        return bool(self.test_is_anomaly.any() and not self.test_is_anomaly.all())
+
+    def require_test_anomalous(self, why: str) -> None:
+        """A DataError naming ``why`` when the test split holds no anomalous images."""
+        if not self.test_is_anomaly.any():
+            raise DataError(
+                f"{why} needs anomalous images in the test split, but it holds only normal ones"
+            )
 
     def require_val_anomalous(self, why: str) -> ImageSet:
         """The validation split's anomalous images, or a DataError naming ``why`` they were
@@ -52,11 +66,30 @@ def _normal_only(ims: ImageSet, normal: torch.Tensor, split: str) -> ImageSet:
     return ims.subset(keep)
 
 
+def _all_normal(ims: ImageSet, normal: int) -> ImageSet:
+    """An unlabelled split: every image is normal."""
+    labels = torch.full((len(ims),), normal, dtype=torch.long)
+    return ImageSet(ims.images, labels, ims.levels, ims.class_names, ims.ids)
+
+
 def one_class_split(splits: dict[str, ImageSet], normal_classes: Sequence[int]) -> OneClassSplit:
-    """Build the protocol from ``train``/``val``/``test`` splits with labels."""
-    for name in ("train", "val", "test"):
-        if splits[name].labels is None:
-            raise DataError(f"split '{name}' has no labels; anomaly evaluation needs them")
+    """Build the protocol from ``train``/``val``/``test`` splits.
+
+    Labels say which images are normal. A split without labels (a folder of images with no class
+    sub-folders, say) is taken to hold normal images only: a user's usual case. The test split
+    may hold normal images only; the test metrics are then the false-positive rate alone.
+    """
+    unlabelled = [name for name in ("train", "val", "test") if splits[name].labels is None]
+    if unlabelled:
+        if len(normal_classes) != 1:
+            raise DataError(
+                f"splits {unlabelled} have no labels, so every image in them is normal; name one "
+                f"normal class (task.normal_classes=[0]), not {list(normal_classes)}"
+            )
+        splits = {
+            name: _all_normal(ims, normal_classes[0]) if name in unlabelled else ims
+            for name, ims in splits.items()
+        }
     present = sorted(set(splits["train"].labels.tolist()))  # type: ignore[union-attr]
     unknown = sorted(set(normal_classes) - set(present))
     if not normal_classes or unknown:
@@ -66,8 +99,8 @@ def one_class_split(splits: dict[str, ImageSet], normal_classes: Sequence[int]) 
     normal = torch.as_tensor(list(normal_classes))
     test = splits["test"]
     is_anomaly = (~torch.isin(test.labels, normal)).numpy()  # type: ignore[arg-type]
-    if is_anomaly.all() or not is_anomaly.any():
-        raise DataError("the test split needs both normal and anomalous images")
+    if is_anomaly.all():
+        raise DataError("the test split holds no images of the normal classes")
     val = splits["val"]
     other = (~torch.isin(val.labels, normal)).nonzero().flatten().numpy()  # type: ignore[arg-type]
     return OneClassSplit(

@@ -68,10 +68,14 @@ class AnomalySpec(TaskSpec):
     scores: list[ScoreName] = Field(default_factory=list)  # more scores compared in the run
     # "validation": the primary score is the one with the highest AUROC on the validation
     # split's anomalous images against its normal calibration images (the test split is never
-    # used to choose), and the registry compares champions by that validation AUROC; "score":
-    # the primary is `score`, champions compared by test AUROC; "auto": validation where the
-    # validation split holds anomalous images, else score
-    select_by: Literal["auto", "score", "validation"] = "auto"
+    # used to choose), and the registry compares champions by that validation AUROC;
+    # "synthetic": the same on synthetic anomalies made from the normal calibration images
+    # (tasks/anomaly/corruptions.py), for data without labelled anomalies; "score": the primary
+    # is `score`, champions compared by test AUROC; "auto": validation where the validation split
+    # holds anomalous images, else synthetic (score with synthetic_anomalies: false)
+    select_by: Literal["auto", "score", "validation", "synthetic"] = "auto"
+    # score synthetic anomalies beside the real ones (`synthetic_auroc` of every detector)
+    synthetic_anomalies: bool = True
     reference_fraction: float = Field(0.3, gt=0, lt=1)  # of normal val, for fitted scores
     background: BackgroundSpec | None = None
     layout: LayoutSpec | None = None
@@ -84,10 +88,12 @@ class AnomalySpec(TaskSpec):
 
     requirement: ClassVar[TaskRequirement] = REQUIREMENT
 
-    def selection(self, val_has_anomalies: bool) -> Literal["score", "validation"]:
+    def selection(self, val_has_anomalies: bool) -> Literal["score", "validation", "synthetic"]:
         """How a run on data with (or without) anomalous validation images picks its primary."""
         if self.select_by == "auto":
-            return "validation" if val_has_anomalies else "score"
+            if val_has_anomalies:
+                return "validation"
+            return "synthetic" if self.synthetic_anomalies else "score"
         return self.select_by
 
     @property
@@ -98,6 +104,12 @@ class AnomalySpec(TaskSpec):
     def model_param_sections(self) -> dict[str, dict[str, Any]]:
         """The background's parameters are the spec model's, checked like them."""
         return {"task.background.params": self.background.params} if self.background else {}
+
+    @model_validator(mode="after")
+    def _synthetic_when_selected(self) -> AnomalySpec:
+        if self.select_by == "synthetic" and not self.synthetic_anomalies:
+            raise ValueError("select_by: synthetic needs synthetic_anomalies: true")
+        return self
 
     @model_validator(mode="after")
     def _background_and_layout_when_needed(self) -> AnomalySpec:

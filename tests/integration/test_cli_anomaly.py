@@ -134,7 +134,8 @@ def test_artifacts_are_logged_beside_the_store(finished_run):
     assert parent.info.artifact_uri.startswith((store / "artifacts").as_uri())
     top = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"plots", "tables"} <= top
-    assert {a.path for a in client.list_artifacts(parent.info.run_id, "plots")} == {"plots/roc.png"}
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert plots == {"plots/roc.png", "plots/synthetic_anomalies.png"}
     task = next(r for r in runs if r.info.run_name == PRIMARY)
     plots = {a.path for a in client.list_artifacts(task.info.run_id, "plots")}
     assert {"plots/histogram.png", "plots/most_anomalous.png", "plots/least_anomalous.png"} <= plots
@@ -545,3 +546,55 @@ def test_select_by_validation_picks_the_best_validation_score_and_registers_by_i
     version = registry.get_model_version_by_alias("val-detector", "champion")
     assert float(version.tags["val_auroc"]) == pytest.approx(val[chosen])
     assert not MlflowClient(registry_uri=elsewhere).search_registered_models()
+
+
+def test_normal_images_only_select_on_synthetic_anomalies_and_register_by_them(
+    mlflow_store, tmp_path, capsys
+):
+    """A user's usual data: a folder of normal images, no labels, no anomalies anywhere."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(160):  # a bright square on a noisy background, in slightly different places
+        pixels = rng.integers(40, 90, (12, 12)).astype(np.uint8)
+        r, c = rng.integers(2, 5, 2)
+        pixels[r : r + 6, c : c + 6] += 120
+        Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+    code = main(
+        _args(
+            "data.name=folder",
+            f"data.path={folder}",
+            "task.select_by=auto",
+            "task.normal_classes=[0]",
+            "output.registered_model=scan-detector",
+        )
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "by AUROC on synthetic anomalies" in out and "the test split was not used" in out
+    client, runs = _runs(mlflow_store)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.data.params["selected_by"] == "synthetic"
+    assert parent.data.params["n_test_anomalous"] == "0"
+    picked = parent.data.tags["selected_score"]
+    scored = {
+        name: parent.data.metrics[f"realnvp:{name}.synthetic_auroc"]
+        for name in ("ensemble", "bpd", "complexity", "typicality", "likelihood-ratio")
+    }
+    assert picked == max(scored, key=scored.get)  # the first of equals in spec order aside
+    assert not any(k.endswith(".auroc") for k in parent.data.metrics)  # no anomalies: no AUROC
+    stage = next(r for r in runs if r.info.run_name == f"task:anomaly:realnvp:{picked}")
+    assert 0 <= stage.data.metrics["fpr_at_threshold"] <= 0.2
+    version = client.get_model_version_by_alias("scan-detector", "champion")
+    assert float(version.tags["synthetic_auroc"]) == pytest.approx(scored[picked])
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert "plots/synthetic_anomalies.png" in plots and "plots/roc.png" not in plots
+
+
+def test_every_detector_is_also_scored_on_synthetic_anomalies(finished_run):
+    client, parent, _, _ = finished_run
+    table = pd.read_csv(client.download_artifacts(parent.info.run_id, "tables/results.csv"))
+    assert table["synthetic_auroc"].between(0, 1).all()
+    assert int(parent.data.params["n_synthetic_anomalies"]) > 0

@@ -40,7 +40,10 @@ def test_config_hash_changes_with_content_only():
         ("task.score=layout-typicality", "needs a layout density: set task.layout"),
         ("task.scores=[layout]", "score 'layout' needs a layout density"),
         ("task.layout={image_size: [1, 7]}", "image_size must be two sizes >= 2, got [1, 7]"),
-        ("task.select_by=test", "task.select_by: Input should be 'auto', 'score' or 'validation'"),
+        (
+            "task.select_by=test",
+            "task.select_by: Input should be 'auto', 'score', 'validation' or 'synthetic'",
+        ),
         (
             "task.background={mutation_rate: 0.0}",
             "unperturbed normal images is the model itself",
@@ -201,7 +204,11 @@ def test_the_spec_offers_exactly_the_scores_the_task_implements():
 def test_selection_is_validation_only_where_the_validation_split_has_anomalies():
     auto = load_spec("anomaly-detect", ["task.select_by=auto"]).task
     assert auto.selection(val_has_anomalies=True) == "validation"
-    assert auto.selection(val_has_anomalies=False) == "score"
+    assert auto.selection(val_has_anomalies=False) == "synthetic"  # no labels: synthetic ones
+    plain = load_spec("anomaly-detect", ["task.synthetic_anomalies=false"]).task
+    assert plain.selection(val_has_anomalies=False) == "score"
+    with pytest.raises(SpecError, match="select_by: synthetic needs synthetic_anomalies: true"):
+        load_spec("anomaly-detect", ["task.select_by=synthetic", "task.synthetic_anomalies=false"])
     fixed = load_spec("anomaly-detect", ["task.select_by=score"]).task
     assert fixed.selection(val_has_anomalies=True) == "score"
     forced = load_spec("anomaly-detect", ["task.select_by=validation"]).task

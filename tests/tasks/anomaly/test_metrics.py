@@ -53,9 +53,12 @@ def test_bootstrap_ci_brackets_the_estimate_and_narrows_with_n():
     assert hi2 - lo2 < (hi - lo) / 2
 
 
-def test_single_class_test_set_is_refused():
-    with pytest.raises(ValueError, match="both normal and anomalous"):
-        detection_metrics(np.zeros(4, bool), np.arange(4.0), np.zeros(4, bool))
+def test_normal_only_data_gets_its_false_positive_rate_and_no_anomalies_at_all_is_refused():
+    # a user's usual data: normal images only; the one thing to measure is the flag rate
+    normal_only = detection_metrics(np.zeros(4, bool), np.arange(4.0), np.array([0, 0, 1, 0], bool))
+    assert normal_only == {"fpr_at_threshold": 0.25}
+    with pytest.raises(ValueError, match="needs normal examples"):
+        detection_metrics(np.ones(4, bool), np.arange(4.0), np.zeros(4, bool))
 
 
 def test_nan_scores_are_refused():

@@ -19,10 +19,28 @@ def test_unknown_normal_class_is_refused(tiny_images):
         one_class_split(splits, [7])
 
 
-def test_all_classes_normal_leaves_no_anomalies(tiny_images):
+def test_all_classes_normal_leaves_no_anomalies_which_is_allowed_but_known(tiny_images):
     splits = {"train": tiny_images, "val": tiny_images, "test": tiny_images}
-    with pytest.raises(DataError, match="both normal and anomalous"):
-        one_class_split(splits, [0, 1])
+    data = one_class_split(splits, [0, 1])
+    assert not data.test_is_anomaly.any() and not data.test_has_both
+    with pytest.raises(DataError, match="select_by=score needs anomalous images in the test"):
+        data.require_test_anomalous("task.select_by=score")
+    with pytest.raises(DataError, match="holds no images of the normal classes"):
+        one_class_split({**splits, "test": tiny_images.subset(np.arange(20))}, [1])
+
+
+def test_unlabelled_images_are_all_normal(tiny_images):
+    from genmodels.data.imageset import ImageSet
+
+    unlabelled = ImageSet(tiny_images.images, None, levels=tiny_images.levels)
+    data = one_class_split({"train": unlabelled, "val": unlabelled, "test": unlabelled}, [0])
+    assert len(data.train) == len(data.val) == len(data.test) == 40
+    assert not data.test_is_anomaly.any() and data.val_anomalous is None
+    # labelled test images beside unlabelled training ones keep their own labels
+    mixed = one_class_split({"train": unlabelled, "val": unlabelled, "test": tiny_images}, [0])
+    assert mixed.test_is_anomaly.sum() == 20 and len(mixed.train) == 40
+    with pytest.raises(DataError, match="name one normal class"):
+        one_class_split({"train": unlabelled, "val": unlabelled, "test": unlabelled}, [0, 1])
 
 
 def test_validation_anomalies_are_kept_apart_for_selection(tiny_images):

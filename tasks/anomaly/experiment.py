@@ -32,6 +32,7 @@ from tasks.anomaly.detector import Detector
 from tasks.anomaly.evaluation import DetectionResult, evaluate_detector
 from tasks.anomaly.figures import roc_figure, score_histogram, synthetic_grid
 from tasks.anomaly.layout import LayoutDensity
+from tasks.anomaly.orientation import choose_form, orient
 from tasks.anomaly.protocol import OneClassSplit, one_class_split, reference_calibration_split
 from tasks.anomaly.scores import Evidence, Score, gather_evidence, make_score
 from tasks.anomaly.spec import AnomalySpec
@@ -87,6 +88,38 @@ class _Setting:
     spec: AnomalySpec
     seed: int
     synthetic: Corrupted | None  # anomalies made from the calibration images
+    selection: str  # how detectors are chosen: score, validation or synthetic
+    center_images: torch.Tensor  # normal images that set a two-sided baseline's centre
+
+    def evaluate_baseline(
+        self, method: str, scores: Callable[[torch.Tensor], np.ndarray]
+    ) -> tuple[DetectionResult, str]:
+        """Evaluate a baseline in the form (as-is, flipped, two-sided) that the run's selection
+        set prefers; as-is when the run selects nothing. Returns the result and the form."""
+        raw = self.scores_of(scores)
+        center = float(np.mean(scores(self.center_images)))
+        chosen = {"validation": raw.val_anomalous, "synthetic": raw.synthetic}.get(self.selection)
+        form = "as-is" if chosen is None else choose_form(raw.calibration, chosen, center)
+
+        def turn(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else orient(form, a, center)
+
+        oriented = _Scores(
+            orient(form, raw.calibration, center),
+            orient(form, raw.test, center),
+            turn(raw.val_anomalous),
+            turn(raw.synthetic),
+        )
+        return self.evaluate(method, precomputed=oriented), form
+
+    def scores_of(self, scores: Callable[[torch.Tensor], np.ndarray]) -> _Scores:
+        """A detector's scores of every part of the split, from a function of images."""
+        data = self.data
+        cal_scores = scores(data.val.images[self.calibration])
+        test_scores = scores(data.test.images)
+        anomalous = None if data.val_anomalous is None else scores(data.val_anomalous.images)
+        synthetic = None if self.synthetic is None else scores(self.synthetic.images)
+        return _Scores(cal_scores, test_scores, anomalous, synthetic)
 
     def evaluate(
         self,
@@ -99,13 +132,7 @@ class _Setting:
         data = self.data
         if precomputed is None:
             assert scores is not None
-            cal_scores, test_scores = (
-                scores(data.val.images[self.calibration]),
-                scores(data.test.images),
-            )
-            anomalous = None if data.val_anomalous is None else scores(data.val_anomalous.images)
-            synthetic = None if self.synthetic is None else scores(self.synthetic.images)
-            precomputed = _Scores(cal_scores, test_scores, anomalous, synthetic)
+            precomputed = self.scores_of(scores)
         labels = data.test.labels.numpy() if data.test.labels is not None else None
         return evaluate_detector(
             method,
@@ -179,18 +206,18 @@ def _score_stage(
     return score, result, stage
 
 
-def _baseline_stage(method: str, result: DetectionResult) -> Stage:
-    tags = {"stage": "baseline", "model": method, "likelihood": "baseline"}
+def _baseline_stage(method: str, result: DetectionResult, form: str) -> Stage:
+    tags = {"stage": "baseline", "model": method, "likelihood": "baseline", "form": form}
     return Stage(name=f"baseline:{method}", tags=tags, metrics=dict(result.metrics))
 
 
-def _baseline(name: str, setting: _Setting) -> DetectionResult:
+def _baseline(name: str, setting: _Setting) -> tuple[DetectionResult, str]:
     flat_train = setting.data.train.images.flatten(1).numpy()
     scorer = fit_baseline(name, flat_train, seed=setting.seed)
-    return setting.evaluate(name, lambda images: scorer(images.flatten(1).numpy()))
+    return setting.evaluate_baseline(name, lambda images: scorer(images.flatten(1).numpy()))
 
 
-def _compressor_baseline(name: str, setting: _Setting) -> DetectionResult:
+def _compressor_baseline(name: str, setting: _Setting) -> tuple[DetectionResult, str]:
     """A detector with no model at all: the compressor's code length of each image (reported as
     ``<compressor>:<name>``, e.g. ``png:code_typicality``)."""
     compressor, levels = setting.spec.compressor, setting.data.train.levels
@@ -199,7 +226,7 @@ def _compressor_baseline(name: str, setting: _Setting) -> DetectionResult:
         return code_length_bits(images, levels, compressor)
 
     scorer = fit_compressor_baseline(name, bits(setting.data.train.images))
-    return setting.evaluate(f"{compressor}:{name}", lambda images: scorer(bits(images)))
+    return setting.evaluate_baseline(f"{compressor}:{name}", lambda images: scorer(bits(images)))
 
 
 def _background(
@@ -348,7 +375,8 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
         anomalous,
         None if synthetic is None else gather(synthetic.images),
     )
-    setting = _Setting(data, calibration, spec, seed, synthetic)
+    center_images = data.val.images[reference] if not shared else data.train.images
+    setting = _Setting(data, calibration, spec, seed, synthetic, selection, center_images)
     scored = []
     for name in spec.all_scores:
         score, detection, stage = _score_stage(model, name, evidence, setting)
@@ -357,11 +385,14 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
     results = [(model.likelihood.value, r) for _, r in scored]
     baselines = [_baseline(name, setting) for name in spec.baselines]
     baselines += [_compressor_baseline(name, setting) for name in spec.compressor_baselines]
-    for baseline in baselines:
-        result.stages.append(_baseline_stage(baseline.method, baseline))
+    forms = {}
+    for baseline, form in baselines:
+        result.stages.append(_baseline_stage(baseline.method, baseline, form))
         results.append(("baseline", baseline))
+        forms[baseline.method] = form
 
     table = results_table(results)
+    table.insert(2, "form", table["method"].map(forms).fillna("-"))
     gains = _gains(results, setting, log)
     if not gains.empty:
         result.metrics.update(

@@ -598,3 +598,32 @@ def test_every_detector_is_also_scored_on_synthetic_anomalies(finished_run):
     table = pd.read_csv(client.download_artifacts(parent.info.run_id, "tables/results.csv"))
     assert table["synthetic_auroc"].between(0, 1).all()
     assert int(parent.data.params["n_synthetic_anomalies"]) > 0
+    # this run selects by `score`: every baseline stays as it is; model scores have no form
+    baselines = table[table["kind"] == "baseline"]
+    assert (baselines["form"] == "as-is").all() and (
+        table[table["kind"] != "baseline"]["form"] == "-"
+    ).all()
+
+
+def test_baselines_take_the_form_that_the_selection_set_prefers(mlflow_store):
+    from tasks.anomaly.orientation import FORMS
+
+    client, parent, runs = _run_scores_only(
+        mlflow_store,
+        "task.select_by=synthetic",
+        "task.baselines=[pca_reconstruction]",
+        "task.compressor_baselines=[code_bits]",
+    )
+    stages = [r for r in runs if r.data.tags.get("stage") == "baseline"]
+    assert {r.info.run_name for r in stages} == {
+        "baseline:pca_reconstruction",
+        "baseline:png:code_bits",
+    }
+    table = pd.read_csv(client.download_artifacts(parent.info.run_id, "tables/results.csv"))
+    for stage in stages:
+        form = stage.data.tags["form"]
+        assert form in FORMS
+        row = table[table["method"] == stage.data.tags["model"]].iloc[0]
+        assert row["form"] == form
+        # the chosen form is the best of the three on the synthetic anomalies, so at least 0.5
+        assert stage.data.metrics["synthetic_auroc"] >= 0.5 - 1e-9

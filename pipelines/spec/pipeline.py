@@ -48,7 +48,15 @@ class PipelineSpec(Section):
     def from_tree(cls, tree: dict[str, Any]) -> PipelineSpec:
         """Validate a spec mapping against the registered tasks' sections (raises pydantic's
         ValidationError)."""
-        return _with_task_sections(tuple(t.spec for t in all_tasks().values())).model_validate(tree)
+        return cls.model_validate(tree)
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> PipelineSpec:
+        """Validated against the registered tasks' sections, also when called on this class."""
+        if cls is PipelineSpec:
+            sections = tuple(t.spec for t in all_tasks().values())
+            return _with_task_sections(sections).model_validate(obj, *args, **kwargs)
+        return super().model_validate(obj, *args, **kwargs)
 
     @field_validator("task", mode="before")
     @classmethod

@@ -213,3 +213,12 @@ def test_selection_is_validation_only_where_the_validation_split_has_anomalies()
     assert fixed.selection(val_has_anomalies=True) == "score"
     forced = load_spec("anomaly-detect", ["task.select_by=validation"]).task
     assert forced.selection(val_has_anomalies=False) == "validation"  # refused later, with data
+
+
+def test_a_spec_mapping_validates_against_the_task_it_names():
+    from pipelines.spec.pipeline import PipelineSpec
+    from tasks.augment.spec import AugmentSpec
+
+    spec = PipelineSpec.model_validate({"name": "x", "task": {"name": "augment", "ks": [3]}})
+    assert isinstance(spec, PipelineSpec) and isinstance(spec.task, AugmentSpec)
+    assert spec.task.ks == [3] and PipelineSpec.from_tree({"name": "y"}).task.name == "anomaly"

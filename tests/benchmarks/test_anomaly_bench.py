@@ -9,8 +9,10 @@ import pytest
 
 from benchmarks.anomaly_bench import (
     MODEL_PARAMS,
+    regret_summary,
     selection_summary,
     summarize,
+    synthetic_choice,
     validation_choice,
 )
 from genmodels.registry import build_model, get_model_class, list_models
@@ -89,3 +91,26 @@ def test_validation_choice_picks_by_validation_and_reports_the_test_result_besid
     # normal 1's interval [0.01, 1.0] lies above zero; normal 0's [-0.2, 1.0] spans it
     assert overall["ahead"] == 1 and overall["behind"] == 0
     assert validation_choice(table.drop(columns="val_auroc")).empty
+
+
+def test_synthetic_choice_picks_without_labels_and_measures_its_regret():
+    rows = [
+        _row(0, "ocsvm", 0.90, None, None) | {"val_auroc": 0.70, "synthetic_auroc": 0.99},
+        _row(0, "flow:layout", 0.80, -0.1, -0.2) | {"val_auroc": 0.95, "synthetic_auroc": 0.60},
+        _row(0, "flow:bpd", 0.70, -0.2, -0.3) | {"val_auroc": 0.50, "synthetic_auroc": 0.90},
+        _row(1, "flow:layout", 0.97, 0.02, 0.01) | {"val_auroc": 0.50, "synthetic_auroc": 0.80},
+        _row(1, "flow:bpd", 0.85, 0.01, 0.005) | {"val_auroc": 0.60, "synthetic_auroc": 0.70},
+    ]
+    table = pd.DataFrame(rows).assign(auroc_gain_ci_high=[np.nan, 0.0, -0.1, 0.05, 0.02])
+    chosen = synthetic_choice(table).set_index("normal")
+    # the baseline's high synthetic AUROC does not matter: only model scores are deployed
+    assert list(chosen["synthetic_pick"]) == ["flow:bpd", "flow:layout"]
+    assert list(chosen["validation_pick"]) == ["flow:layout", "flow:bpd"]
+    assert chosen["regret_vs_best"].tolist() == pytest.approx([0.10, 0.0])
+    assert chosen["regret_vs_validation"].tolist() == pytest.approx([0.10, -0.12])
+    overall = regret_summary(synthetic_choice(table)).set_index("dataset").loc["usps"]
+    assert overall["runs"] == 2 and overall["worst_regret_vs_best"] == pytest.approx(0.10)
+    assert (
+        overall["ahead"] == 1 and overall["behind"] == 1
+    )  # [0.01, 0.05] above, [-0.3, -0.1] below
+    assert synthetic_choice(table.drop(columns="synthetic_auroc")).empty

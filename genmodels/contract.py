@@ -41,6 +41,8 @@ class Capability(StrEnum):
     LATENT = "latent"
     #: ``smooth_log_likelihood``: a log-likelihood differentiable in the pixel values.
     DIFFERENTIABLE = "differentiable"
+    #: ``pixel_nll``: the negative log-likelihood split over the pixels (where the code is spent).
+    PIXELWISE = "pixelwise"
 
 
 def bits_per_dim(log_likelihood: Tensor, num_dims: int) -> Tensor:
@@ -187,6 +189,13 @@ class GenerativeModel(pl.LightningModule):
         as colorization uses it as a prior).
         """
         raise self._refuse("give a log-likelihood that is differentiable in the pixels")
+
+    def pixel_nll(self, x: Tensor) -> Tensor:
+        """The negative log-likelihood's per-pixel terms ``(B, H, W)`` in nats, summed over the
+        channels: where in an image the model spends its code (PIXELWISE models only). For an
+        autoregressive model they sum to ``-log_prob(x)``; for a VAE they are the reconstruction
+        term at the posterior mean (the KL term belongs to no pixel)."""
+        raise self._refuse("split its likelihood over the pixels")
 
     def grid_to_bin_centres(self, y: Tensor) -> Tensor:
         """Map ``[0, 1]`` (grid values ``k / (L - 1)``) affinely onto the bin centres

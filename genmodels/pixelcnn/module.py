@@ -27,7 +27,7 @@ class PixelCNN(GenerativeModel):
     description = "gated PixelCNN, masked convolutions, categorical over the levels"
     likelihood = Likelihood.EXACT
     discrete = True
-    capabilities = frozenset({Capability.SAMPLE})
+    capabilities = frozenset({Capability.SAMPLE, Capability.PIXELWISE})
 
     def __init__(
         self,
@@ -53,13 +53,19 @@ class PixelCNN(GenerativeModel):
     def _quantized(self, x: Tensor) -> Tensor:
         return self._index(x).to(x.dtype) / (self.levels - 1)
 
-    def conditional_log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """``log p(x | y)`` per example ``(B,)`` (``y`` ignored by unconditional models)."""
+    def _value_log_probs(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """``log p(x_i | x_<i, y)`` of every value ``(B, C, H, W)``."""
         self.check_input(x)
         logits = self.net(self._quantized(x), y)
         log_probs = F.log_softmax(logits, dim=2)
-        picked = log_probs.gather(2, self._index(x).unsqueeze(2)).squeeze(2)
-        return picked.flatten(1).sum(1)
+        return log_probs.gather(2, self._index(x).unsqueeze(2)).squeeze(2)
+
+    def conditional_log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """``log p(x | y)`` per example ``(B,)`` (``y`` ignored by unconditional models)."""
+        return self._value_log_probs(x, y).flatten(1).sum(1)
+
+    def pixel_nll(self, x: Tensor) -> Tensor:
+        return -self._value_log_probs(x).sum(1)
 
     def log_prob(self, x: Tensor) -> Tensor:
         return self.conditional_log_prob(x)
@@ -126,6 +132,9 @@ class ConditionalPixelCNN(ClassConditional, PixelCNN):
 
     def conditional_log_likelihood(self, x: Tensor, labels: Tensor) -> Tensor:
         return self.conditional_log_prob(x, labels)
+
+    def pixel_nll(self, x: Tensor) -> Tensor:  # a marginal over classes has no per-pixel split
+        return GenerativeModel.pixel_nll(self, x)
 
     def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self.conditional_log_prob(batch[0], self.labels_of(batch))

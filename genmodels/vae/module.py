@@ -30,7 +30,9 @@ class VAE(GenerativeModel):
     family = "vae"
     description = "convolutional VAE, discretized-logistic decoder, IWAE estimate of log p"
     likelihood = Likelihood.BOUND
-    capabilities = frozenset({Capability.SAMPLE, Capability.LATENT, Capability.DIFFERENTIABLE})
+    capabilities = frozenset(
+        {Capability.SAMPLE, Capability.LATENT, Capability.DIFFERENTIABLE, Capability.PIXELWISE}
+    )
 
     def __init__(
         self,
@@ -58,6 +60,13 @@ class VAE(GenerativeModel):
     def decode(self, z: Tensor) -> Tensor:
         """Decoder means as images ``(B, C, H, W)`` in ``[0, 1]``."""
         return self.decoder(z)[0].clamp(0, 1)
+
+    def pixel_nll(self, x: Tensor) -> Tensor:
+        """The reconstruction term per pixel at the posterior mean ``(B, H, W)``, in nats."""
+        self.check_input(x)
+        x = torch.round(x.clamp(0, 1) * (self.levels - 1)) / (self.levels - 1)
+        mean, log_scale = self.decoder(self.encoder(x)[0])
+        return -discretized_logistic_log_prob(x, mean, log_scale, self.levels).sum(1)
 
     # -- bounds ----------------------------------------------------------------------------------
     def _noise(
@@ -185,6 +194,9 @@ class ConditionalVAE(ClassConditional, VAE):
 
     def elbo(self, x: Tensor) -> Tensor:
         return self.marginal(lambda y: self.conditional_elbo(x, y), x)
+
+    def pixel_nll(self, x: Tensor) -> Tensor:  # a marginal over classes has no per-pixel split
+        return GenerativeModel.pixel_nll(self, x)
 
     def smooth_log_likelihood(self, y: Tensor) -> Tensor:
         return self.marginal(lambda label: self.conditional_elbo(y, label, snap=False), y)

@@ -22,16 +22,17 @@ from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
 from genmodels.data.inputs import conform
 from genmodels.data.spec import load_splits
-from genmodels.errors import DataError
+from genmodels.errors import CapabilityError, DataError
 from tasks.anomaly.background import background_data
 from tasks.anomaly.baselines import fit_baseline, fit_compressor_baseline
 from tasks.anomaly.comparison import gains_over_best_baseline
 from tasks.anomaly.complexity import code_length_bits
-from tasks.anomaly.corruptions import Corrupted, corrupt
+from tasks.anomaly.corruptions import LOCAL, Corrupted, corrupt
 from tasks.anomaly.detector import Detector
 from tasks.anomaly.evaluation import DetectionResult, evaluate_detector
-from tasks.anomaly.figures import roc_figure, score_histogram, synthetic_grid
+from tasks.anomaly.figures import maps_grid, roc_figure, score_histogram, synthetic_grid
 from tasks.anomaly.layout import LayoutDensity
+from tasks.anomaly.maps import anomaly_maps, map_kind, pixel_auroc, pro_score
 from tasks.anomaly.orientation import choose_form, orient
 from tasks.anomaly.protocol import OneClassSplit, one_class_split, reference_calibration_split
 from tasks.anomaly.scores import Evidence, Score, gather_evidence, make_score
@@ -316,6 +317,38 @@ def _gains(
     return gains
 
 
+def _judge_maps(
+    result: TaskResult, detector: Detector, data: OneClassSplit, seed: int,
+    log: Callable[[str], None],
+) -> None:  # fmt: skip
+    """The delivered detector's anomaly maps: pixel AUROC and PRO on synthetic local anomalies
+    made from the normal test images (their masks are known), and a grid of them beside the most
+    anomalous test images. Skipped, with a line in the log, for a model that cannot map."""
+    try:
+        kind = map_kind(detector)
+    except CapabilityError as err:
+        log(f"no anomaly maps: {err}")
+        return
+    normal_test = data.test.images[~torch.from_numpy(data.test_is_anomaly)]
+    local = corrupt(normal_test, data.train.images, data.train.levels, seed + 3, kinds=LOCAL)
+    maps = anomaly_maps(detector, local.images, kind)
+    masks = local.masks[:, 0].numpy()
+    result.params["map_kind"] = kind
+    result.metrics.update(map_pixel_auroc=pixel_auroc(maps, masks), map_pro=pro_score(maps, masks))
+    log(
+        f"anomaly maps ({kind}) on {len(maps)} synthetic local anomalies: pixel AUROC "
+        f"{result.metrics['map_pixel_auroc']:.3f}, PRO {result.metrics['map_pro']:.3f}"
+    )
+    title = f"{kind} maps of synthetic local anomalies (outlined)"
+    result.figure("anomaly_maps", maps_grid(local.images, maps, local.masks, title))
+    scores = detector.scores(data.test.images)
+    worst = data.test.images[np.argsort(scores)[::-1][:8].copy()]
+    title = f"{kind} maps of the most anomalous test images"
+    result.figure(
+        "anomaly_maps_test", maps_grid(worst, anomaly_maps(detector, worst, kind), None, title)
+    )
+
+
 def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
     """The task's entry point: train on normal images, score, calibrate, measure every detector
     beside the baselines, and deliver the primary score's :class:`Detector`."""
@@ -413,11 +446,14 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
     primary_score, primary = _select_primary(scored, selection, log)
     if selection != "score":
         result.tags["selected_score"] = primary_score.name
-    result.model = Detector.keeping_what_it_uses(
+    detector = Detector.keeping_what_it_uses(
         model, primary_score, primary.threshold, background, layout, spec.compressor,
         spec.batch_size,
     )  # fmt: skip
+    result.model = detector
     metric = SELECTION_METRIC[selection]
     result.selection = (metric, primary.metrics[metric])
+    if spec.maps:
+        _judge_maps(result, detector, data, seed, log)
     result.table = table
     return result

@@ -62,3 +62,30 @@ def synthetic_grid(originals: torch.Tensor, synthetic: Corrupted, rows: int = 10
             ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def maps_grid(
+    images: torch.Tensor, maps: np.ndarray, masks: torch.Tensor | None, title: str, rows: int = 8
+) -> Figure:
+    """Per image: the input, its anomaly map, and the map over the input (with the true region
+    outlined where it is known)."""
+    n = min(rows, len(images))
+    fig, axes = plt.subplots(n, 3, figsize=(4.5, 1.5 * n + 0.5), squeeze=False)
+    for i in range(n):
+        pixels = images[i].permute(1, 2, 0).numpy()
+        gray = pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels
+        heat = maps[i]
+        for j, ax in enumerate(axes[i]):
+            if j != 1:
+                ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
+            if j >= 1:
+                ax.imshow(heat, cmap="inferno", alpha=1.0 if j == 1 else 0.5)
+            if j == 2 and masks is not None and not masks[i].all():
+                ax.contour(masks[i, 0].numpy(), levels=[0.5], colors="cyan", linewidths=0.8)
+            ax.axis("off")
+        if i == 0:
+            for ax, name in zip(axes[0], ("input", "map", "overlay"), strict=True):
+                ax.set_title(name, fontsize=8)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return fig

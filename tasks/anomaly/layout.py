@@ -68,6 +68,15 @@ class LayoutDensity:
         nats = 0.5 * (mahalanobis_sq + self.log_det_cov + len(self.mean) * math.log(2 * math.pi))
         return nats / math.log(2)
 
+    def cell_bits(self, images: Tensor) -> np.ndarray:
+        """Each layout cell's share of the Mahalanobis term, in bits, ``(N, h, w)`` summed over
+        channels: ``d_i (P d)_i / (2 ln 2)`` with ``d`` the layout's deviation from the mean and
+        ``P`` the precision, so the cells add up to :meth:`bits` minus its constant part."""
+        diff = layout_view(images, self.size) - self.mean
+        terms = diff * (diff @ self.precision.T) / (2 * math.log(2))
+        h, w = self.size
+        return terms.reshape(len(diff), -1, h, w).sum(1)
+
     def state(self) -> dict[str, Any]:
         """JSON-serializable; travels inside an exported model."""
         return {

@@ -76,6 +76,9 @@ class AnomalySpec(TaskSpec):
     select_by: Literal["auto", "score", "validation", "synthetic"] = "auto"
     # score synthetic anomalies beside the real ones (`synthetic_auroc` of every detector)
     synthetic_anomalies: bool = True
+    # anomaly maps of the delivered detector, judged on synthetic local anomalies made from the
+    # normal test images (map_pixel_auroc, map_pro), where its model can say where
+    maps: bool = True
     reference_fraction: float = Field(0.3, gt=0, lt=1)  # of normal val, for fitted scores
     background: BackgroundSpec | None = None
     layout: LayoutSpec | None = None

@@ -66,6 +66,21 @@ def test_declarations_are_complete(fitted):
     assert all(isinstance(c, Capability) for c in fitted.capabilities)
 
 
+def test_pixelwise_models_split_their_code_over_the_pixels(fitted, tiny_images_module):
+    x = tiny_images_module.images[:6]
+    if not fitted.supports(Capability.PIXELWISE):
+        with pytest.raises(CapabilityError, match="split its likelihood over the pixels"):
+            fitted.pixel_nll(x)
+        return
+    with torch.no_grad():
+        per_pixel = fitted.pixel_nll(x)
+        assert per_pixel.shape == (6, 4, 4) and torch.isfinite(per_pixel).all()
+        if fitted.discrete:  # autoregressive: the terms are the whole code length
+            assert torch.allclose(per_pixel.flatten(1).sum(1), -fitted.log_prob(x), atol=1e-4)
+        else:  # a VAE's reconstruction term: the ELBO adds a KL >= 0 to it
+            assert (per_pixel.flatten(1).sum(1) > 0).all()
+
+
 def test_samples_have_shape_range_and_are_seeded(fitted):
     if not fitted.supports(Capability.SAMPLE):
         with pytest.raises(CapabilityError):

@@ -135,7 +135,12 @@ def test_artifacts_are_logged_beside_the_store(finished_run):
     top = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"plots", "tables"} <= top
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
-    assert plots == {"plots/roc.png", "plots/synthetic_anomalies.png"}
+    assert plots == {
+        "plots/roc.png",
+        "plots/synthetic_anomalies.png",
+        "plots/anomaly_maps.png",
+        "plots/anomaly_maps_test.png",
+    }
     task = next(r for r in runs if r.info.run_name == PRIMARY)
     plots = {a.path for a in client.list_artifacts(task.info.run_id, "plots")}
     assert {"plots/histogram.png", "plots/most_anomalous.png", "plots/least_anomalous.png"} <= plots
@@ -591,6 +596,15 @@ def test_normal_images_only_select_on_synthetic_anomalies_and_register_by_them(
     assert float(version.tags["synthetic_auroc"]) == pytest.approx(scored[picked])
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert "plots/synthetic_anomalies.png" in plots and "plots/roc.png" not in plots
+
+
+def test_the_delivered_detector_draws_maps_judged_on_known_masks(finished_run):
+    _, parent, _, _ = finished_run
+    # the tiny run's primary is realnvp:ensemble: a flow maps with its input gradient
+    assert parent.data.params["map_kind"] == "gradient"
+    assert 0.0 <= parent.data.metrics["map_pro"] <= 1.0
+    # how good the maps are is measured by the bench; a 3-epoch flow on 8x8 digits maps poorly
+    assert 0.0 <= parent.data.metrics["map_pixel_auroc"] <= 1.0
 
 
 def test_every_detector_is_also_scored_on_synthetic_anomalies(finished_run):

@@ -82,7 +82,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     quiet_libraries()
     summary = score_path(
-        args.model, args.input, args.out, args.batch_size, args.target_fpr, args.threshold
+        args.model,
+        args.input,
+        args.out,
+        args.batch_size,
+        args.target_fpr,
+        args.threshold,
+        args.maps,
     )
     print(
         f"scored {summary.images} image(s): {summary.flagged} flagged as anomalous; "
@@ -195,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="recalibrate the threshold to this false-positive rate (no retraining)",
     )
     moved.add_argument("--threshold", type=float, help="flag scores above this value instead")
+    score.add_argument(
+        "--maps",
+        metavar="DIR",
+        help="also write one anomaly map per input into this new folder (PNG; NIfTI for NIfTI)",
+    )
     score.set_defaults(func=_cmd_score)
     compare = sub.add_parser("compare", help="the runs of an experiment as one table")
     compare.add_argument("experiment", help="MLflow experiment name, e.g. anomaly-detect")

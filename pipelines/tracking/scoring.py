@@ -18,9 +18,11 @@ from typing import Any
 
 import mlflow
 from genmodels.data.inputs import iter_inputs
-from genmodels.errors import DataError, PriorworksError
+from genmodels.errors import CapabilityError, DataError, PriorworksError
+from pipelines.tracking.map_files import MapWriter
 from pipelines.tracking.store import use_store
 from tasks.anomaly.detector import Detector
+from tasks.anomaly.maps import anomaly_maps, map_kind
 
 
 class ModelURIError(PriorworksError):
@@ -77,6 +79,13 @@ def _recalibrate(
     return moved
 
 
+def _map_kind(detector: Detector) -> str:
+    try:
+        return map_kind(detector)
+    except CapabilityError as err:
+        raise DataError(f"--maps: {err}") from None
+
+
 def score_path(
     uri: str,
     inputs: str | Path,
@@ -84,13 +93,15 @@ def score_path(
     batch_size: int = 256,
     target_fpr: float | None = None,
     threshold: float | None = None,
+    maps: str | Path | None = None,
 ) -> ScoreSummary:
     """Score every image at ``inputs`` and write ``out`` (CSV: file, score, p_value, flagged).
 
     The inputs stream through in chunks of ``batch_size`` (read, scored, appended to the CSV), so
     memory does not grow with their number. ``target_fpr`` or ``threshold`` moves the flagging
     threshold, recalibrated on the normal validation scores stored in the logged model; by
-    default the threshold calibrated at training decides.
+    default the threshold calibrated at training decides. ``maps``: a new folder for one anomaly
+    map per input (:mod:`pipelines.tracking.map_files`).
     """
     if batch_size < 1:
         raise DataError(f"--batch-size must be at least 1, got {batch_size}")
@@ -101,6 +112,8 @@ def score_path(
         raise DataError(f"{out}: is a folder; --out names the CSV file to write")
     if out.parent and not out.parent.exists():
         raise DataError(f"{out.parent}: output folder does not exist")
+    kind = _map_kind(detector) if maps is not None else None
+    writer = MapWriter(maps, inputs) if maps is not None else None
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     images = flagged = 0
     try:
@@ -111,10 +124,16 @@ def score_path(
                 frame.to_csv(fh, header=images == 0, index=False)
                 images += len(frame)
                 flagged += int(frame["flagged"].sum())
+                if writer is not None:
+                    writer.add(chunk.ids, anomaly_maps(detector, chunk.images, kind))
+        if writer is not None:
+            writer.finish()
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if writer is not None:
+            writer.abandon()
     return ScoreSummary(
         images,
         flagged,

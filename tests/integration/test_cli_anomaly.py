@@ -641,3 +641,47 @@ def test_baselines_take_the_form_that_the_selection_set_prefers(mlflow_store):
         assert row["form"] == form
         # the chosen form is the best of the three on the synthetic anomalies, so at least 0.5
         assert stage.data.metrics["synthetic_auroc"] >= 0.5 - 1e-9
+
+
+def test_score_writes_one_map_per_input_and_nifti_maps_in_the_input_geometry(
+    finished_run, tmp_path, capsys, monkeypatch
+):
+    import nibabel as nib
+    from PIL import Image
+
+    from pipelines.tracking.scoring import load_scoring_model
+    from tasks.anomaly.maps import anomaly_maps
+
+    client, parent, _, _ = finished_run
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
+    run_id = parent.info.run_id
+    images = np.random.default_rng(1).random((5, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "new.npz", test_images=images)
+    maps = tmp_path / "maps"
+    args = ["score", "--model", run_id, "--out", str(tmp_path / "s.csv"), "--maps", str(maps)]
+    assert main([*args, "--input", str(tmp_path / "new.npz")]) == 0
+    files = sorted(p.name for p in maps.iterdir())
+    assert files == [f"new.npz_test_{i}.png" for i in range(5)]
+    first = np.asarray(Image.open(maps / files[0]))
+    assert first.shape == (8, 8) and first.min() == 0 and first.max() == 255
+    # the PNG is the detector's own map, stretched within the image
+    _, detector = load_scoring_model(run_id)
+    levels = detector.levels - 1  # the inputs were put on the model's level grid
+    grid = np.round(images[:1, None] * levels) / levels
+    raw = anomaly_maps(detector, torch.from_numpy(grid.astype(np.float32)))[0]
+    ranks = np.argsort(raw.ravel(), kind="stable")
+    assert np.all(np.diff(first.ravel()[ranks].astype(int)) >= 0)
+    # a NIfTI volume: its map has the volume's shape and affine
+    affine = np.diag([0.7, 0.7, 2.5, 1.0])
+    volume = np.random.default_rng(0).integers(0, 4000, (24, 20, 3)).astype(np.uint16)
+    nib.save(nib.Nifti1Image(volume, affine), str(tmp_path / "ct.nii.gz"))
+    nifti_maps = tmp_path / "ct-maps"
+    args[-1] = str(nifti_maps)
+    assert main([*args, "--input", str(tmp_path / "ct.nii.gz")]) == 0
+    written = nib.load(str(nifti_maps / "ct_map.nii.gz"))
+    assert written.shape == (24, 20, 3) and np.allclose(written.affine, affine)
+    assert np.isfinite(written.get_fdata()).all()
+    # a folder that holds files already is refused, and nothing is half-written
+    assert main([*args, "--input", str(tmp_path / "ct.nii.gz")]) == 2
+    assert "--maps folder is not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-.PHONY: help install anomaly-detect anomaly-pneumonia augment colorize transfer share schedule serve models-measure anomaly-bench bench bench-quick test test-slow lint format mlflow-ui clean
+.PHONY: help install anomaly-detect anomaly-pneumonia anomaly-medical augment colorize transfer share schedule serve models-measure anomaly-bench bench bench-quick test test-slow lint format mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ anomaly-detect: $(STAMP) ## train a flow on digits, detect anomalies, log to MLf
 
 anomaly-pneumonia: $(STAMP) ## the same on PneumoniaMNIST from ../shared/data (normal X-rays vs pneumonia)
 	$(VENV)/bin/priorworks run anomaly-pneumonia $(ARGS)
+
+anomaly-medical: $(STAMP) ## the one recipe for unseen data, on RetinaMNIST from ../shared/data (ARGS to point it at yours)
+	$(VENV)/bin/priorworks run anomaly-medical $(ARGS)
 
 augment: $(STAMP) ## data augmentation with generated digits: every arm, k in {10, 50}, 3 seeds
 	$(VENV)/bin/priorworks run augment $(ARGS)

@@ -37,11 +37,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 import mlflow
 from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
-from pipelines.spec.loading import apply_overrides
+from pipelines.spec.loading import apply_overrides, load_spec
 from pipelines.spec.pipeline import PipelineSpec
 from pipelines.tracking.artifacts import log_table
 from pipelines.tracking.store import setup_experiment
@@ -88,7 +89,26 @@ SCORES = [
 BASELINES = ["kde", "gmm", "isolation_forest", "ocsvm", "pca_reconstruction"]
 
 
+def _recipe(dataset: str, normal: list[int], args: argparse.Namespace) -> PipelineSpec:
+    """A bundled spec as shipped (its model, training and task sections), on ``dataset``: only
+    the data, the normal classes, the seed and where results go are changed."""
+    info = DATASETS[dataset]
+    data = yaml.safe_dump(info["data"], default_flow_style=True).strip()
+    overrides = [
+        f"name=bench-{args.spec}-{dataset}-{'-'.join(map(str, normal))}",
+        f"seed={args.seed}",
+        f"data={data}",
+        f"task.normal_classes={normal}",
+        f"task.bootstrap={args.bootstrap}",
+        "output={experiment: anomaly-bench, sample_grid: 0, log_model: false}",
+        *args.set,
+    ]
+    return load_spec(args.spec, overrides)
+
+
 def _spec(dataset: str, model: str, normal: list[int], args: argparse.Namespace) -> PipelineSpec:
+    if args.spec:
+        return _recipe(dataset, normal, args)
     info = DATASETS[dataset]
     tree: dict[str, Any] = {
         "name": f"bench-{dataset}-{model}-{'-'.join(map(str, normal))}",
@@ -281,6 +301,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default="anomaly-bench", help="file name stem of the results")
+    parser.add_argument(
+        "--spec",
+        help="run this bundled spec as shipped on every data set (its model, training and task "
+        "sections; --models and --epochs are then ignored)",
+    )
     args = parser.parse_args()
     quiet_libraries()
     command = "benchmarks/anomaly_bench.py " + " ".join(sys.argv[1:])
@@ -293,7 +318,8 @@ def main() -> None:
         if dataset == "usps" and args.digits is not None:
             normals = [[d] for d in args.digits]
         for normal in normals:
-            for i, model in enumerate(args.models):
+            models = [load_spec(args.spec).model.name] if args.spec else args.models
+            for i, model in enumerate(models):
                 spec = _spec(dataset, model, normal, args)
                 start = time.perf_counter()
                 result = run_pipeline(spec, log=lambda _: None)

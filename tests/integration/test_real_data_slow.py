@@ -71,3 +71,36 @@ def test_augment_runs_on_cifar10_colour_images_through_the_spec(shared_data, mlf
     for arm in ("real+classic", "real+gen", "synthetic-only"):
         row = next(line for line in out.splitlines() if line.split()[1:2] == [arm])
         assert 0.0 <= float(row.split()[3]) <= 1.0
+
+
+def test_the_medical_recipe_runs_end_to_end_on_retinamnist(shared_data, mlflow_store, capsys):
+    """The one recipe as shipped (its tiny preset: minutes), on colour fundus photographs:
+    chosen on the validation split's graded images, a CIFAR-10 background made colour, maps."""
+    from mlflow.tracking import MlflowClient
+
+    from pipelines.cli import main
+
+    args = ["run", "anomaly-medical", "--preset", "tiny"]
+    for setting in (
+        f"data.path={shared_data / 'medical' / 'retinamnist.npz'}",
+        f"task.background.data.path={shared_data / 'cifar10' / 'train_jpg.tar.gz'}",
+    ):
+        args += ["--set", setting]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "normal classes [0]: 486 train / 54 val normal, 400 test (226 anomalous)" in out
+    assert "selected realnvp:" in out and "by validation AUROC" in out
+    client = MlflowClient(mlflow_store)
+    runs = client.search_runs([client.get_experiment_by_name("anomaly-medical").experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.data.params["image_shape"] == "3x28x28"
+    assert parent.data.params["background_source"].startswith("cifar10 (")
+    assert parent.data.params["selected_by"] == "validation"
+    picked = parent.data.tags["selected_score"]
+    assert 0 <= parent.data.metrics[f"realnvp:{picked}.auroc"] <= 1
+    assert parent.data.params["map_kind"] in ("gradient", "layout")
+    assert 0 <= parent.data.metrics["map_pixel_auroc"] <= 1
+    version = client.get_model_version_by_alias("medical-detector", "champion")
+    assert float(version.tags["val_auroc"]) == pytest.approx(
+        parent.data.metrics[f"realnvp:{picked}.val_auroc"]
+    )

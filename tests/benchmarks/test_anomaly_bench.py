@@ -114,3 +114,18 @@ def test_synthetic_choice_picks_without_labels_and_measures_its_regret():
         overall["ahead"] == 1 and overall["behind"] == 1
     )  # [0.01, 0.05] above, [-0.3, -0.1] below
     assert synthetic_choice(table.drop(columns="synthetic_auroc")).empty
+
+
+def test_results_sections_are_replaced_in_place_and_the_rest_kept(tmp_path):
+    from benchmarks.anomaly_bench import update_results
+
+    path = tmp_path / "anomaly.md"
+    path.write_text("# Anomaly\n\nCurated text.\n")
+    update_results(path, "anomaly-medical", "## first\n\n| a |")
+    update_results(path, "other", "## other")
+    update_results(path, "anomaly-medical", "## second")
+    text = path.read_text()
+    assert text.startswith("# Anomaly\n\nCurated text.\n")
+    assert "## second" in text and "## first" not in text and "## other" in text
+    assert text.count("<!-- begin: anomaly-medical") == 1
+    assert text.index("## second") < text.index("## other")  # replaced where it was

@@ -17,6 +17,29 @@ from tasks.registry import all_tasks
 SPEC_DIR = Path(__file__).parents[1] / "specs"
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: object, line: int, first: int) -> None:
+        super().__init__(
+            f"key '{key}' appears twice (first on line {first}); YAML keeps only the last"
+        )
+        self.line = line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key that appears twice in one mapping (plain YAML keeps the
+    last silently, so half a spec would be ignored)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKeyError(key, line, seen[key])
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def resolve_spec_path(spec: str | Path) -> Path:
     """A spec is a YAML path or the name of a bundled spec (``anomaly-detect``)."""
     path = Path(spec)
@@ -77,10 +100,18 @@ def load_spec(
     """Read a spec, apply a preset (the spec's ``presets`` section, e.g. ``tiny``) and then the
     overrides, and validate. Raises :class:`SpecError` with every problem found."""
     path = resolve_spec_path(spec)
+    text = path.read_text()
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
+        tree = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKeyError as err:
+        raise SpecError(f"{path}:{err.line}: {err}") from None
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML ({err})") from None
+    if tree is None:
+        raise SpecError(
+            f"{path}: the spec is empty; a spec names at least its task (copy a bundled one from "
+            f"{SPEC_DIR})"
+        )
     if not isinstance(tree, dict):
         raise SpecError(f"{path}: a spec must be a mapping of sections, got {type(tree).__name__}")
     tree.setdefault("name", path.stem)

@@ -222,3 +222,24 @@ def test_a_spec_mapping_validates_against_the_task_it_names():
     spec = PipelineSpec.model_validate({"name": "x", "task": {"name": "augment", "ks": [3]}})
     assert isinstance(spec, PipelineSpec) and isinstance(spec.task, AugmentSpec)
     assert spec.task.ks == [3] and PipelineSpec.from_tree({"name": "y"}).task.name == "anomaly"
+
+
+def test_an_empty_spec_and_a_key_given_twice_are_refused_with_the_file_and_line(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing but a comment\n")
+    with pytest.raises(SpecError, match="empty.yaml: the spec is empty"):
+        load_spec(empty)
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("name: x\ntrain:\n  max_epochs: 3\nseed: 1\ntrain:\n  max_epochs: 5\n")
+    with pytest.raises(
+        SpecError, match=r"twice.yaml:5: key 'train' appears twice \(first on line 2\)"
+    ):
+        load_spec(twice)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("name: x\ntrain:\n  max_epochs: 3\n  max_epochs: 4\n")
+    with pytest.raises(SpecError, match="nested.yaml:4: key 'max_epochs' appears twice"):
+        load_spec(nested)
+    python_tag = tmp_path / "tag.yaml"
+    python_tag.write_text("name: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(python_tag)

@@ -110,6 +110,28 @@ def to_nchw(array: np.ndarray, source: str) -> np.ndarray:
     )
 
 
+#: the most classes a labelled data set may have (labels are class indices 0..MAX_CLASSES-1)
+MAX_CLASSES = 100_000
+
+
+def checked_labels(labels: np.ndarray, source: str) -> np.ndarray:
+    """``labels`` as int64 class indices; a DataError naming ``source`` for labels that are not
+    whole numbers, negative, or beyond :data:`MAX_CLASSES` (class indices count from 0)."""
+    if labels.dtype.kind not in "biuf":
+        raise DataError(f"{source}: labels must be integers, got {labels.dtype} values")
+    if labels.dtype.kind == "f":
+        whole = np.isfinite(labels) & (labels == np.round(labels))
+        if not whole.all():
+            bad = labels[~whole][:3].tolist()
+            raise DataError(f"{source}: labels must be whole class numbers, got {bad}")
+    if labels.size and (labels.min() < 0 or labels.max() >= MAX_CLASSES):
+        raise DataError(
+            f"{source}: labels must be class indices from 0 to {MAX_CLASSES - 1}, found "
+            f"{labels.min()} to {labels.max()}"
+        )
+    return labels.astype(np.int64)
+
+
 def imageset_from_arrays(
     images: np.ndarray,
     labels: np.ndarray | None,
@@ -124,7 +146,7 @@ def imageset_from_arrays(
         labels = np.asarray(labels).reshape(-1)
         if labels.shape[0] != unit.shape[0]:
             raise DataError(f"{source}: {labels.shape[0]} labels for {unit.shape[0]} images")
-        label_tensor = torch.as_tensor(labels.astype(np.int64))
+        label_tensor = torch.as_tensor(checked_labels(labels, source))
     if not ids:
         ids = tuple(f"{source}:{i}" for i in range(unit.shape[0]))
     return ImageSet(torch.from_numpy(unit), label_tensor, levels, class_names, ids)

@@ -10,6 +10,7 @@ import math
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,11 +38,22 @@ def load_npz(path: str | Path, class_names: tuple[str, ...] = ()) -> dict[str, I
         splits = _image_keys(path, keys)
         out = {}
         for split in splits:
-            labels = archive[f"{split}_labels"] if f"{split}_labels" in keys else None
+            labels = _array(archive, f"{split}_labels", path) if f"{split}_labels" in keys else None
             out[split] = imageset_from_arrays(
-                archive[f"{split}_images"], labels, f"{path.name}[{split}]", class_names
-            )
+                _array(archive, f"{split}_images", path), labels, f"{path.name}[{split}]",
+                class_names,
+            )  # fmt: skip
     return out
+
+
+def _array(archive: Any, key: str, path: Path) -> np.ndarray:
+    """One array of the archive; arrays of Python objects are refused, never unpickled."""
+    try:
+        return np.asarray(archive[key])
+    except ValueError as err:
+        raise DataError(
+            f"{path}: array '{key}' cannot be read as numbers ({err}); store plain numeric arrays"
+        ) from None
 
 
 def _image_keys(path: Path, keys: set[str]) -> list[str]:

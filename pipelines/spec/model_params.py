@@ -35,5 +35,11 @@ def check_model_params(model: str, params: dict[str, Any]) -> None:
                 TypeAdapter(hints[key]).validate_python(value)
             except ValidationError as err:
                 wrong.append(f"{key}={value!r}: {err.errors()[0]['msg']}")
+    # the optimizer's settings, which every trainable model takes the same way
+    if "lr" in params and isinstance(params["lr"], int | float) and not params["lr"] > 0:
+        wrong.append(f"lr={params['lr']!r}: a learning rate must be > 0")
+    decay = params.get("weight_decay")
+    if isinstance(decay, int | float) and not decay >= 0:
+        wrong.append(f"weight_decay={decay!r}: must be >= 0")
     if wrong:
         raise ValueError(f"bad parameter value(s) for model '{model}': {'; '.join(wrong)}")

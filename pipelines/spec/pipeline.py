@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from typing import Annotated, Any, Union
 
 from pydantic import Field, create_model, field_validator, model_validator
@@ -57,6 +58,17 @@ class PipelineSpec(Section):
             sections = tuple(t.spec for t in all_tasks().values())
             return _with_task_sections(sections).model_validate(obj, *args, **kwargs)
         return super().model_validate(obj, *args, **kwargs)
+
+    @field_validator("name")
+    @classmethod
+    def _a_name_for_files(cls, v: str) -> str:
+        """The name names runs, locks and release folders: letters, digits, '.', '_', '-'."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v):
+            raise ValueError(
+                f"'{v}' cannot name files: use up to 100 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        return v
 
     @field_validator("task", mode="before")
     @classmethod

@@ -135,3 +135,33 @@ def test_mixed_sizes_name_the_file(tmp_path):
     _write_png(tmp_path / "b.png", np.zeros((5, 4), np.uint8))
     with pytest.raises(DataError, match="b.png: size differs"):
         load_dataset("folder", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (np.array([0, -1, 2, 1]), "labels must be class indices from 0 to 99999, found -1 to 2"),
+        (np.array([0, 1, 10**9, 1]), "labels must be class indices .* found 0 to 1000000000"),
+        (np.array([0.0, 0.5, 1.0, 1.0]), r"labels must be whole class numbers, got \[0.5\]"),
+        (np.array(["a", "b", "a", "b"]), "labels must be integers, got <U1 values"),
+    ],
+)
+def test_labels_that_are_not_class_indices_are_refused_by_file(tmp_path, labels, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, train_images=np.zeros((4, 4, 4), np.uint8), train_labels=labels)
+    with pytest.raises(DataError, match=rf"bad.npz\[train\]: {message}"):
+        load_dataset("npz", path)
+
+
+def test_whole_float_labels_are_kept_and_object_arrays_refused_unread(tmp_path):
+    path = tmp_path / "ok.npz"
+    np.savez(
+        path, train_images=np.zeros((3, 4, 4), np.uint8), train_labels=np.array([0.0, 2.0, 1.0])
+    )
+    assert load_dataset("npz", path)["train"].labels.tolist() == [0, 2, 1]
+    objects = tmp_path / "objects.npz"
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = np.zeros((4, 4)), np.zeros((3, 3))
+    np.savez(objects, train_images=ragged)
+    with pytest.raises(DataError, match="array 'train_images' cannot be read as numbers"):
+        load_dataset("npz", objects)

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from pipelines.errors import SpecError
@@ -243,3 +245,18 @@ def test_an_empty_spec_and_a_key_given_twice_are_refused_with_the_file_and_line(
     python_tag.write_text("name: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(SpecError, match="not valid YAML"):
         load_spec(python_tag)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("name=../escape", "name: '../escape' cannot name files"),
+        ("name=a b", "name: 'a b' cannot name files"),
+        ("model.params.lr=-1", "lr=-1: a learning rate must be > 0"),
+        ("model.params.lr=0", "lr=0: a learning rate must be > 0"),
+        ("model.params.weight_decay=-0.1", "weight_decay=-0.1: must be >= 0"),
+    ],
+)
+def test_values_that_would_fail_later_are_refused_at_load(override, message):
+    with pytest.raises(SpecError, match=re.escape(message)):
+        load_spec("anomaly-detect", [override])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,17 +16,41 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _CHANNELS = {"L": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "I": 1, "RGB": 3}
 
 
-def read_image(path: Path) -> np.ndarray:
-    """One image as ``(H, W)`` or ``(H, W, 3)``; integer dtype of the file's bit depth."""
+#: the most pixels an image file may decode to (a small file can decode to gigabytes); raise it
+#: with the environment variable PRIORWORKS_MAX_IMAGE_PIXELS
+DEFAULT_MAX_PIXELS = 25_000_000
+
+
+def max_image_pixels() -> int:
+    """The pixel limit in force (``PRIORWORKS_MAX_IMAGE_PIXELS``, else the default)."""
+    raw = os.environ.get("PRIORWORKS_MAX_IMAGE_PIXELS", "")
     try:
-        with Image.open(path) as im:
+        return int(raw) if raw else DEFAULT_MAX_PIXELS
+    except ValueError:
+        raise DataError(
+            f"PRIORWORKS_MAX_IMAGE_PIXELS must be a whole number, got '{raw}'"
+        ) from None
+
+
+def read_image(path: Path) -> np.ndarray:
+    """One image as ``(H, W)`` or ``(H, W, 3)``; integer dtype of the file's bit depth. Images
+    larger than :func:`max_image_pixels` are refused before they are decoded."""
+    limit = max_image_pixels()
+    try:
+        with Image.open(path) as im:  # reads the header only: the size is known, nothing decoded
+            width, height = im.size
+            if width * height > limit:
+                raise DataError(
+                    f"{path}: {width}x{height} pixels is more than the limit of {limit:,} for one "
+                    "image (set PRIORWORKS_MAX_IMAGE_PIXELS to allow it, or shrink the image)"
+                )
             im.load()
             if im.mode not in _CHANNELS:
                 raise DataError(
                     f"{path}: unsupported image mode '{im.mode}'; use grayscale (L, I;16) or RGB"
                 )
             arr = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
         raise DataError(f"{path}: corrupt or unreadable image ({err})") from None
     if arr.dtype == np.int32:  # PIL mode "I": 16-bit PNGs often open this way
         arr = arr.astype(np.uint16)

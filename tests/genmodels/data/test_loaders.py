@@ -165,3 +165,20 @@ def test_whole_float_labels_are_kept_and_object_arrays_refused_unread(tmp_path):
     np.savez(objects, train_images=ragged)
     with pytest.raises(DataError, match="array 'train_images' cannot be read as numbers"):
         load_dataset("npz", objects)
+
+
+def test_an_image_too_large_to_decode_is_refused_by_name_before_decoding(tmp_path, monkeypatch):
+    from genmodels.data.folder import read_image
+
+    big = tmp_path / "big.png"
+    Image.new("L", (300, 200)).save(big)  # a few hundred bytes, 60,000 pixels decoded
+    monkeypatch.setenv("PRIORWORKS_MAX_IMAGE_PIXELS", "50000")
+    with pytest.raises(
+        DataError, match=r"big.png: 300x200 pixels is more than the limit of 50,000"
+    ):
+        read_image(big)
+    monkeypatch.setenv("PRIORWORKS_MAX_IMAGE_PIXELS", "60000")
+    assert read_image(big).shape == (200, 300)
+    monkeypatch.setenv("PRIORWORKS_MAX_IMAGE_PIXELS", "many")
+    with pytest.raises(DataError, match="PRIORWORKS_MAX_IMAGE_PIXELS must be a whole number"):
+        read_image(big)

@@ -74,7 +74,14 @@ def _loader(ims: ImageSet, batch_size: int, shuffle: bool, seed: int) -> DataLoa
     if ims.labels is not None:
         tensors.append(ims.labels)
     sampler = EpochSampler(len(ims), seed) if shuffle else None
-    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, sampler=sampler)
+    # A loader's iterator draws a base seed when it is created, from this generator: without one
+    # it draws from the global generator, and a resumed run creates its iterator at another
+    # moment than an uninterrupted one, shifting every random draw of the epoch (dequantization
+    # noise, dropout) after it.
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        TensorDataset(*tensors), batch_size=batch_size, sampler=sampler, generator=generator
+    )
 
 
 class _EpochSeed(Callback):

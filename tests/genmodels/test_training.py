@@ -1,4 +1,5 @@
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from genmodels.contract import GenerativeModel, Likelihood
@@ -65,3 +66,43 @@ def test_best_validation_weights_are_restored(tiny_images):
     val = m.bits_per_dim(tiny_images.images).mean().item()
     assert val == pytest.approx(result.best_score, rel=1e-4)
     assert not m.training
+
+
+class _CrashAt(pl.Callback):
+    """A crash (an OOM kill, a lost node) at the start of an epoch, after its checkpoint."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError("crash")
+
+
+@pytest.mark.parametrize("name", ["realnvp", "vae", "pixelcnn", "dcgan", "ddpm"])
+def test_a_resumed_training_ends_where_an_uninterrupted_one_does(name, tiny_images, tmp_path):
+    """Every family's training (automatic and manual optimization, dequantization noise, latent
+    and timestep draws) resumed from its checkpoint gives the uninterrupted run's weights."""
+    from zoo_params import tiny_params
+
+    from genmodels.registry import get_model_class
+    from genmodels.training import seed_all
+
+    cls = get_model_class(name)
+    config = TrainConfig(max_epochs=4, batch_size=16, patience=0)
+
+    def fresh():
+        seed_all(0)
+        return cls(tiny_images.image_shape, tiny_images.levels, **tiny_params(cls))
+
+    straight = fit_model(fresh(), tiny_images, tiny_images, config, seed=3)
+    with pytest.raises(RuntimeError, match="crash"):
+        fit_model(fresh(), tiny_images, tiny_images, config, 3, None, tmp_path, [_CrashAt(2)])
+    assert (tmp_path / "last.ckpt").is_file()
+    resumed = fit_model(fresh(), tiny_images, tiny_images, config, seed=3, checkpoint_dir=tmp_path)
+    assert resumed.epochs == straight.epochs == 4
+    assert resumed.best_score == straight.best_score
+    for (key, a), b in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), key

@@ -163,6 +163,8 @@ def train_stage(
     source = _finished_training(uri, key) if spec.reuse and weights is None else None
     with mlflow.start_run(run_name=f"train:{model.name}:{role}", nested=True) as run:
         mlflow.set_tags({**tags, "stage": "train", "role": role, "train_key": key})
+        # the compare view's columns (Lightning's logger adds the model's hyperparameters)
+        mlflow.log_params({"role": role, "dataset": spec.data.name, "seed": spec.seed})
         t0 = time.perf_counter()
         if weights is not None:
             _load_weights(model, weights)

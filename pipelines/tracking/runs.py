@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -62,11 +62,26 @@ def pipeline_run(spec: PipelineSpec, model_cls: type[GenerativeModel]) -> Iterat
     exception inside marks the run FAILED (MLflow's context manager) and propagates."""
     uri, experiment_id = setup_experiment(spec.output.experiment)
     tags = pipeline_tags(spec.task.name, spec, model_cls)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=spec.name) as parent:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name(spec)) as parent:
         started = time.perf_counter()
         mlflow.set_tags(tags)
         mlflow.log_params(spec.flat_params())
         yield PipelineRun(parent.info.run_id, experiment_id, uri, tags, started)
+
+
+def run_name(spec: PipelineSpec) -> str:
+    """A pipeline run's name says what ran on what: ``anomaly-detect: realnvp on digits``."""
+    return f"{spec.name}: {spec.model.name} on {spec.data.name}"
+
+
+def stage_params(spec: PipelineSpec) -> dict[str, object]:
+    """What every nested run shares and the compare view needs to tell runs apart."""
+    return {
+        "model": spec.model.name,
+        "dataset": spec.data.name,
+        "seed": spec.seed,
+        **{f"model.{k}": v for k, v in spec.model.params.items()},
+    }
 
 
 def _log_record(record: Record) -> None:
@@ -112,7 +127,12 @@ def record_result(
     for stage in result.stages:
         with mlflow.start_run(run_name=stage.name, nested=True):
             mlflow.set_tags(run.tags)
-            _log_record(stage)
+            # a baseline's run names its own model (tag `model`): not the spec's
+            shared = stage_params(spec) if "model" not in stage.tags else {
+                "dataset": spec.data.name, "seed": spec.seed
+            }  # fmt: skip
+            mlflow.log_params({**shared, **stage.params})
+            _log_record(replace(stage, params={}))
     model_uri = None
     if result.model is not None and spec.output.log_model:
         if not isinstance(result.model, Detector):

@@ -192,7 +192,9 @@ def _score_stage(
 ) -> tuple[Score, DetectionResult, Stage]:
     score = make_score(name).fit(evidence.reference)
     method = f"{model.name}:{name}"
-    stage = Stage(name=f"task:anomaly:{method}", tags={"stage": "task", "score": name})
+    stage = Stage(
+        name=f"task:anomaly:{method}", tags={"stage": "task", "score": name}, params={"score": name}
+    )
     test_scores = score(evidence.test)
     scores = _Scores(
         score(evidence.calibration),
@@ -209,7 +211,8 @@ def _score_stage(
 
 def _baseline_stage(method: str, result: DetectionResult, form: str) -> Stage:
     tags = {"stage": "baseline", "model": method, "likelihood": "baseline", "form": form}
-    return Stage(name=f"baseline:{method}", tags=tags, metrics=dict(result.metrics))
+    params = {"baseline": method, "form": form}
+    return Stage(name=f"baseline:{method}", tags=tags, params=params, metrics=dict(result.metrics))
 
 
 def _baseline(name: str, setting: _Setting) -> tuple[DetectionResult, str]:
@@ -453,6 +456,12 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
     result.model = detector
     metric = SELECTION_METRIC[selection]
     result.selection = (metric, primary.metrics[metric])
+    # the deployed detector's numbers under keys that do not name the model, so runs of
+    # different models compare column by column
+    result.metrics.update(
+        {f"selected.{k}": primary.metrics[k] for k in (*KEY_METRICS, "fpr_at_threshold")
+         if k in primary.metrics}
+    )  # fmt: skip
     if spec.maps:
         _judge_maps(result, detector, data, seed, log)
     result.table = table

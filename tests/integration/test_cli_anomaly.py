@@ -92,7 +92,7 @@ def test_parent_and_nested_runs_are_finished_and_tagged(finished_run):
     assert parent.info.status == "FINISHED"
     names = {r.info.run_name for r in runs}
     assert {
-        "anomaly-detect",
+        "anomaly-detect: realnvp on digits",
         "train:realnvp:model",
         "train:realnvp:background",
         "task:anomaly:realnvp:bpd",
@@ -540,7 +540,7 @@ def test_select_by_validation_picks_the_best_validation_score_and_registers_by_i
     val = {
         key.removesuffix(".val_auroc"): value
         for key, value in parent.data.metrics.items()
-        if key.endswith(".val_auroc")
+        if key.endswith(".val_auroc") and not key.startswith("selected.")
     }
     assert len(val) == 4 and all(0.0 <= v <= 1.0 for v in val.values())
     chosen = max(val, key=val.__getitem__)
@@ -685,3 +685,21 @@ def test_score_writes_one_map_per_input_and_nifti_maps_in_the_input_geometry(
     assert main([*args, "--input", str(tmp_path / "ct.nii.gz")]) == 2
     assert "--maps folder is not empty" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_runs_of_different_models_compare_column_by_column(finished_run):
+    """The compare view: a parent name that says model and data, the deployed score's numbers
+    under model-free keys, and nested runs with the params that tell them apart."""
+    _, parent, runs, _ = finished_run
+    assert parent.info.run_name == "anomaly-detect: realnvp on digits"
+    metrics = parent.data.metrics
+    assert metrics["selected.auroc"] == metrics["realnvp:ensemble.auroc"]  # the primary
+    assert metrics["selected.synthetic_auroc"] == metrics["realnvp:ensemble.synthetic_auroc"]
+    score = next(r for r in runs if r.info.run_name == PRIMARY)
+    assert score.data.params["score"] == "ensemble" and score.data.params["model"] == "realnvp"
+    assert score.data.params["dataset"] == "digits" and score.data.params["seed"] == "0"
+    assert score.data.params["model.hidden_channels"] == "8"  # the tiny preset's
+    baseline = next(r for r in runs if r.info.run_name == "baseline:gmm")
+    assert baseline.data.params["baseline"] == "gmm" and "model" not in baseline.data.params
+    train = next(r for r in runs if r.info.run_name == "train:realnvp:model")
+    assert train.data.params["role"] == "model" and train.data.params["dataset"] == "digits"

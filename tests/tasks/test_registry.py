@@ -105,7 +105,7 @@ def test_a_new_task_folder_runs_end_to_end(brightness_task, mlflow_store, tmp_pa
     assert parent.data.params["task.samples"] == "16" and parent.data.params["n_test"] == "540"
     tables = {a.path for a in client.list_artifacts(parent.info.run_id, "tables")}
     assert tables == {"tables/results.csv"}
-    assert {r.info.run_name for r in runs} == {"brightness", "train:gmm:model"}
+    assert {r.info.run_name for r in runs} == {"brightness: gmm on digits", "train:gmm:model"}
     # its section's keys are checked like every task's
     assert main(["run", str(spec), "--set", "task.bogus=1"]) == 2
     err = capsys.readouterr().err

@@ -30,8 +30,9 @@ def ensure_splits(
 ) -> dict[str, ImageSet]:
     """Return ``train``, ``val`` and ``test`` splits, carving missing ones with a seed.
 
-    Official splits are kept as they are; ``all`` is split into the three; a missing ``val`` is
-    carved from ``train``. Stratified by label where labels exist.
+    Official splits are kept as they are; ``all`` is split into the three; a missing ``test`` is
+    carved from ``train`` (``test_fraction`` of it), then a missing ``val`` from what is left
+    (``val_fraction`` of the whole). Stratified by label where labels exist.
     """
     for name, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 < fraction < 1.0:
@@ -40,8 +41,19 @@ def ensure_splits(
     if "all" in out:
         rest, out["test"] = _split(out.pop("all"), test_fraction, seed)
         out["train"], out["val"] = _split(rest, val_fraction / (1.0 - test_fraction), seed)
-    if "train" not in out or "test" not in out:
-        raise DataError(f"need 'train' and 'test' splits (or 'all'); got {', '.join(sorted(out))}")
+    if "train" not in out:
+        raise DataError(f"need a 'train' split (or 'all'); got {', '.join(sorted(out)) or 'none'}")
+    if "test" not in out:
+        whole = test_fraction + (0.0 if "val" in out else val_fraction)
+        if whole >= 1.0:
+            raise DataError(
+                f"val_fraction {val_fraction} and test_fraction {test_fraction} leave nothing to "
+                "train on"
+            )
+        out["train"], out["test"] = _split(out["train"], test_fraction, seed)
+        if "val" not in out:
+            share = val_fraction / (1.0 - test_fraction)
+            out["train"], out["val"] = _split(out["train"], share, seed)
     if "val" not in out:
         out["train"], out["val"] = _split(out["train"], val_fraction, seed)
     return {k: out[k] for k in ("train", "val", "test")}

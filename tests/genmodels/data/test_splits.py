@@ -39,3 +39,16 @@ def test_carved_splits_are_capped_subsets_of_the_uncapped_ones():
         assert set(capped[name].ids) <= set(full[name].ids)  # a cap never moves an image
     uncapped = carve_splits(load_dataset("digits"), 0.2, 0.3, seed=0)
     assert uncapped["test"].ids == full["test"].ids
+
+
+def test_a_lone_training_split_is_carved_into_all_three(tiny_images):
+    splits = ensure_splits({"train": tiny_images}, 0.25, 0.25, seed=0)
+    ids = [set(splits[k].ids) for k in ("train", "val", "test")]
+    assert [len(i) for i in ids] == [20, 10, 10] and not (ids[0] & ids[1] | ids[0] & ids[2])
+    assert set().union(*ids) == set(tiny_images.ids)
+    kept_val = ensure_splits({"train": tiny_images, "val": tiny_images}, 0.25, 0.25, seed=0)
+    assert kept_val["val"] is tiny_images and len(kept_val["test"]) == 10
+    with pytest.raises(DataError, match="need a 'train' split \\(or 'all'\\); got test"):
+        ensure_splits({"test": tiny_images}, 0.2, 0.3, seed=0)
+    with pytest.raises(DataError, match="leave nothing to train on"):
+        ensure_splits({"train": tiny_images}, 0.6, 0.5, seed=0)

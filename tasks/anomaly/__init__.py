@@ -2,8 +2,10 @@
 
 Read in order: ``spec.py`` (the settings), ``experiment.py`` (the protocol and the entry point),
 ``protocol.py`` (the one-class split), ``scores.py`` (the scores over a model's evidence),
-``threshold.py`` and ``evaluation.py`` (calibration and metrics), ``detector.py`` (what a run
-delivers), ``baselines.py`` (what every score must beat).
+``threshold.py``, ``evaluation.py`` and ``setting.py`` (calibration, metrics, every detector
+evaluated alike), ``corruptions.py`` (synthetic anomalies, to choose without labels),
+``baselines.py`` and ``orientation.py`` (what every score must beat, at its strongest),
+``detector.py`` (what a run delivers), ``maps.py`` and ``localization.py`` (where).
 """
 
 from tasks.anomaly.background import background_data, perturb

@@ -22,20 +22,18 @@ from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
 from genmodels.data.inputs import conform
 from genmodels.data.spec import load_splits
-from genmodels.errors import CapabilityError, DataError
+from genmodels.errors import DataError
 from tasks.anomaly.background import background_data
-from tasks.anomaly.baselines import fit_baseline, fit_compressor_baseline
 from tasks.anomaly.comparison import gains_over_best_baseline
-from tasks.anomaly.complexity import code_length_bits
-from tasks.anomaly.corruptions import LOCAL, Corrupted, corrupt
+from tasks.anomaly.corruptions import corrupt
 from tasks.anomaly.detector import Detector
-from tasks.anomaly.evaluation import DetectionResult, evaluate_detector
-from tasks.anomaly.figures import maps_grid, roc_figure, score_histogram, synthetic_grid
+from tasks.anomaly.evaluation import DetectionResult
+from tasks.anomaly.figures import roc_figure, score_histogram, synthetic_grid
 from tasks.anomaly.layout import LayoutDensity
-from tasks.anomaly.maps import anomaly_maps, map_kind, pixel_auroc, pro_score
-from tasks.anomaly.orientation import choose_form, orient
+from tasks.anomaly.localization import judge_maps
 from tasks.anomaly.protocol import OneClassSplit, one_class_split, reference_calibration_split
 from tasks.anomaly.scores import Evidence, Score, gather_evidence, make_score
+from tasks.anomaly.setting import Scores, Setting, baseline_result, compressor_baseline_result
 from tasks.anomaly.spec import AnomalySpec
 from tasks.anomaly.threshold import ConformalThreshold
 from tasks.inputs import ModelTrainer, TaskInputs
@@ -68,86 +66,6 @@ class _Evidence:
     test: Evidence
     val_anomalous: Evidence | None  # None when the validation split holds no anomalies
     synthetic: Evidence | None  # None when no synthetic anomalies are scored
-
-
-@dataclass(frozen=True)
-class _Scores:
-    """One detector's scores of each part of the split."""
-
-    calibration: np.ndarray
-    test: np.ndarray
-    val_anomalous: np.ndarray | None
-    synthetic: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class _Setting:
-    """What every detector of one run shares: the split, the calibration images, the rules."""
-
-    data: OneClassSplit
-    calibration: np.ndarray  # indices into the normal validation images
-    spec: AnomalySpec
-    seed: int
-    synthetic: Corrupted | None  # anomalies made from the calibration images
-    selection: str  # how detectors are chosen: score, validation or synthetic
-    center_images: torch.Tensor  # normal images that set a two-sided baseline's centre
-
-    def evaluate_baseline(
-        self, method: str, scores: Callable[[torch.Tensor], np.ndarray]
-    ) -> tuple[DetectionResult, str]:
-        """Evaluate a baseline in the form (as-is, flipped, two-sided) that the run's selection
-        set prefers; as-is when the run selects nothing. Returns the result and the form."""
-        raw = self.scores_of(scores)
-        center = float(np.mean(scores(self.center_images)))
-        chosen = {"validation": raw.val_anomalous, "synthetic": raw.synthetic}.get(self.selection)
-        form = "as-is" if chosen is None else choose_form(raw.calibration, chosen, center)
-
-        def turn(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else orient(form, a, center)
-
-        oriented = _Scores(
-            orient(form, raw.calibration, center),
-            orient(form, raw.test, center),
-            turn(raw.val_anomalous),
-            turn(raw.synthetic),
-        )
-        return self.evaluate(method, precomputed=oriented), form
-
-    def scores_of(self, scores: Callable[[torch.Tensor], np.ndarray]) -> _Scores:
-        """A detector's scores of every part of the split, from a function of images."""
-        data = self.data
-        cal_scores = scores(data.val.images[self.calibration])
-        test_scores = scores(data.test.images)
-        anomalous = None if data.val_anomalous is None else scores(data.val_anomalous.images)
-        synthetic = None if self.synthetic is None else scores(self.synthetic.images)
-        return _Scores(cal_scores, test_scores, anomalous, synthetic)
-
-    def evaluate(
-        self,
-        method: str,
-        scores: Callable[[torch.Tensor], np.ndarray] | None = None,
-        precomputed: _Scores | None = None,
-    ) -> DetectionResult:
-        """Calibrate, decide and measure one detector: from a function of images, or from its
-        scores of each part."""
-        data = self.data
-        if precomputed is None:
-            assert scores is not None
-            precomputed = self.scores_of(scores)
-        labels = data.test.labels.numpy() if data.test.labels is not None else None
-        return evaluate_detector(
-            method,
-            precomputed.calibration,
-            precomputed.test,
-            data.test_is_anomaly,
-            self.spec.target_fpr,
-            data.test.ids,
-            labels,
-            n_boot=self.spec.bootstrap,
-            seed=self.seed,
-            val_anomalous_scores=precomputed.val_anomalous,
-            synthetic_scores=precomputed.synthetic,
-        )
 
 
 def results_table(results: list[tuple[str, DetectionResult]]) -> pd.DataFrame:
@@ -188,7 +106,7 @@ def _score_plots(stage: Stage, method: str, test_scores: np.ndarray, result: Det
 
 
 def _score_stage(
-    model: GenerativeModel, name: str, evidence: _Evidence, setting: _Setting
+    model: GenerativeModel, name: str, evidence: _Evidence, setting: Setting
 ) -> tuple[Score, DetectionResult, Stage]:
     score = make_score(name).fit(evidence.reference)
     method = f"{model.name}:{name}"
@@ -196,7 +114,7 @@ def _score_stage(
         name=f"task:anomaly:{method}", tags={"stage": "task", "score": name}, params={"score": name}
     )
     test_scores = score(evidence.test)
-    scores = _Scores(
+    scores = Scores(
         score(evidence.calibration),
         test_scores,
         None if evidence.val_anomalous is None else score(evidence.val_anomalous),
@@ -213,24 +131,6 @@ def _baseline_stage(method: str, result: DetectionResult, form: str) -> Stage:
     tags = {"stage": "baseline", "model": method, "likelihood": "baseline", "form": form}
     params = {"baseline": method, "form": form}
     return Stage(name=f"baseline:{method}", tags=tags, params=params, metrics=dict(result.metrics))
-
-
-def _baseline(name: str, setting: _Setting) -> tuple[DetectionResult, str]:
-    flat_train = setting.data.train.images.flatten(1).numpy()
-    scorer = fit_baseline(name, flat_train, seed=setting.seed)
-    return setting.evaluate_baseline(name, lambda images: scorer(images.flatten(1).numpy()))
-
-
-def _compressor_baseline(name: str, setting: _Setting) -> tuple[DetectionResult, str]:
-    """A detector with no model at all: the compressor's code length of each image (reported as
-    ``<compressor>:<name>``, e.g. ``png:code_typicality``)."""
-    compressor, levels = setting.spec.compressor, setting.data.train.levels
-
-    def bits(images: torch.Tensor) -> np.ndarray:
-        return code_length_bits(images, levels, compressor)
-
-    scorer = fit_compressor_baseline(name, bits(setting.data.train.images))
-    return setting.evaluate_baseline(f"{compressor}:{name}", lambda images: scorer(bits(images)))
 
 
 def _background(
@@ -297,7 +197,7 @@ def _select_primary(
 
 
 def _gains(
-    results: list[tuple[str, DetectionResult]], setting: _Setting, log: Callable[[str], None]
+    results: list[tuple[str, DetectionResult]], setting: Setting, log: Callable[[str], None]
 ) -> pd.DataFrame:
     """Each model score's AUROC gain over the run's best baseline (paired bootstrap); empty
     when the run has no baseline or its test split no anomalies."""
@@ -318,38 +218,6 @@ def _gains(
             f"{best['auroc_gain_ci_high']:+.3f}] (paired bootstrap)"
         )
     return gains
-
-
-def _judge_maps(
-    result: TaskResult, detector: Detector, data: OneClassSplit, seed: int,
-    log: Callable[[str], None],
-) -> None:  # fmt: skip
-    """The delivered detector's anomaly maps: pixel AUROC and PRO on synthetic local anomalies
-    made from the normal test images (their masks are known), and a grid of them beside the most
-    anomalous test images. Skipped, with a line in the log, for a model that cannot map."""
-    try:
-        kind = map_kind(detector)
-    except CapabilityError as err:
-        log(f"no anomaly maps: {err}")
-        return
-    normal_test = data.test.images[~torch.from_numpy(data.test_is_anomaly)]
-    local = corrupt(normal_test, data.train.images, data.train.levels, seed + 3, kinds=LOCAL)
-    maps = anomaly_maps(detector, local.images, kind)
-    masks = local.masks[:, 0].numpy()
-    result.params["map_kind"] = kind
-    result.metrics.update(map_pixel_auroc=pixel_auroc(maps, masks), map_pro=pro_score(maps, masks))
-    log(
-        f"anomaly maps ({kind}) on {len(maps)} synthetic local anomalies: pixel AUROC "
-        f"{result.metrics['map_pixel_auroc']:.3f}, PRO {result.metrics['map_pro']:.3f}"
-    )
-    title = f"{kind} maps of synthetic local anomalies (outlined)"
-    result.figure("anomaly_maps", maps_grid(local.images, maps, local.masks, title))
-    scores = detector.scores(data.test.images)
-    worst = data.test.images[np.argsort(scores)[::-1][:8].copy()]
-    title = f"{kind} maps of the most anomalous test images"
-    result.figure(
-        "anomaly_maps_test", maps_grid(worst, anomaly_maps(detector, worst, kind), None, title)
-    )
 
 
 def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
@@ -412,15 +280,15 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
         None if synthetic is None else gather(synthetic.images),
     )
     center_images = data.val.images[reference] if not shared else data.train.images
-    setting = _Setting(data, calibration, spec, seed, synthetic, selection, center_images)
+    setting = Setting(data, calibration, spec, seed, synthetic, selection, center_images)
     scored = []
     for name in spec.all_scores:
         score, detection, stage = _score_stage(model, name, evidence, setting)
         scored.append((score, detection))
         result.stages.append(stage)
     results = [(model.likelihood.value, r) for _, r in scored]
-    baselines = [_baseline(name, setting) for name in spec.baselines]
-    baselines += [_compressor_baseline(name, setting) for name in spec.compressor_baselines]
+    baselines = [baseline_result(name, setting) for name in spec.baselines]
+    baselines += [compressor_baseline_result(name, setting) for name in spec.compressor_baselines]
     forms = {}
     for baseline, form in baselines:
         result.stages.append(_baseline_stage(baseline.method, baseline, form))
@@ -463,6 +331,6 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
          if k in primary.metrics}
     )  # fmt: skip
     if spec.maps:
-        _judge_maps(result, detector, data, seed, log)
+        judge_maps(result, detector, data, seed, log)
     result.table = table
     return result

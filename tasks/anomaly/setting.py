@@ -96,6 +96,7 @@ class Setting:
             seed=self.seed,
             val_anomalous_scores=precomputed.val_anomalous,
             synthetic_scores=precomputed.synthetic,
+            synthetic_kinds=() if self.synthetic is None else self.synthetic.kinds,
         )
 
 

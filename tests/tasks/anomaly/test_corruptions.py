@@ -70,3 +70,22 @@ def test_bad_requests_are_refused_by_name():
         corrupt(x, _images(n=3, size=8), 17, seed=0)
     with pytest.raises(ValueError, match="at least one donor"):
         corrupt(x, x[:0], 17, seed=0)
+
+
+def test_each_kind_of_synthetic_anomaly_is_judged_on_its_own():
+    import numpy as np
+
+    from tasks.anomaly.evaluation import evaluate_detector
+
+    normal = np.linspace(0.0, 1.0, 21)
+    synthetic = np.array([5.0, 6.0, -1.0, -2.0])  # the blurs stand out, the noise does not
+    kinds = ("local-blur", "local-blur", "noise", "noise")
+    result = evaluate_detector(
+        "x", normal, normal, np.zeros(21, bool), 0.1, synthetic_scores=synthetic,
+        synthetic_kinds=kinds,
+    )  # fmt: skip
+    m = result.metrics
+    assert m["synthetic_auroc.local-blur"] == 1.0 and m["synthetic_auroc.noise"] == 0.0
+    assert m["synthetic_local_auroc"] == 1.0 and m["synthetic_global_auroc"] == 0.0
+    assert m["synthetic_mean_kind_auroc"] == 0.5 and m["synthetic_worst_kind_auroc"] == 0.0
+    assert m["synthetic_auroc"] == 0.5

@@ -3,7 +3,8 @@ alias ``champion``, so ``priorworks score --model models:/<name>@champion`` alwa
 
 Each version carries the number it was judged by as a tag: ``auroc`` (test AUROC of the primary
 score), ``val_auroc`` (validation AUROC, under ``task.select_by: validation``) or
-``synthetic_auroc`` (AUROC on synthetic anomalies, under ``select_by: synthetic``). A new version
+``synthetic_auroc`` or another synthetic-anomaly number (under ``select_by: synthetic``, by its
+``synthetic_rule``). A new version
 is compared with the champion on the same number only; a champion judged by another number is not
 comparable and keeps the alias until a user moves it.
 """
@@ -18,7 +19,15 @@ from mlflow.tracking import MlflowClient
 import mlflow
 
 CHAMPION = "champion"
-METRICS = ("auroc", "val_auroc", "synthetic_auroc")
+METRICS = (
+    "auroc",
+    "val_auroc",
+    "synthetic_auroc",
+    "synthetic_local_auroc",
+    "synthetic_global_auroc",
+    "synthetic_mean_kind_auroc",
+    "synthetic_worst_kind_auroc",
+)
 
 
 @dataclass(frozen=True)

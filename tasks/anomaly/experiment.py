@@ -61,8 +61,6 @@ METRIC_COLUMNS = (
 )
 #: the metrics of every detector the pipeline's own run carries as ``<method>.<metric>``
 KEY_METRICS = ("auroc", "auprc", "fpr_at_95tpr", "val_auroc", "synthetic_auroc")
-#: the metric each way of selecting judges detectors (and registered models) by
-SELECTION_METRIC = {"score": "auroc", "validation": "val_auroc", "synthetic": "synthetic_auroc"}
 
 
 @dataclass(frozen=True)
@@ -190,13 +188,13 @@ def _split(
 
 
 def _select_primary(
-    scored: list[tuple[Score, DetectionResult]], selection: str, log: Callable[[str], None]
-) -> tuple[Score, DetectionResult]:
+    scored: list[tuple[Score, DetectionResult]], selection: str, metric: str,
+    log: Callable[[str], None],
+) -> tuple[Score, DetectionResult]:  # fmt: skip
     """The spec's primary score, or the model score with the highest validation (or synthetic)
-    AUROC (the first of equals, in the spec's order)."""
+    AUROC, ``metric`` (the first of equals, in the spec's order)."""
     if selection == "score":
         return scored[0]
-    metric = SELECTION_METRIC[selection]
     best = max(scored, key=lambda pair: pair[1].metrics[metric])
     listing = ", ".join(f"{r.method} {r.metrics[metric]:.4f}" for _, r in scored)
     what = "validation AUROC" if selection == "validation" else "AUROC on synthetic anomalies"
@@ -322,7 +320,8 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
         result.figure(
             "synthetic_anomalies", synthetic_grid(data.val.images[calibration], synthetic)
         )
-    primary_score, primary = _select_primary(scored, selection, log)
+    metric = spec.selection_metric(selection)
+    primary_score, primary = _select_primary(scored, selection, metric, log)
     if selection != "score":
         result.tags["selected_score"] = primary_score.name
     detector = Detector.keeping_what_it_uses(
@@ -330,7 +329,6 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
         spec.batch_size,
     )  # fmt: skip
     result.model = detector
-    metric = SELECTION_METRIC[selection]
     result.selection = (metric, primary.metrics[metric])
     # the deployed detector's numbers under keys that do not name the model, so runs of
     # different models compare column by column

@@ -59,6 +59,17 @@ def _all_baselines() -> list[BaselineName]:
     return list(get_args(BaselineName))
 
 
+SyntheticRule = Literal["pooled", "local", "global", "mean-kind", "worst-kind"]
+#: the results column each synthetic rule ranks by
+SYNTHETIC_RULE_METRIC = {
+    "pooled": "synthetic_auroc",
+    "local": "synthetic_local_auroc",
+    "global": "synthetic_global_auroc",
+    "mean-kind": "synthetic_mean_kind_auroc",
+    "worst-kind": "synthetic_worst_kind_auroc",
+}
+
+
 class AnomalySpec(TaskSpec):
     """Anomaly detection: which classes are normal, which scores, which false-positive rate."""
 
@@ -76,6 +87,9 @@ class AnomalySpec(TaskSpec):
     select_by: Literal["auto", "score", "validation", "synthetic"] = "auto"
     # score synthetic anomalies beside the real ones (`synthetic_auroc` of every detector)
     synthetic_anomalies: bool = True
+    # how select_by: synthetic ranks scores: the AUROC over all synthetic anomalies (pooled),
+    # over the local or the global kinds, or the mean or the worst of the per-kind AUROCs
+    synthetic_rule: SyntheticRule = "pooled"
     # anomaly maps of the delivered detector, judged on synthetic local anomalies made from the
     # normal test images (map_pixel_auroc, map_pro), where its model can say where
     maps: bool = True
@@ -90,6 +104,12 @@ class AnomalySpec(TaskSpec):
     batch_size: int = Field(256, ge=1)
 
     requirement: ClassVar[TaskRequirement] = REQUIREMENT
+
+    def selection_metric(self, selection: str) -> str:
+        """The metric a way of selecting ranks detectors (and judges registered models) by."""
+        if selection == "synthetic":
+            return SYNTHETIC_RULE_METRIC[self.synthetic_rule]
+        return {"score": "auroc", "validation": "val_auroc"}[selection]
 
     def selection(self, val_has_anomalies: bool) -> Literal["score", "validation", "synthetic"]:
         """How a run on data with (or without) anomalous validation images picks its primary."""

@@ -129,3 +129,20 @@ def test_results_sections_are_replaced_in_place_and_the_rest_kept(tmp_path):
     assert "## second" in text and "## first" not in text and "## other" in text
     assert text.count("<!-- begin: anomaly-medical") == 1
     assert text.index("## second") < text.index("## other")  # replaced where it was
+
+
+def test_synthetic_rules_are_compared_by_validation_regret():
+    from benchmarks.anomaly_bench import rule_comparison
+
+    rows = [  # the pooled number favours bpd, the worst kind favours layout
+        _row(0, "flow:bpd", 0.60, 0.0, 0.0)
+        | {"val_auroc": 0.70, "synthetic_auroc": 0.90, "synthetic_worst_kind_auroc": 0.40},
+        _row(0, "flow:layout", 0.95, 0.0, 0.0)
+        | {"val_auroc": 0.90, "synthetic_auroc": 0.80, "synthetic_worst_kind_auroc": 0.70},
+        _row(0, "ocsvm", 0.99, None, None) | {"val_auroc": 0.99, "synthetic_auroc": 0.99},
+    ]
+    rules = rule_comparison(pd.DataFrame(rows)).set_index("rule")
+    assert set(rules.index) == {"pooled", "worst-kind"}  # the columns this table has
+    assert rules.loc["pooled", "val_regret"] == pytest.approx(0.20)
+    assert rules.loc["pooled", "test_regret"] == pytest.approx(0.35)
+    assert rules.loc["worst-kind", "val_regret"] == 0.0  # baselines never count

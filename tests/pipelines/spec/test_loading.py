@@ -260,3 +260,20 @@ def test_an_empty_spec_and_a_key_given_twice_are_refused_with_the_file_and_line(
 def test_values_that_would_fail_later_are_refused_at_load(override, message):
     with pytest.raises(SpecError, match=re.escape(message)):
         load_spec("anomaly-detect", [override])
+
+
+def test_each_synthetic_rule_ranks_by_its_own_column():
+    rules = {
+        "pooled": "synthetic_auroc",
+        "local": "synthetic_local_auroc",
+        "global": "synthetic_global_auroc",
+        "mean-kind": "synthetic_mean_kind_auroc",
+        "worst-kind": "synthetic_worst_kind_auroc",
+    }
+    for rule, column in rules.items():
+        task = load_spec("anomaly-detect", [f"task.synthetic_rule={rule}"]).task
+        assert task.selection_metric("synthetic") == column
+        assert task.selection_metric("validation") == "val_auroc"
+        assert task.selection_metric("score") == "auroc"
+    with pytest.raises(SpecError, match="task.synthetic_rule: Input should be 'pooled'"):
+        load_spec("anomaly-detect", ["task.synthetic_rule=best"])

@@ -69,6 +69,22 @@ class EpochSampler(Sampler[int]):
         return self.n
 
 
+class _PicklableGenerator(torch.Generator):
+    """A CPU generator pickled as the bytes of its state. Spawned processes (``ddp_spawn``)
+    receive tensors as file descriptors, and a generator's state is a temporary tensor whose
+    descriptor is closed, and its number reused, before the child starts ('bad value(s) in
+    fds_to_keep')."""
+
+    def __reduce__(self):
+        return (_generator_from_state, (self.get_state().numpy().tobytes(),))
+
+
+def _generator_from_state(state: bytes) -> _PicklableGenerator:
+    generator = _PicklableGenerator()
+    generator.set_state(torch.frombuffer(bytearray(state), dtype=torch.uint8))
+    return generator
+
+
 def _loader(ims: ImageSet, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
     tensors: list[torch.Tensor] = [ims.images]
     if ims.labels is not None:
@@ -78,7 +94,7 @@ def _loader(ims: ImageSet, batch_size: int, shuffle: bool, seed: int) -> DataLoa
     # it draws from the global generator, and a resumed run creates its iterator at another
     # moment than an uninterrupted one, shifting every random draw of the epoch (dequantization
     # noise, dropout) after it.
-    generator = torch.Generator().manual_seed(seed)
+    generator = _PicklableGenerator().manual_seed(seed)
     return DataLoader(
         TensorDataset(*tensors), batch_size=batch_size, sampler=sampler, generator=generator
     )

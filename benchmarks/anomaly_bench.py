@@ -196,18 +196,33 @@ def validation_choice(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def synthetic_choice(table: pd.DataFrame) -> pd.DataFrame:
-    """Per data set and normal class: the model score that synthetic anomalies pick (what
-    ``task.select_by: synthetic`` deploys, with no labelled anomaly), its test AUROC and gain over
-    the best baseline, beside the model score labelled validation picks and the best model score
-    on test. ``regret_vs_best`` and ``regret_vs_validation`` are how much test AUROC the synthetic
-    choice gives up against those two. Empty where no row has a synthetic AUROC."""
-    if "synthetic_auroc" not in table:
-        return table.iloc[:0]
+def _no_label_pick(group: pd.DataFrame, policy: str) -> pd.Series | None:
+    """The model score a way of choosing without labels deploys from one run's model rows:
+    ``fixed:<score>`` keeps that score; a synthetic rule takes the highest AUROC in its column."""
+    if policy.startswith("fixed:"):
+        rows = group[group["method"].str.split(":").str[-1] == policy.removeprefix("fixed:")]
+        return rows.iloc[0] if len(rows) else None
+    column = SYNTHETIC_RULES[policy]
+    if column not in group or group[column].isna().all():
+        return None
+    return _top(group.dropna(subset=[column]), column)
+
+
+def no_label_choice(table: pd.DataFrame, policy: str = "pooled") -> pd.DataFrame:
+    """Per data set and normal class: the model score deployed with no labelled anomaly (by
+    ``policy``: a synthetic rule, what ``task.unlabelled: synthetic`` does, or ``fixed:<score>``,
+    what ``task.unlabelled: fixed`` does), its test AUROC and gain over the best baseline, beside
+    the model score labelled validation picks and the best model score on test.
+    ``regret_vs_best`` and ``regret_vs_validation`` are how much test AUROC the choice gives up
+    against those two. Empty where the policy picks nothing (no synthetic AUROC, no such
+    score)."""
     rows = []
-    models = table[(table["kind"] != "baseline") & table["synthetic_auroc"].notna()]
+    models = table[table["kind"] != "baseline"]
     for (dataset, normal), group in models.groupby(["dataset", "normal"], sort=False):
-        synthetic, best = _top(group, "synthetic_auroc"), _top(group, "auroc")
+        pick = _no_label_pick(group, policy)
+        if pick is None:
+            continue
+        best = _top(group, "auroc")
         rated = group.dropna(subset=["val_auroc"]) if "val_auroc" in group else group.iloc[:0]
         validation = _top(rated, "val_auroc") if len(rated) else pd.Series(dtype=object)
         val_auroc = validation.get("auroc", np.nan)
@@ -215,18 +230,19 @@ def synthetic_choice(table: pd.DataFrame) -> pd.DataFrame:
             {
                 "dataset": dataset,
                 "normal": normal,
-                "synthetic_pick": synthetic["method"],
-                "synthetic_auroc": synthetic["synthetic_auroc"],
-                "auroc": synthetic["auroc"],
-                "gain": synthetic.get("auroc_gain"),
-                "gain_ci_low": synthetic.get("auroc_gain_ci_low"),
-                "gain_ci_high": synthetic.get("auroc_gain_ci_high"),
+                "policy": policy,
+                "no_label_pick": pick["method"],
+                "synthetic_auroc": pick.get("synthetic_auroc", np.nan),
+                "auroc": pick["auroc"],
+                "gain": pick.get("auroc_gain"),
+                "gain_ci_low": pick.get("auroc_gain_ci_low"),
+                "gain_ci_high": pick.get("auroc_gain_ci_high"),
                 "validation_pick": validation.get("method"),
                 "validation_pick_auroc": val_auroc,
                 "best_model_on_test": best["method"],
                 "best_model_auroc": best["auroc"],
-                "regret_vs_best": best["auroc"] - synthetic["auroc"],
-                "regret_vs_validation": val_auroc - synthetic["auroc"],
+                "regret_vs_best": best["auroc"] - pick["auroc"],
+                "regret_vs_validation": val_auroc - pick["auroc"],
             }
         )
     return pd.DataFrame(rows)
@@ -242,25 +258,34 @@ SYNTHETIC_RULES = {
 }
 
 
+def policies(table: pd.DataFrame) -> list[str]:
+    """Every way of choosing without labels the table can judge: each synthetic rule whose
+    column it has, and each model score kept fixed."""
+    models = table[table["kind"] != "baseline"]
+    scores = dict.fromkeys(models["method"].str.split(":").str[-1])
+    rules = [r for r, c in SYNTHETIC_RULES.items() if c in table and table[c].notna().any()]
+    return rules + [f"fixed:{s}" for s in scores]
+
+
 def rule_comparison(table: pd.DataFrame) -> pd.DataFrame:
-    """Per data set and way of ranking on synthetic anomalies: the mean *validation* regret of
-    its pick (the best validation AUROC among the model scores minus the pick's: what a rule
-    may be developed on, since it reads no test label) and, for the record, the mean test
-    regret against the best model score on test."""
+    """Per data set and way of choosing without labels (a synthetic rule, or one score kept
+    fixed): the mean *validation* regret of its pick (the best validation AUROC among the model
+    scores minus the pick's: what a way of choosing may be developed on, since it reads no test
+    label) and, for the record, the mean test regret against the best model score on test."""
     models = table[table["kind"] != "baseline"]
     if "val_auroc" not in models or models["val_auroc"].isna().all():
         return table.iloc[:0]
     rows = []
     for (dataset, normal), group in models.groupby(["dataset", "normal"], sort=False):
-        for rule, column in SYNTHETIC_RULES.items():
-            if column not in group or group[column].isna().all():
+        for policy in policies(table):
+            pick = _no_label_pick(group, policy)
+            if pick is None:
                 continue
-            pick = _top(group.dropna(subset=[column]), column)
             rows.append(
                 {
                     "dataset": dataset,
                     "normal": normal,
-                    "rule": rule,
+                    "rule": policy,
                     "pick": pick["method"],
                     "val_regret": group["val_auroc"].max() - pick["val_auroc"],
                     "test_regret": group["auroc"].max() - pick["auroc"],
@@ -281,10 +306,30 @@ def rule_comparison(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def rule_ranking(rules: pd.DataFrame) -> pd.DataFrame:
+    """The ways of choosing without labels ranked by their validation regret over the data
+    sets (each data set weighs the same): mean and worst of the per-data-set means, and the
+    worst single run; the test regret beside it, for the record only."""
+    if rules.empty:
+        return rules
+    return (
+        rules.groupby("rule", sort=False)
+        .agg(
+            datasets=("dataset", "size"),
+            val_regret=("val_regret", "mean"),
+            worst_dataset_val_regret=("val_regret", "max"),
+            worst_run_val_regret=("worst_val_regret", "max"),
+            test_regret=("test_regret", "mean"),
+        )
+        .reset_index()
+        .sort_values(["val_regret", "worst_dataset_val_regret"])
+    )
+
+
 def regret_summary(choices: pd.DataFrame) -> pd.DataFrame:
-    """Per data set: runs, mean test AUROC of the synthetic pick, of validation's pick and of the
-    best model score on test, mean and worst regret of the synthetic pick against both, and the
-    runs where its gain over the best baseline lies above (``ahead``) or below (``behind``)
+    """Per data set: runs, mean test AUROC of the pick made without labels, of validation's pick
+    and of the best model score on test, mean and worst regret of the first against both, and
+    the runs where its gain over the best baseline lies above (``ahead``) or below (``behind``)
     zero."""
     if choices.empty:
         return choices
@@ -296,7 +341,7 @@ def regret_summary(choices: pd.DataFrame) -> pd.DataFrame:
         frame.groupby("dataset", sort=False)
         .agg(
             runs=("auroc", "size"),
-            synthetic_pick=("auroc", "mean"),
+            no_label_pick=("auroc", "mean"),
             validation_pick=("validation_pick_auroc", "mean"),
             best_model=("best_model_auroc", "mean"),
             mean_regret_vs_best=("regret_vs_best", "mean"),
@@ -355,35 +400,20 @@ def update_results(path: Path, name: str, text: str) -> None:
     path.write_text(updated)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--models", nargs="+", default=list(MODEL_PARAMS), choices=MODEL_PARAMS)
-    parser.add_argument("--digits", type=int, nargs="+", default=None, help="USPS normal digits")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--out", default="anomaly-bench", help="file name stem of the results")
-    parser.add_argument(
-        "--update-results",
-        action="store_true",
-        help="also write the cross-data-set tables into benchmarks/results/anomaly.md",
-    )
-    parser.add_argument(
-        "--spec",
-        help="run this bundled spec as shipped on every data set (its model, training and task "
-        "sections; --models and --epochs are then ignored)",
-    )
-    args = parser.parse_args()
-    quiet_libraries()
-    command = "benchmarks/anomaly_bench.py " + " ".join(sys.argv[1:])
+def no_label_policy(spec_name: str | None) -> str:
+    """What a run deploys where no anomaly is labelled: the spec's fixed score or its synthetic
+    rule (the bench's own configuration: the pooled synthetic rule)."""
+    if spec_name is None:
+        return "pooled"
+    task = load_spec(spec_name).task
+    return f"fixed:{task.score}" if task.unlabelled == "fixed" else task.synthetic_rule
 
+
+def run_all(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every pipeline run of the bench: the long table (one row per run and method) and the
+    delivered detector's maps (one row per run). Saves the long table as it goes."""
     rows: list[dict[str, Any]] = []
-    map_rows: list[dict[str, Any]] = []  # the delivered detector's maps, one row per run
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    map_rows: list[dict[str, Any]] = []
     for dataset in args.datasets:
         normals = DATASETS[dataset]["normal"]
         if dataset == "usps" and args.digits is not None:
@@ -425,23 +455,90 @@ def main() -> None:
                     )
                 # save as we go: a sweep stopped half-way keeps its finished rows
                 pd.DataFrame(rows).to_csv(RESULTS / f"{args.out}.csv", index=False)
+                pd.DataFrame(map_rows).to_csv(RESULTS / f"{args.out}-map-runs.csv", index=False)
+    return pd.DataFrame(rows), pd.DataFrame(map_rows)
 
-    table = pd.DataFrame(rows)
-    summary = summarize(table)
-    selected = validation_choice(table)
-    chosen = selection_summary(selected)
-    synthetic = synthetic_choice(table)
-    regret = regret_summary(synthetic)
-    rules = rule_comparison(table)
-    map_table = pd.DataFrame(map_rows)
-    maps = (
-        map_table.groupby(["dataset", "model", "map_kind"], sort=False, dropna=False)
+
+def saved_runs(out: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The long table and the maps of an earlier run of the bench, to rewrite its tables; the
+    maps as their per-run rows, or as the saved summary where the rows were not kept."""
+    path = RESULTS / f"{out}.csv"
+    if not path.exists():
+        raise SystemExit(f"--tables-only: {path} does not exist; run the bench first")
+    runs = RESULTS / f"{out}-map-runs.csv"
+    summary = RESULTS / f"{out}-maps.csv"
+    maps = pd.DataFrame()
+    if runs.exists():
+        maps = pd.read_csv(runs)
+    elif summary.exists():
+        maps = pd.read_csv(summary)
+    return pd.read_csv(path), maps
+
+
+def map_summary(maps: pd.DataFrame) -> pd.DataFrame:
+    if maps.empty or "pixel_auroc" in maps:  # already summarized
+        return maps
+    return (
+        maps.groupby(["dataset", "model", "map_kind"], sort=False, dropna=False)
         .agg(
             runs=("map_pro", "size"),
             pixel_auroc=("map_pixel_auroc", "mean"),
             pro=("map_pro", "mean"),
         )
         .reset_index()
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--models", nargs="+", default=list(MODEL_PARAMS), choices=MODEL_PARAMS)
+    parser.add_argument("--digits", type=int, nargs="+", default=None, help="USPS normal digits")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", default="anomaly-bench", help="file name stem of the results")
+    parser.add_argument(
+        "--update-results",
+        action="store_true",
+        help="also write the cross-data-set tables into benchmarks/results/anomaly.md",
+    )
+    parser.add_argument(
+        "--spec",
+        help="run this bundled spec as shipped on every data set (its model, training and task "
+        "sections; --models and --epochs are then ignored)",
+    )
+    parser.add_argument(
+        "--tables-only",
+        action="store_true",
+        help="train nothing: rewrite the tables from the rows an earlier run saved under --out",
+    )
+    args = parser.parse_args()
+    quiet_libraries()
+    command = "benchmarks/anomaly_bench.py " + " ".join(sys.argv[1:])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    table, map_runs = saved_runs(args.out) if args.tables_only else run_all(args)
+    policy = no_label_policy(args.spec)
+
+    summary = summarize(table)
+    selected = validation_choice(table)
+    chosen = selection_summary(selected)
+    no_label = no_label_choice(table, policy)
+    regret = regret_summary(no_label)
+    rules = rule_comparison(table)
+    ranking = rule_ranking(rules)
+    maps = map_summary(map_runs)
+    no_label_text = (
+        f"With no labelled anomaly (`{policy}`: "
+        + (
+            f"the score `{policy.removeprefix('fixed:')}` fixed in advance"
+            if policy.startswith("fixed:")
+            else f"the pick of the `{policy}` rule on synthetic anomalies"
+        )
+        + "), and its regret against validation's pick and the best model score on test:\n\n"
     )
     text = (
         f"Command: `{command}`\n\nPer method (over normal classes for USPS): mean and worst "
@@ -452,13 +549,16 @@ def main() -> None:
         + chosen.to_markdown(index=False, floatfmt=".3f")
         + "\n\nSelected by validation AUROC, per run:\n\n"
         + selected.to_markdown(index=False, floatfmt=".3f")
-        + "\n\nSelected on synthetic anomalies (no labelled anomaly used), regret against "
-        "validation's pick and the best model score on test, per data set:\n\n"
+        + "\n\n"
+        + no_label_text
         + regret.to_markdown(index=False, floatfmt=".3f")
-        + "\n\nSelected on synthetic anomalies, per run:\n\n"
-        + synthetic.to_markdown(index=False, floatfmt=".3f")
-        + "\n\nWays of ranking on synthetic anomalies, by validation regret (no test label read) "
-        "and, for the record, test regret:\n\n"
+        + "\n\nChosen without labels, per run:\n\n"
+        + no_label.to_markdown(index=False, floatfmt=".3f")
+        + "\n\nWays of choosing without labels (synthetic rules, one score kept fixed), ranked "
+        "by validation regret over the data sets (no test label read) and, for the record, test "
+        "regret:\n\n"
+        + ranking.to_markdown(index=False, floatfmt=".3f")
+        + "\n\nThe same, per data set:\n\n"
         + rules.to_markdown(index=False, floatfmt=".3f")
         + "\n\nAnomaly maps of the delivered detector on synthetic local anomalies of normal test "
         "images (pixel AUROC, PRO up to a pixel FPR of 0.3), mean over runs:\n\n"
@@ -472,14 +572,23 @@ def main() -> None:
         what = f"the `{args.spec}` recipe" if args.spec else "the bench's default configuration"
         section = (
             f"## Across data sets: {what} ({time.strftime('%Y-%m-%d')})\n\n"
-            f"Command: `{command}` (seed {args.seed}).\n\n"
-            "What each run deploys (validation's pick among the model scores) against the best "
+            f"Command: `{command}` (seed {args.seed})"
+            + (
+                "; the tables are rewritten from the rows the same command saved without "
+                "`--tables-only` (every run trained and scored as shipped).\n\n"
+                if args.tables_only
+                else ".\n\n"
+            )
+            + "What each run deploys (validation's pick among the model scores) against the best "
             "baseline on the test split, mean test AUROC over the runs of each data set; `ahead` "
             "and `behind` count runs whose paired gain interval lies above or below zero:\n\n"
             + chosen.to_markdown(index=False, floatfmt=".3f")
-            + "\n\nWith no labelled anomaly (the pick made on synthetic anomalies), and its regret "
-            "against validation's pick and the best model score on test:\n\n"
+            + "\n\n"
+            + no_label_text
             + regret.to_markdown(index=False, floatfmt=".3f")
+            + "\n\nWays of choosing without labels, ranked by validation regret (no test label "
+            "read; test regret for the record):\n\n"
+            + ranking.head(8).to_markdown(index=False, floatfmt=".3f")
             + "\n\nAnomaly maps of the deployed detector on synthetic local anomalies of normal "
             "test images:\n\n"
             + maps.to_markdown(index=False, floatfmt=".3f")
@@ -489,10 +598,11 @@ def main() -> None:
     summary.to_csv(RESULTS / f"{args.out}-summary.csv", index=False)
     selected.to_csv(RESULTS / f"{args.out}-selected.csv", index=False)
     chosen.to_csv(RESULTS / f"{args.out}-selected-summary.csv", index=False)
-    synthetic.to_csv(RESULTS / f"{args.out}-synthetic.csv", index=False)
+    no_label.to_csv(RESULTS / f"{args.out}-synthetic.csv", index=False)
     regret.to_csv(RESULTS / f"{args.out}-synthetic-summary.csv", index=False)
     maps.to_csv(RESULTS / f"{args.out}-maps.csv", index=False)
     rules.to_csv(RESULTS / f"{args.out}-synthetic-rules.csv", index=False)
+    ranking.to_csv(RESULTS / f"{args.out}-no-label-ranking.csv", index=False)
     _, experiment_id = setup_experiment("anomaly-bench")
     with mlflow.start_run(experiment_id=experiment_id, run_name="anomaly-bench:summary"):
         mlflow.log_param("command", command[:500])
@@ -500,12 +610,13 @@ def main() -> None:
         log_table(summary, "anomaly-bench-summary")
         log_table(selected, "anomaly-bench-selected")
         log_table(chosen, "anomaly-bench-selected-summary")
-        log_table(synthetic, "anomaly-bench-synthetic")
-        log_table(regret, "anomaly-bench-synthetic-summary")
+        log_table(no_label, "anomaly-bench-no-label")
+        log_table(regret, "anomaly-bench-no-label-summary")
+        log_table(ranking, "anomaly-bench-no-label-ranking")
     print(summary.to_markdown(index=False, floatfmt=".3f"))
-    print(selected.to_markdown(index=False, floatfmt=".3f"))
     print(chosen.to_markdown(index=False, floatfmt=".3f"))
     print(regret.to_markdown(index=False, floatfmt=".3f"))
+    print(ranking.to_markdown(index=False, floatfmt=".3f"))
     print(maps.to_markdown(index=False, floatfmt=".3f"))
 
 

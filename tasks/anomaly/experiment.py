@@ -174,8 +174,9 @@ def _split(
     splits: Mapping[str, ImageSet], spec: AnomalySpec, data_name: str
 ) -> tuple[OneClassSplit, str]:
     """The one-class split and how this run picks its primary score (``validation``,
-    ``synthetic`` or ``score``); refuses a selection the data cannot support: ``validation``
-    without validation anomalies, ``score`` (judged by test AUROC) without test anomalies."""
+    ``synthetic``, ``fixed`` or ``score``); refuses a selection the data cannot support:
+    ``validation`` without validation anomalies, ``score`` (judged by test AUROC) without test
+    anomalies."""
     data = one_class_split(dict(splits), spec.normal_classes)
     selection = spec.selection(data.val_anomalous is not None)
     if selection == "validation":
@@ -194,6 +195,9 @@ def _select_primary(
     """The spec's primary score, or the model score with the highest validation (or synthetic)
     AUROC, ``metric`` (the first of equals, in the spec's order)."""
     if selection == "score":
+        return scored[0]
+    if selection == "fixed":
+        log(f"deployed {scored[0][1].method}, the score fixed in advance; no label was read")
         return scored[0]
     best = max(scored, key=lambda pair: pair[1].metrics[metric])
     listing = ", ".join(f"{r.method} {r.metrics[metric]:.4f}" for _, r in scored)

@@ -38,7 +38,7 @@ class Setting:
     spec: AnomalySpec
     seed: int
     synthetic: Corrupted | None  # anomalies made from the calibration images
-    selection: str  # how detectors are chosen: score, validation or synthetic
+    selection: str  # how detectors are chosen: score, validation, synthetic or fixed
     center_images: torch.Tensor  # normal images that set a two-sided baseline's centre
 
     def evaluate_baseline(
@@ -48,7 +48,11 @@ class Setting:
         set prefers; as-is when the run selects nothing. Returns the result and the form."""
         raw = self.scores_of(scores)
         center = float(np.mean(scores(self.center_images)))
-        chosen = {"validation": raw.val_anomalous, "synthetic": raw.synthetic}.get(self.selection)
+        chosen = {
+            "validation": raw.val_anomalous,
+            "synthetic": raw.synthetic,
+            "fixed": raw.synthetic,
+        }.get(self.selection)
         form = "as-is" if chosen is None else choose_form(raw.calibration, chosen, center)
 
         def turn(a: np.ndarray | None) -> np.ndarray | None:

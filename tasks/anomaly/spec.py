@@ -81,10 +81,14 @@ class AnomalySpec(TaskSpec):
     # split's anomalous images against its normal calibration images (the test split is never
     # used to choose), and the registry compares champions by that validation AUROC;
     # "synthetic": the same on synthetic anomalies made from the normal calibration images
-    # (tasks/anomaly/corruptions.py), for data without labelled anomalies; "score": the primary
-    # is `score`, champions compared by test AUROC; "auto": validation where the validation split
-    # holds anomalous images, else synthetic (score with synthetic_anomalies: false)
-    select_by: Literal["auto", "score", "validation", "synthetic"] = "auto"
+    # (tasks/anomaly/corruptions.py), for data without labelled anomalies; "fixed": the primary
+    # is `score`, chosen in advance, and no label is read (champions compared on synthetic
+    # anomalies); "score": the primary is `score`, champions compared by test AUROC; "auto":
+    # validation where the validation split holds anomalous images, else `unlabelled`
+    select_by: Literal["auto", "score", "validation", "synthetic", "fixed"] = "auto"
+    # what auto does where no anomaly is labelled: pick on synthetic anomalies, or keep `score`
+    # (fixed); score when synthetic_anomalies is false
+    unlabelled: Literal["synthetic", "fixed"] = "synthetic"
     # score synthetic anomalies beside the real ones (`synthetic_auroc` of every detector)
     synthetic_anomalies: bool = True
     # how select_by: synthetic ranks scores: the AUROC over all synthetic anomalies (pooled),
@@ -107,16 +111,18 @@ class AnomalySpec(TaskSpec):
 
     def selection_metric(self, selection: str) -> str:
         """The metric a way of selecting ranks detectors (and judges registered models) by."""
-        if selection == "synthetic":
+        if selection in ("synthetic", "fixed"):
             return SYNTHETIC_RULE_METRIC[self.synthetic_rule]
         return {"score": "auroc", "validation": "val_auroc"}[selection]
 
-    def selection(self, val_has_anomalies: bool) -> Literal["score", "validation", "synthetic"]:
+    def selection(
+        self, val_has_anomalies: bool
+    ) -> Literal["score", "validation", "synthetic", "fixed"]:
         """How a run on data with (or without) anomalous validation images picks its primary."""
         if self.select_by == "auto":
             if val_has_anomalies:
                 return "validation"
-            return "synthetic" if self.synthetic_anomalies else "score"
+            return self.unlabelled if self.synthetic_anomalies else "score"
         return self.select_by
 
     @property
@@ -130,8 +136,11 @@ class AnomalySpec(TaskSpec):
 
     @model_validator(mode="after")
     def _synthetic_when_selected(self) -> AnomalySpec:
-        if self.select_by == "synthetic" and not self.synthetic_anomalies:
-            raise ValueError("select_by: synthetic needs synthetic_anomalies: true")
+        if self.select_by in ("synthetic", "fixed") and not self.synthetic_anomalies:
+            raise ValueError(
+                f"select_by: {self.select_by} needs synthetic_anomalies: true (the registry "
+                "compares its champions on them)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -9,10 +9,10 @@ import pytest
 
 from benchmarks.anomaly_bench import (
     MODEL_PARAMS,
+    no_label_choice,
     regret_summary,
     selection_summary,
     summarize,
-    synthetic_choice,
     validation_choice,
 )
 from genmodels.registry import build_model, get_model_class, list_models
@@ -93,7 +93,7 @@ def test_validation_choice_picks_by_validation_and_reports_the_test_result_besid
     assert validation_choice(table.drop(columns="val_auroc")).empty
 
 
-def test_synthetic_choice_picks_without_labels_and_measures_its_regret():
+def test_choices_without_labels_pick_on_synthetic_anomalies_or_keep_a_fixed_score():
     rows = [
         _row(0, "ocsvm", 0.90, None, None) | {"val_auroc": 0.70, "synthetic_auroc": 0.99},
         _row(0, "flow:layout", 0.80, -0.1, -0.2) | {"val_auroc": 0.95, "synthetic_auroc": 0.60},
@@ -102,18 +102,23 @@ def test_synthetic_choice_picks_without_labels_and_measures_its_regret():
         _row(1, "flow:bpd", 0.85, 0.01, 0.005) | {"val_auroc": 0.60, "synthetic_auroc": 0.70},
     ]
     table = pd.DataFrame(rows).assign(auroc_gain_ci_high=[np.nan, 0.0, -0.1, 0.05, 0.02])
-    chosen = synthetic_choice(table).set_index("normal")
+    chosen = no_label_choice(table, "pooled").set_index("normal")
     # the baseline's high synthetic AUROC does not matter: only model scores are deployed
-    assert list(chosen["synthetic_pick"]) == ["flow:bpd", "flow:layout"]
+    assert list(chosen["no_label_pick"]) == ["flow:bpd", "flow:layout"]
     assert list(chosen["validation_pick"]) == ["flow:layout", "flow:bpd"]
     assert chosen["regret_vs_best"].tolist() == pytest.approx([0.10, 0.0])
     assert chosen["regret_vs_validation"].tolist() == pytest.approx([0.10, -0.12])
-    overall = regret_summary(synthetic_choice(table)).set_index("dataset").loc["usps"]
+    overall = regret_summary(no_label_choice(table)).set_index("dataset").loc["usps"]
     assert overall["runs"] == 2 and overall["worst_regret_vs_best"] == pytest.approx(0.10)
     assert (
         overall["ahead"] == 1 and overall["behind"] == 1
     )  # [0.01, 0.05] above, [-0.3, -0.1] below
-    assert synthetic_choice(table.drop(columns="synthetic_auroc")).empty
+    assert no_label_choice(table.drop(columns="synthetic_auroc")).empty
+    kept = no_label_choice(table, "fixed:layout").set_index("normal")
+    assert list(kept["no_label_pick"]) == ["flow:layout", "flow:layout"]
+    assert kept["regret_vs_best"].tolist() == [0.0, 0.0]  # the best model score both times
+    assert kept["regret_vs_validation"].tolist() == pytest.approx([0.0, -0.12])
+    assert no_label_choice(table, "fixed:typicality").empty  # a score the runs do not have
 
 
 def test_results_sections_are_replaced_in_place_and_the_rest_kept(tmp_path):
@@ -131,8 +136,8 @@ def test_results_sections_are_replaced_in_place_and_the_rest_kept(tmp_path):
     assert text.index("## second") < text.index("## other")  # replaced where it was
 
 
-def test_synthetic_rules_are_compared_by_validation_regret():
-    from benchmarks.anomaly_bench import rule_comparison
+def test_ways_of_choosing_without_labels_are_ranked_by_validation_regret():
+    from benchmarks.anomaly_bench import rule_comparison, rule_ranking
 
     rows = [  # the pooled number favours bpd, the worst kind favours layout
         _row(0, "flow:bpd", 0.60, 0.0, 0.0)
@@ -141,8 +146,17 @@ def test_synthetic_rules_are_compared_by_validation_regret():
         | {"val_auroc": 0.90, "synthetic_auroc": 0.80, "synthetic_worst_kind_auroc": 0.70},
         _row(0, "ocsvm", 0.99, None, None) | {"val_auroc": 0.99, "synthetic_auroc": 0.99},
     ]
-    rules = rule_comparison(pd.DataFrame(rows)).set_index("rule")
-    assert set(rules.index) == {"pooled", "worst-kind"}  # the columns this table has
+    table = pd.DataFrame(rows)
+    rules = rule_comparison(table).set_index("rule")
+    # the synthetic columns this table has, and each model score kept fixed
+    assert set(rules.index) == {"pooled", "worst-kind", "fixed:bpd", "fixed:layout"}
     assert rules.loc["pooled", "val_regret"] == pytest.approx(0.20)
     assert rules.loc["pooled", "test_regret"] == pytest.approx(0.35)
     assert rules.loc["worst-kind", "val_regret"] == 0.0  # baselines never count
+    assert rules.loc["fixed:bpd", "val_regret"] == pytest.approx(0.20)
+    other = table.assign(dataset="digits", val_auroc=[0.90, 0.80, 0.5])  # bpd wins here
+    ranking = rule_ranking(rule_comparison(pd.concat([table, other]))).set_index("rule")
+    assert ranking.loc["fixed:layout", "val_regret"] == pytest.approx(0.05)  # (0 + 0.10) / 2
+    assert ranking.loc["fixed:layout", "worst_dataset_val_regret"] == pytest.approx(0.10)
+    assert ranking.loc["fixed:bpd", "val_regret"] == pytest.approx(0.10)  # (0.20 + 0) / 2
+    assert set(ranking.index[:2]) == {"worst-kind", "fixed:layout"}  # (0 + 0.1) / 2 for both

@@ -598,6 +598,20 @@ def test_normal_images_only_select_on_synthetic_anomalies_and_register_by_them(
     assert "plots/synthetic_anomalies.png" in plots and "plots/roc.png" not in plots
 
 
+def test_a_score_fixed_in_advance_is_deployed_without_reading_a_label(mlflow_store, capsys):
+    """select_by: fixed deploys `score` even where validation would pick another, and the run's
+    comparison number is its AUROC on synthetic anomalies."""
+    client, parent, runs = _run_scores_only(
+        mlflow_store, "task.select_by=fixed", "task.score=bpd", "task.scores=[typicality]"
+    )
+    assert "deployed realnvp:bpd, the score fixed in advance" in capsys.readouterr().out
+    assert parent.data.params["selected_by"] == "fixed"
+    assert parent.data.tags["selected_score"] == "bpd"
+    metrics = parent.data.metrics
+    assert metrics["selected.synthetic_auroc"] == metrics["realnvp:bpd.synthetic_auroc"]
+    _assert_exported_model_scores_like_the_run(client, parent, runs, "bpd")
+
+
 def test_the_delivered_detector_draws_maps_judged_on_known_masks(finished_run):
     _, parent, _, _ = finished_run
     # the tiny run's primary is realnvp:ensemble: a flow maps with its input gradient

@@ -211,6 +211,12 @@ def test_selection_is_validation_only_where_the_validation_split_has_anomalies()
     assert plain.selection(val_has_anomalies=False) == "score"
     with pytest.raises(SpecError, match="select_by: synthetic needs synthetic_anomalies: true"):
         load_spec("anomaly-detect", ["task.select_by=synthetic", "task.synthetic_anomalies=false"])
+    kept = load_spec("anomaly-detect", ["task.unlabelled=fixed"]).task
+    assert kept.selection(val_has_anomalies=False) == "fixed"  # no labels: `score` as given
+    assert kept.selection(val_has_anomalies=True) == "validation"
+    assert kept.selection_metric("fixed") == "synthetic_auroc"  # champions: synthetic anomalies
+    with pytest.raises(SpecError, match="select_by: fixed needs synthetic_anomalies: true"):
+        load_spec("anomaly-detect", ["task.select_by=fixed", "task.synthetic_anomalies=false"])
     fixed = load_spec("anomaly-detect", ["task.select_by=score"]).task
     assert fixed.selection(val_has_anomalies=True) == "score"
     forced = load_spec("anomaly-detect", ["task.select_by=validation"]).task

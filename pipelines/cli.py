@@ -249,6 +249,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PriorworksError as err:
         print(f"priorworks: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # a full disk is the user's to fix, not a bug: say so, exit 2
+        from pipelines.errors import disk_full
+        from pipelines.tracking.store import STORE_DIR, sqlite_file
+
+        database = sqlite_file(os.environ.get("MLFLOW_TRACKING_URI", ""))
+        message = disk_full(err, database.parent if database else STORE_DIR.resolve())
+        if message is None:
+            raise
+        print(f"priorworks: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

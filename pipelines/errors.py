@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import shutil
+from pathlib import Path
+
 from genmodels.errors import PriorworksError
 
 
@@ -11,3 +15,35 @@ class SpecError(PriorworksError):
 
 class StoreError(PriorworksError):
     """The MLflow store a command reads from does not exist."""
+
+
+def _chain(err: BaseException) -> list[BaseException]:
+    """``err`` and the exceptions it was raised from or while handling, outermost first."""
+    seen: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def disk_full(err: BaseException, store: Path) -> str | None:
+    """What to tell the user when ``err`` (or what caused it) is a full disk: the file it hit,
+    the space left there and under the store; None for any other error."""
+    full = None
+    for link in _chain(err):
+        if isinstance(link, OSError) and link.errno == errno.ENOSPC:
+            full = Path(link.filename) if link.filename else store
+            break
+        if "database or disk is full" in str(link) or "No space left on device" in str(link):
+            full = store
+            break
+    if full is None:
+        return None
+    where = full if full.exists() else next((p for p in full.parents if p.exists()), Path("."))
+    free_mb = shutil.disk_usage(where).free / 2**20
+    return (
+        f"no space left on the device holding {full} ({free_mb:.0f} MB free): free some space "
+        "and run the command again (a training interrupted by it resumes from its last "
+        "checkpoint; runs recorded before are intact)"
+    )

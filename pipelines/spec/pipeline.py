@@ -75,8 +75,9 @@ class PipelineSpec(Section):
     def _known_task(cls, v: Any) -> Any:
         if isinstance(v, dict):
             tasks = all_tasks()
-            if v.get("name", DEFAULT_TASK) not in tasks:
-                raise ValueError(f"unknown task '{v['name']}'; valid tasks: {', '.join(tasks)}")
+            name = v.get("name", DEFAULT_TASK)
+            if not isinstance(name, str) or name not in tasks:
+                raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(tasks)}")
             return {"name": DEFAULT_TASK, **v}
         return v
 

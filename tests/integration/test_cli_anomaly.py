@@ -250,6 +250,49 @@ def test_missing_data_file_exits_2_and_marks_run_failed(mlflow_store, tmp_path, 
     assert runs and all(r.info.status == "FAILED" for r in runs)
 
 
+@pytest.mark.parametrize("where", ["file", "database"])
+def test_a_full_disk_exits_2_naming_the_place_and_marks_the_run_failed(
+    where, mlflow_store, tmp_path, monkeypatch, capsys
+):
+    """ENOSPC from a file write, or SQLite's 'database or disk is full' through MLflow: a message
+    that names where and how much is free, exit 2, the run FAILED (injected: no disk is filled)."""
+    import errno
+
+    from mlflow.exceptions import MlflowException
+
+    import pipelines.runner
+
+    target = tmp_path / "artifacts" / "model.pt"
+
+    def full(*_: object, **__: object) -> None:
+        if where == "file":
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        try:
+            raise RuntimeError("(sqlite3.OperationalError) database or disk is full")
+        except RuntimeError as cause:
+            raise MlflowException("failed to log metric") from cause
+
+    monkeypatch.setattr(pipelines.runner, "load_splits", full)
+    assert main(_args()) == 2
+    err = capsys.readouterr().err
+    place = target if where == "file" else tmp_path  # the store's folder
+    assert f"no space left on the device holding {place} (" in err and " MB free)" in err
+    assert "Traceback" not in err
+    _, runs = _runs(mlflow_store)
+    assert runs and all(r.info.status == "FAILED" for r in runs)
+
+
+def test_other_errors_still_surface_as_they_are(mlflow_store, monkeypatch):
+    import pipelines.runner
+
+    def broken(*_: object, **__: object) -> None:
+        raise OSError(5, "Input/output error")  # not a full disk: a bug or a failing drive
+
+    monkeypatch.setattr(pipelines.runner, "load_splits", broken)
+    with pytest.raises(OSError, match="Input/output error"):
+        main(_args())
+
+
 def test_parameters_that_do_not_fit_the_images_exit_2_and_mark_run_failed(mlflow_store, capsys):
     # 8x8 digits cannot be halved four times: the constructor refuses, the CLI names it
     assert main(_args("model.params.num_scales=5")) == 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -75,3 +76,29 @@ def test_served_model_scores_like_the_loaded_model_and_refuses_bad_images(served
     assert status == 400 and "NaN or infinite values (first at rows [5])" in answer["message"]
     status, answer = _post(f"{url}/invocations", x[:, :, :7])
     assert status == 400 and "does not match expected shape" in answer["message"]
+
+
+def test_the_served_model_answers_500_concurrent_requests_alike(served, capsys):
+    """Under load (500 requests, 100 at a time, 8 images each) every answer is a 200 with the
+    scores a lone request gets. The latencies are printed for the docs, not asserted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, _ = served
+    x = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)["test"].images[:8].numpy()
+    _, alone = _post(f"{url}/invocations", x)
+
+    def timed(_: int) -> tuple[float, int, dict]:
+        start = time.perf_counter()
+        status, answer = _post(f"{url}/invocations", x)
+        return time.perf_counter() - start, status, answer
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        results = list(pool.map(timed, range(500)))
+    assert [status for _, status, _ in results] == [200] * 500
+    assert all(answer == alone for _, _, answer in results)
+    seconds = np.array([s for s, _, _ in results])
+    with capsys.disabled():
+        print(
+            f"\n500 requests, 100 concurrent, one worker: p50 {np.median(seconds) * 1000:.0f} ms,"
+            f" p99 {np.percentile(seconds, 99) * 1000:.0f} ms"
+        )

@@ -13,17 +13,26 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-ARGS = [
-    "run", "colorize", "--preset", "tiny",
-    "--set", "train.max_epochs=6", "--set", "train.patience=0",
-    "--set", "task.arms=[model]", "--set", "output.experiment=it-resume",
+COMMON = [
+    "--preset", "tiny", "--set", "train.max_epochs=6", "--set", "train.patience=0",
+    "--set", "output.experiment=it-resume",
 ]  # fmt: skip
+TASKS = {  # a task's command line, and the metrics a resumed run must reproduce
+    "colorize": (
+        ["run", "colorize", *COMMON, "--set", "task.arms=[model]"],
+        ("psnr.model", "prior_bpd.model", "prior_bpd.truth"),
+    ),
+    "anomaly": (
+        ["run", "anomaly-detect", *COMMON, "--set", "output.registered_model=null"],
+        ("selected.auroc", "selected.val_auroc", "selected.synthetic_auroc"),
+    ),
+}
 
 
-def _start(cwd: Path) -> subprocess.Popen:
+def _start(cwd: Path, args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
     env.pop("PRIORWORKS_ARTIFACT_ROOT", None)
-    cmd = [sys.executable, "-m", "pipelines.cli", *ARGS]
+    cmd = [sys.executable, "-m", "pipelines.cli", *args]
     return subprocess.Popen(
         cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -39,10 +48,15 @@ def _parents(cwd: Path):
     return [r for r in _runs(cwd) if "mlflow.parentRunId" not in r.data.tags]
 
 
-def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize(
+    "task",
+    ["colorize", pytest.param("anomaly", marks=pytest.mark.slow)],  # anomaly: test-slow
+)
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(task, tmp_path):
+    args, metrics = TASKS[task]
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     killed.mkdir(), clean.mkdir()
-    proc = _start(killed)
+    proc = _start(killed, args)
     checkpoints = killed / "mlflow" / "checkpoints"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # wait until two epochs are checkpointed
@@ -60,7 +74,7 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     (first,) = _parents(killed)
     assert first.info.status == "RUNNING"  # nobody could mark it: the process is gone
 
-    again = _start(killed)
+    again = _start(killed, args)
     out, _ = again.communicate(timeout=600)
     assert again.returncode == 0, out
     assert "resuming realnvp (model) from the checkpoint of an interrupted run" in out
@@ -69,9 +83,9 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     assert "RUNNING" not in statuses.values()
     assert not list(checkpoints.glob("*/*.ckpt"))  # finished: checkpoints cleaned up
 
-    uninterrupted = _start(clean)
+    uninterrupted = _start(clean, args)
     out, _ = uninterrupted.communicate(timeout=600)
     assert uninterrupted.returncode == 0, out
     resumed, reference = _parents(killed)[-1], _parents(clean)[0]
-    for key in ("psnr.model", "prior_bpd.model", "prior_bpd.truth"):
+    for key in metrics:
         assert resumed.data.metrics[key] == pytest.approx(reference.data.metrics[key], rel=1e-4)

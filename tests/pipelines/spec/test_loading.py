@@ -44,7 +44,7 @@ def test_config_hash_changes_with_content_only():
         ("task.layout={image_size: [1, 7]}", "image_size must be two sizes >= 2, got [1, 7]"),
         (
             "task.select_by=test",
-            "task.select_by: Input should be 'auto', 'score', 'validation' or 'synthetic'",
+            "task.select_by: Input should be 'auto', 'score', 'validation', 'synthetic' or 'fixed'",
         ),
         (
             "task.background={mutation_rate: 0.0}",

@@ -70,7 +70,7 @@ bench-quick: $(STAMP) ## the speed suite shrunk to check itself (minutes; number
 test: $(STAMP) ## run the test suite (fast tests; < 10 min on 2 cores)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-test-slow: $(STAMP) ## run the slow checks (real data sets, longer training, faults, 10x the fuzz cases)
+test-slow: $(STAMP) ## run the slow checks (real data sets, longer training, faults, 20x the fuzz cases)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 	PRIORWORKS_FUZZ=thorough $(PY) -m pytest -q tests/fuzz $(PYTEST_ARGS)
 

@@ -129,6 +129,33 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_checkpoints(args: argparse.Namespace) -> int:
+    from genmodels.errors import DataError
+    from pipelines.ops.checkpoints import checkpoint_folders, prune
+    from pipelines.tracking.store import tracking_uri
+
+    if args.older_than < 0:
+        raise DataError(f"--older-than {args.older_than}: a number of days must be >= 0")
+    folders = checkpoint_folders(tracking_uri())
+    if not folders:
+        print("no checkpoints: every training finished or none has run here")
+        return 0
+    for f in folders:
+        print(
+            f"{f.key}  {f.size_bytes / 2**20:8.1f} MB  {f.age_days:6.1f} days  "
+            f"newest run {f.status}"
+        )
+    if args.prune:
+        removed = prune(folders, args.older_than)
+        freed = sum(f.size_bytes for f in removed) / 2**20
+        kept = len(folders) - len(removed)
+        print(
+            f"removed {len(removed)} folder(s), {freed:.1f} MB; kept {kept} (running, or newer "
+            f"than {args.older_than:g} days: a rerun of their spec resumes from them)"
+        )
+    return 0
+
+
 def _cmd_schedule(args: argparse.Namespace) -> int:
     quiet_libraries()
     from pipelines.ops.scheduler import build_scheduler, drop_stale_jobs, next_runs
@@ -219,6 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--wide", action="store_true", help="print run ids and commits too")
     compare.add_argument("--csv", help="also write the whole table to this CSV")
     compare.set_defaults(func=_cmd_compare)
+    checkpoints = sub.add_parser(
+        "checkpoints", help="list the checkpoints of unfinished trainings; --prune the stale ones"
+    )
+    checkpoints.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove those whose training is not running and older than --older-than days",
+    )
+    checkpoints.add_argument("--older-than", type=float, default=7.0, metavar="DAYS")
+    checkpoints.set_defaults(func=_cmd_checkpoints)
     schedule = sub.add_parser("schedule", help="run pipelines on cron expressions (APScheduler)")
     schedule.add_argument("--file", default="schedules.yaml", help="the schedules file")
     schedule.add_argument("--list", action="store_true", help="show the next run times and exit")

@@ -14,11 +14,16 @@ from genmodels.errors import DataError
 
 def _split(ims: ImageSet, fraction: float | int, seed: int) -> tuple[ImageSet, ImageSet]:
     index = np.arange(len(ims))
+    held = int(fraction) if isinstance(fraction, int) else math.ceil(fraction * len(ims))
+    if held < 1 or len(ims) - held < 1:
+        raise DataError(
+            f"{len(ims)} image(s) cannot be split {len(ims) - held} / {held} (fraction "
+            f"{fraction}): every split needs at least one image; give more images"
+        )
     stratify = None
     if ims.labels is not None:
         counts = torch.bincount(ims.labels)
         classes = int((counts > 0).sum())
-        held = int(fraction) if isinstance(fraction, int) else math.ceil(fraction * len(ims))
         enough = min(held, len(ims) - held) >= classes and int(counts[counts > 0].min()) >= 2
         stratify = ims.labels.numpy() if enough else None
     keep, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)

@@ -39,6 +39,8 @@ class MapWriter:
 
     def __init__(self, folder: str | Path, inputs: str | Path) -> None:
         self.folder, self.inputs = Path(folder), Path(inputs)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise DataError(f"{self.folder}: is a file; --maps names a new folder")
         if self.folder.exists() and any(self.folder.iterdir()):
             raise DataError(f"{self.folder}: --maps folder is not empty; name a new one")
         if not self.folder.parent.exists():

@@ -112,6 +112,8 @@ def score_path(
         raise DataError(f"{out}: is a folder; --out names the CSV file to write")
     if out.parent and not out.parent.exists():
         raise DataError(f"{out.parent}: output folder does not exist")
+    if maps is not None and Path(maps).resolve() == out.resolve():
+        raise DataError(f"{out}: --out and --maps name the same path; give each its own")
     kind = _map_kind(detector) if maps is not None else None
     writer = MapWriter(maps, inputs) if maps is not None else None
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")

@@ -13,6 +13,6 @@ _COMMON = {
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     "database": None,  # nothing written into the repository
 }
-settings.register_profile("quick", max_examples=40, **_COMMON)
-settings.register_profile("thorough", max_examples=400, **_COMMON)
+settings.register_profile("quick", max_examples=100, **_COMMON)
+settings.register_profile("thorough", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("PRIORWORKS_FUZZ", "quick"))

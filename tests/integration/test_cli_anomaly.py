@@ -741,6 +741,16 @@ def test_score_writes_one_map_per_input_and_nifti_maps_in_the_input_geometry(
     # a folder that holds files already is refused, and nothing is half-written
     assert main([*args, "--input", str(tmp_path / "ct.nii.gz")]) == 2
     assert "--maps folder is not empty" in capsys.readouterr().err
+    # --maps naming the CSV's path, or a file: refused before anything is written (found by
+    # the fuzz tests: a traceback from the final rename, or from writing into a file)
+    same = str(tmp_path / "both")
+    assert main(["score", "--model", run_id, "--input", str(tmp_path / "new.npz"),
+                 "--out", same, "--maps", same]) == 2  # fmt: skip
+    assert "--out and --maps name the same path" in capsys.readouterr().err
+    args[-1] = str(tmp_path / "new.npz")  # an existing file
+    assert main([*args, "--input", str(tmp_path / "new.npz")]) == 2
+    assert "new.npz: is a file; --maps names a new folder" in capsys.readouterr().err
+    assert not (tmp_path / "both").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 

@@ -52,3 +52,12 @@ def test_a_lone_training_split_is_carved_into_all_three(tiny_images):
         ensure_splits({"test": tiny_images}, 0.2, 0.3, seed=0)
     with pytest.raises(DataError, match="leave nothing to train on"):
         ensure_splits({"train": tiny_images}, 0.6, 0.5, seed=0)
+
+
+def test_too_few_images_to_split_are_refused_by_count(tiny_images):
+    one = tiny_images.subset([0])  # found by the fuzz tests: scikit-learn's ValueError leaked
+    with pytest.raises(DataError, match=r"1 image\(s\) cannot be split 0 / 1"):
+        ensure_splits({"train": one}, 0.2, 0.3, seed=0)
+    two = tiny_images.subset([0, 1])
+    with pytest.raises(DataError, match="every split needs at least one image"):
+        ensure_splits({"all": two}, 0.2, 0.3, seed=0)

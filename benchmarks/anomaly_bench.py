@@ -435,6 +435,10 @@ def run_all(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
                         "map_kind": run.data.params.get("map_kind"),
                         "map_pixel_auroc": run.data.metrics.get("map_pixel_auroc", np.nan),
                         "map_pro": run.data.metrics.get("map_pro", np.nan),
+                        "baseline_pixel_auroc": run.data.metrics.get(
+                            "map_baseline_pixel_auroc", np.nan
+                        ),
+                        "baseline_pro": run.data.metrics.get("map_baseline_pro", np.nan),
                     }
                 )
                 full = pd.read_csv(
@@ -484,6 +488,14 @@ def map_summary(maps: pd.DataFrame) -> pd.DataFrame:
             runs=("map_pro", "size"),
             pixel_auroc=("map_pixel_auroc", "mean"),
             pro=("map_pro", "mean"),
+            **(
+                {
+                    "nearest_normal_pixel_auroc": ("baseline_pixel_auroc", "mean"),
+                    "nearest_normal_pro": ("baseline_pro", "mean"),
+                }
+                if "baseline_pixel_auroc" in maps
+                else {}
+            ),
         )
         .reset_index()
     )
@@ -561,7 +573,8 @@ def main() -> None:
         + "\n\nThe same, per data set:\n\n"
         + rules.to_markdown(index=False, floatfmt=".3f")
         + "\n\nAnomaly maps of the delivered detector on synthetic local anomalies of normal test "
-        "images (pixel AUROC, PRO up to a pixel FPR of 0.3), mean over runs:\n\n"
+        "images (pixel AUROC, PRO up to a pixel FPR of 0.3), mean over runs, beside the "
+        "nearest normal training image's difference (no model):\n\n"
         + maps.to_markdown(index=False, floatfmt=".3f")
         + "\n\nEvery row:\n\n"
         + table.to_markdown(index=False, floatfmt=".3f")

@@ -1,5 +1,6 @@
 """How well a run's delivered detector says where: its maps of synthetic local anomalies made
-from the normal test images (whose masks are known), judged by pixel AUROC and PRO, and drawn."""
+from the normal test images (whose masks are known), judged by pixel AUROC and PRO beside the
+nearest-normal-image difference (no model), and drawn."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from genmodels.errors import CapabilityError
 from tasks.anomaly.corruptions import LOCAL, corrupt
 from tasks.anomaly.detector import Detector
 from tasks.anomaly.figures import maps_grid
-from tasks.anomaly.maps import anomaly_maps, map_kind, pixel_auroc, pro_score
+from tasks.anomaly.maps import (
+    anomaly_maps,
+    map_kind,
+    nearest_normal_maps,
+    pixel_auroc,
+    pro_score,
+)
 from tasks.anomaly.protocol import OneClassSplit
 from tasks.result import TaskResult
 
@@ -33,11 +40,20 @@ def judge_maps(
     local = corrupt(normal_test, data.train.images, data.train.levels, seed + 3, kinds=LOCAL)
     maps = anomaly_maps(detector, local.images, kind)
     masks = local.masks[:, 0].numpy()
+    reference = nearest_normal_maps(local.images, data.train.images)
     result.params["map_kind"] = kind
-    result.metrics.update(map_pixel_auroc=pixel_auroc(maps, masks), map_pro=pro_score(maps, masks))
+    result.metrics.update(
+        map_pixel_auroc=pixel_auroc(maps, masks),
+        map_pro=pro_score(maps, masks),
+        map_baseline_pixel_auroc=pixel_auroc(reference, masks),
+        map_baseline_pro=pro_score(reference, masks),
+    )
+    m = result.metrics
     log(
         f"anomaly maps ({kind}) on {len(maps)} synthetic local anomalies: pixel AUROC "
-        f"{result.metrics['map_pixel_auroc']:.3f}, PRO {result.metrics['map_pro']:.3f}"
+        f"{m['map_pixel_auroc']:.3f}, PRO {m['map_pro']:.3f}; the nearest normal image's "
+        f"difference (no model): {m['map_baseline_pixel_auroc']:.3f}, "
+        f"{m['map_baseline_pro']:.3f}"
     )
     title = f"{kind} maps of synthetic local anomalies (outlined)"
     result.figure("anomaly_maps", maps_grid(local.images, maps, local.masks, title))

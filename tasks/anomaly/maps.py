@@ -11,6 +11,9 @@ A map is one number per pixel, higher = more anomalous, from what the detector's
 * ``layout``: each layout cell's share of the layout code length, spread over the pixels the
   cell averages (for the layout scores).
 
+A model's maps are compared with a classical reference that needs no model,
+:func:`nearest_normal_maps` (the absolute difference from the nearest normal training image).
+
 Maps are judged against known masks (the synthetic local anomalies of
 :mod:`tasks.anomaly.corruptions`) by pixel AUROC and by per-region overlap (PRO, Bergmann et al.
 2020), both over all pixels of the images given.
@@ -83,6 +86,22 @@ def anomaly_maps(
         else:
             part = _gradient(detector, x)
         parts.append(part.detach().double().cpu())
+    return torch.cat(parts).numpy() if parts else np.empty((0, h, w))
+
+
+def nearest_normal_maps(images: Tensor, normals: Tensor, batch_size: int = 256) -> np.ndarray:
+    """The classical reference map, no model: ``|x - n(x)|`` summed over channels, where
+    ``n(x)`` is the normal image nearest to ``x`` (Euclidean, over all pixels). ``(N, H, W)``."""
+    ref = normals.reshape(len(normals), -1).double()
+    ref_sq = (ref**2).sum(1)
+    parts = []
+    for start in range(0, len(images), batch_size):
+        x = images[start : start + batch_size].double()
+        flat = x.reshape(len(x), -1)
+        distances = ref_sq[None] - 2 * flat @ ref.T  # + |x|^2, the same for every candidate
+        nearest = normals[distances.argmin(1)].double()
+        parts.append((x - nearest).abs().sum(1))
+    h, w = images.shape[2:]
     return torch.cat(parts).numpy() if parts else np.empty((0, h, w))
 
 

@@ -160,3 +160,26 @@ def test_ways_of_choosing_without_labels_are_ranked_by_validation_regret():
     assert ranking.loc["fixed:layout", "worst_dataset_val_regret"] == pytest.approx(0.10)
     assert ranking.loc["fixed:bpd", "val_regret"] == pytest.approx(0.10)  # (0.20 + 0) / 2
     assert set(ranking.index[:2]) == {"worst-kind", "fixed:layout"}  # (0 + 0.1) / 2 for both
+
+
+def test_the_maps_table_puts_the_model_free_reference_beside_each_map_kind():
+    from benchmarks.anomaly_bench import map_summary
+
+    runs = pd.DataFrame(
+        {
+            "dataset": ["usps"] * 3,
+            "model": ["flow"] * 3,
+            "map_kind": ["layout", "layout", "gradient"],
+            "map_pixel_auroc": [0.6, 0.8, 0.5],
+            "map_pro": [0.2, 0.4, 0.1],
+            "baseline_pixel_auroc": [0.7, 0.9, 0.75],
+            "baseline_pro": [0.3, 0.5, 0.35],
+        }
+    )
+    table = map_summary(runs).set_index("map_kind")
+    assert table.loc["layout", "runs"] == 2
+    assert table.loc["layout", "pixel_auroc"] == pytest.approx(0.7)
+    assert table.loc["layout", "nearest_normal_pixel_auroc"] == pytest.approx(0.8)
+    assert table.loc["gradient", "nearest_normal_pro"] == pytest.approx(0.35)
+    summarized = map_summary(table.reset_index())  # a saved summary is read as it is
+    assert list(summarized["pixel_auroc"]) == list(table["pixel_auroc"])

@@ -662,6 +662,9 @@ def test_the_delivered_detector_draws_maps_judged_on_known_masks(finished_run):
     assert 0.0 <= parent.data.metrics["map_pro"] <= 1.0
     # how good the maps are is measured by the bench; a 3-epoch flow on 8x8 digits maps poorly
     assert 0.0 <= parent.data.metrics["map_pixel_auroc"] <= 1.0
+    # beside the model-free reference on the same anomalies
+    assert 0.5 < parent.data.metrics["map_baseline_pixel_auroc"] <= 1.0
+    assert 0.0 <= parent.data.metrics["map_baseline_pro"] <= 1.0
 
 
 def test_every_detector_is_also_scored_on_synthetic_anomalies(finished_run):

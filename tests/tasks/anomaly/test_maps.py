@@ -13,7 +13,13 @@ from genmodels.errors import CapabilityError
 from genmodels.registry import get_model_class
 from tasks.anomaly.detector import Detector
 from tasks.anomaly.layout import LayoutDensity
-from tasks.anomaly.maps import anomaly_maps, map_kind, pixel_auroc, pro_score
+from tasks.anomaly.maps import (
+    anomaly_maps,
+    map_kind,
+    nearest_normal_maps,
+    pixel_auroc,
+    pro_score,
+)
 from tasks.anomaly.scores import make_score
 from tasks.anomaly.threshold import ConformalThreshold
 
@@ -97,3 +103,17 @@ def test_a_pixelcnn_maps_with_its_own_conditionals_and_a_gan_cannot_map():
     unmappable = Detector(ddpm((1, 8, 8), 17, **tiny_params(ddpm)), make_score("bpd"), THRESHOLD)
     with pytest.raises(CapabilityError, match="'ddpm' cannot say where"):
         map_kind(unmappable)
+
+
+def test_the_nearest_normal_reference_marks_what_differs_from_the_closest_normal_image():
+    g = torch.Generator().manual_seed(0)
+    normals = torch.rand(20, 2, 6, 6, generator=g)
+    x = normals[[3, 7]].clone()
+    x[0, :, 1:3, 2:4] += 0.5  # a patch changed in both channels
+    x[1, 1, 5, 5] = 1.0 - x[1, 1, 5, 5]  # one pixel of one channel
+    maps = nearest_normal_maps(x, normals)
+    assert maps.shape == (2, 6, 6)
+    expected = np.zeros((2, 6, 6))
+    expected[0, 1:3, 2:4] = 1.0  # 0.5 in each of two channels
+    expected[1, 5, 5] = abs(1.0 - 2 * float(normals[7, 1, 5, 5]))
+    assert np.allclose(maps, expected)  # its nearest normal is the image it was made from

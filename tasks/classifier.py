@@ -170,6 +170,18 @@ def train_classifier(
 
 
 @torch.no_grad()
+def features(model: ClassifierModule, images: Tensor, batch_size: int = 512) -> np.ndarray:
+    """Penultimate-layer features ``(N, F)`` float64: the space in which generated images are
+    compared with real ones (k-NN precision and recall, Frechet distance)."""
+    model.eval()
+    parts = [
+        model.net.features(2 * images[i : i + batch_size] - 1)
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(parts).double().numpy()
+
+
+@torch.no_grad()
 def predict_proba(model: ClassifierModule, images: Tensor, batch_size: int = 512) -> Tensor:
     model.eval()
     out = [

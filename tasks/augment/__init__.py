@@ -1,7 +1,7 @@
 """Data augmentation with generated samples, measured against real-only and classic augmentation.
 
-Read in order: ``spec.py`` (the settings), ``experiment.py`` (the protocol and the entry point),
-``classic.py`` (the classic warps every generated arm must beat).
+Read in order: ``spec.py`` (the settings), ``experiment.py`` (the protocol and the entry point);
+the classic warps every generated arm must beat are shared with other tasks: ``tasks/warps.py``.
 """
 
 from tasks.augment.experiment import run, run_augment, summarize

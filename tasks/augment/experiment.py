@@ -30,7 +30,6 @@ from matplotlib.figure import Figure
 
 from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet, labelled_classes
-from tasks.augment.classic import classic_augmentation, with_warped_copies
 from tasks.augment.spec import AugmentSpec
 from tasks.classifier import (
     ClassifierModule,
@@ -44,6 +43,7 @@ from tasks.inputs import TaskInputs
 from tasks.plots import ci_curves
 from tasks.result import TaskResult
 from tasks.stats import mean_ci
+from tasks.warps import classic_augmentation, with_warped_copies
 
 GeneratorFit = Callable[[ImageSet, ImageSet, int], GenerativeModel]
 

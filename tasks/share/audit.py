@@ -17,8 +17,8 @@ from torch import Tensor
 
 from genmodels.contract import GenerativeModel, Likelihood
 from genmodels.data.imageset import ImageSet
-from tasks.classifier import ClassifierModule, accuracy, train_classifier
-from tasks.share.fidelity import frechet_distance, precision_recall_density_coverage
+from tasks.classifier import accuracy, features, train_classifier
+from tasks.fidelity import frechet_distance, precision_recall_density_coverage
 from tasks.share.privacy import DistanceAudit, distance_audit, membership_auc
 from tasks.share.spec import ShareSpec
 
@@ -32,17 +32,6 @@ class Audit:
     @property
     def passed(self) -> bool:
         return not self.failures
-
-
-@torch.no_grad()
-def embed(classifier: ClassifierModule, images: Tensor, batch_size: int = 512) -> np.ndarray:
-    """Penultimate-layer features of the real-data classifier ``(N, F)``."""
-    classifier.eval()
-    parts = [
-        classifier.net.features(2 * images[i : i + batch_size] - 1)
-        for i in range(0, len(images), batch_size)
-    ]
-    return torch.cat(parts).double().numpy()
 
 
 def _first(images: Tensor, n: int, seed: int) -> Tensor:
@@ -90,9 +79,9 @@ def audit_release(
     log(f"utility: train-on-real {trtr:.3f}, train-on-synthetic {tstr:.3f} (test on real)")
     # fidelity, in the feature space of the real-data classifier
     cap = config.max_feature_images
-    real_f = embed(real_clf, _first(holdout.images, cap, seed))
-    syn_f = embed(real_clf, _first(synthetic.images, cap, seed))
-    train_f = embed(real_clf, _first(train.images, cap, seed))
+    real_f = features(real_clf, _first(holdout.images, cap, seed))
+    syn_f = features(real_clf, _first(synthetic.images, cap, seed))
+    train_f = features(real_clf, _first(train.images, cap, seed))
     metrics.update(precision_recall_density_coverage(real_f, syn_f, config.k_nn))
     metrics["frechet"] = frechet_distance(real_f, syn_f)
     metrics["frechet_real_reference"] = frechet_distance(real_f, train_f)  # what real data scores

@@ -1,12 +1,14 @@
 """Knowledge transfer through generated images: a deep teacher labels what a generator draws, a
 kernel-machine student learns from those labels next to a small real labelled set.
 
-Per seed: draw ``k_real`` labelled real images per class (the student's only real data); draw a
-pool of generated candidates and have the teacher label them (probabilities); fit each student on
-the real images alone (``n = 0``) and on the real images plus ``n`` generated ones, for every ``n``
-in the grid, with the generated images taken in random order or *focused* on the class pairs the
-real-only student confuses most (found on a separate generated probe set labelled by the teacher,
-never on test images). Test labels are used for nothing but scoring.
+Per seed: draw ``k_real`` labelled real images per class (the student's only real data); for each
+source (the generator's samples, and the baselines: warps and mixup of the k real images,
+``sources.py``) draw a pool of candidates and have the teacher label them (probabilities); fit
+each student on the real images alone (``n = 0``) and on the real images plus ``n`` candidates,
+for every ``n`` in the grid, taken in random order or *focused* on the class pairs the real-only
+student confuses most (found on a separate generated probe set labelled by the teacher, never on
+test images). Each pool is also diagnosed (``sources.diagnose``). Test labels are used for
+nothing but scoring.
 """
 
 from __future__ import annotations
@@ -22,18 +24,20 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from genmodels.data.imageset import ImageSet, labelled_classes
-from tasks.classifier import accuracy, predict_proba, train_classifier
+from tasks.classifier import accuracy, features, predict_proba, train_classifier
 from tasks.fewshot import draw_few_shot
 from tasks.generate import sample_images
 from tasks.inputs import TaskInputs
 from tasks.plots import ci_curves
 from tasks.result import TaskResult
 from tasks.stats import mean_ci
+from tasks.transfer.sources import diagnose, mixed_pairs, warped_copies
 from tasks.transfer.spec import TransferSpec
 from tasks.transfer.students import make_student
 
 Teacher = Callable[[Tensor], Tensor]  # images -> class probabilities (N, K)
 Sampler = Callable[[int, torch.Generator], Tensor]  # (n, generator) -> images (n, C, H, W)
+Embedding = Callable[[Tensor], np.ndarray]  # images -> the teacher's features (N, F)
 MODES = ("random", "focused")
 
 
@@ -73,6 +77,18 @@ def _pair_errors(pred: np.ndarray, labels: np.ndarray, pair: tuple[int, int] | N
     return int((((labels == a) & (pred == b)) | ((labels == b) & (pred == a))).sum())
 
 
+def _candidates(
+    source: str, n: int, real: Tensor, sample: Sampler, generator: torch.Generator, seed: int
+) -> Tensor:
+    if n == 0:
+        return real[:0]
+    if source == "generator":
+        return sample(n, generator)
+    if source == "warps":
+        return warped_copies(real, n, seed)
+    return mixed_pairs(real, n, seed)
+
+
 def run_transfer(
     pool: ImageSet,
     test_images: Tensor,
@@ -82,14 +98,22 @@ def run_transfer(
     sample: Sampler,
     config: TransferSpec,
     log: Callable[[str], None] = print,
-) -> pd.DataFrame:
-    """One row per (seed, student, mode, n): accuracy on the test images, agreement with the
-    teacher there, the share of the teacher-student gap closed, errors on the top confused pair."""
+    embed: Embedding | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows ``(seed, student, source, mode, n)``: accuracy on the test images, agreement with the
+    teacher there, the share of the teacher-student gap closed, errors on the top confused pair;
+    and rows ``(seed, source)`` diagnosing each candidate pool (with the teacher's features
+    ``embed``, its k-NN precision and recall against the real ``pool``)."""
     teacher_test = teacher(test_images).argmax(1).numpy()
     labels = test_labels.numpy()
     teacher_acc = float((teacher_test == labels).mean())
     x_test = _flat(test_images)
-    rows = []
+    cap = config.fidelity_images
+    real_features = None
+    if embed is not None:
+        order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))
+        real_features = embed(pool.images[order[:cap]])
+    rows, diagnosis = [], []
     for seed in config.seeds:
         shot = draw_few_shot(pool, config.k_real + 1, seed, val_fraction=1 / (config.k_real + 1))
         real_images = torch.cat([shot.fit.images, shot.val.images])
@@ -99,8 +123,16 @@ def run_transfer(
         soft_real = F.one_hot(real_labels, num_classes).double().numpy()
         generator = torch.Generator().manual_seed(seed)
         n_cand = int(max(config.ns) * config.candidates) if max(config.ns) else 0
-        candidates = sample(n_cand, generator) if n_cand else real_images[:0]
-        soft_cand = teacher(candidates) if n_cand else torch.zeros(0, num_classes)
+        pools = {}
+        for source in config.sources:
+            candidates = _candidates(source, n_cand, real_images, sample, generator, seed)
+            said = teacher(candidates) if n_cand else torch.zeros(0, num_classes)
+            pools[source] = (candidates, said)
+            if len(candidates) > 5:
+                features = None if embed is None else embed(candidates[:cap])
+                diagnosis.append(
+                    {"seed": seed, "source": source} | diagnose(said, features, real_features)
+                )
         probe = sample(config.probe, generator)
         teacher_probe = teacher(probe).argmax(1).numpy()
         rng = np.random.default_rng(seed)
@@ -110,48 +142,60 @@ def run_transfer(
             base_acc = float((base.predict(x_test) == labels).mean())
             pairs = confused_pairs(base.predict(_flat(probe)), teacher_probe, config.focus_pairs)
             top_pair = pairs[0] if pairs else None
-            for mode in MODES if config.focus else MODES[:1]:
-                for n in config.ns:
-                    if n == 0:
-                        student = base
-                    else:
-                        idx = (
-                            random_order[:n]
-                            if mode == "random"
-                            else focused_order(soft_cand, pairs, n, config.focus_share, rng)
+            for source, (candidates, soft_cand) in pools.items():
+                for mode in MODES if config.focus else MODES[:1]:
+                    for n in config.ns:
+                        if n == 0:
+                            student = base
+                        else:
+                            idx = (
+                                random_order[:n]
+                                if mode == "random"
+                                else focused_order(soft_cand, pairs, n, config.focus_share, rng)
+                            )
+                            x = np.concatenate([x_real, _flat(candidates[idx])])
+                            soft = np.concatenate([soft_real, soft_cand[idx].double().numpy()])
+                            student = make_student(name, seed).fit(x, soft)
+                        pred = student.predict(x_test)
+                        acc = float((pred == labels).mean())
+                        gap = teacher_acc - base_acc
+                        rows.append(
+                            {
+                                "seed": seed,
+                                "student": name,
+                                "source": source,
+                                "mode": mode,
+                                "n": n,
+                                "accuracy": acc,
+                                "agreement": float((pred == teacher_test).mean()),
+                                "teacher_accuracy": teacher_acc,
+                                "gap_closed": (acc - base_acc) / gap if gap > 0 else float("nan"),
+                                "pair": f"{top_pair[0]}-{top_pair[1]}" if top_pair else "",
+                                "pair_errors": _pair_errors(pred, labels, top_pair),
+                            }
                         )
-                        x = np.concatenate([x_real, _flat(candidates[idx])])
-                        soft = np.concatenate([soft_real, soft_cand[idx].double().numpy()])
-                        student = make_student(name, seed).fit(x, soft)
-                    pred = student.predict(x_test)
-                    acc = float((pred == labels).mean())
-                    gap = teacher_acc - base_acc
-                    rows.append(
-                        {
-                            "seed": seed,
-                            "student": name,
-                            "mode": mode,
-                            "n": n,
-                            "accuracy": acc,
-                            "agreement": float((pred == teacher_test).mean()),
-                            "teacher_accuracy": teacher_acc,
-                            "gap_closed": (acc - base_acc) / gap if gap > 0 else float("nan"),
-                            "pair": f"{top_pair[0]}-{top_pair[1]}" if top_pair else "",
-                            "pair_errors": _pair_errors(pred, labels, top_pair),
-                        }
-                    )
             log(f"seed {seed} {name}: real-only {base_acc:.3f}, teacher {teacher_acc:.3f}")
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), pd.DataFrame(diagnosis)
+
+
+def diagnosis_summary(diagnosis: pd.DataFrame) -> pd.DataFrame:
+    """Per source, the mean over seeds of every diagnostic."""
+    if diagnosis.empty:
+        return diagnosis
+    return diagnosis.drop(columns="seed").groupby("source", sort=False).mean().reset_index()
 
 
 def summarize(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Per (student, mode, n): accuracy, agreement, gap closed; mean, t-interval over seeds."""
+    """Per (student, source, mode, n): accuracy, agreement, gap closed; mean, t-interval over
+    seeds."""
     out = []
-    for (student, mode, n), group in rows.groupby(["student", "mode", "n"], sort=False):
+    keys = ["student", "source", "mode", "n"]
+    for (student, source, mode, n), group in rows.groupby(keys, sort=False):
         acc = mean_ci(group["accuracy"], confidence)
         gap = group["gap_closed"].dropna()
         row = {
             "student": student,
+            "source": source,
             "mode": mode,
             "n": n,
             "seeds": len(group),
@@ -167,15 +211,38 @@ def summarize(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def paired_gains(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """The generator's accuracy minus each baseline source's, paired by seed, per (student,
+    baseline, mode, n > 0): mean and t-interval over seeds. Empty without the generator or a
+    baseline source."""
+    sources = set(rows["source"])
+    if "generator" not in sources or len(sources) < 2:
+        return pd.DataFrame()
+    keys = ["seed", "student", "mode", "n"]
+    ours = rows[(rows["source"] == "generator") & (rows["n"] > 0)].set_index(keys)["accuracy"]
+    out = []
+    for baseline in [s for s in dict.fromkeys(rows["source"]) if s != "generator"]:
+        theirs = rows[rows["source"] == baseline].set_index(keys)["accuracy"]
+        gain = (ours - theirs.reindex(ours.index)).rename("gain").reset_index()
+        for (student, mode, n), group in gain.groupby(["student", "mode", "n"], sort=False):
+            ci = mean_ci(group["gain"], confidence)
+            out.append(
+                {"student": student, "baseline": baseline, "mode": mode, "n": n,
+                 "seeds": len(group), "gain": ci["mean"], "ci_low": ci["ci_low"],
+                 "ci_high": ci["ci_high"]}
+            )  # fmt: skip
+    return pd.DataFrame(out)
+
+
 def curves_figure(summary: pd.DataFrame, teacher: float) -> Figure:
     groups = {
-        f"{student} ({mode})": (
+        f"{student} ({source}, {mode})": (
             list(g["n"]),
             list(g["accuracy"]),
             list(g["ci_low"]),
             list(g["ci_high"]),
         )
-        for (student, mode), g in summary.groupby(["student", "mode"], sort=False)
+        for (student, source, mode), g in summary.groupby(["student", "source", "mode"], sort=False)
     }
     return ci_curves(
         groups,
@@ -189,7 +256,8 @@ def pair_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Errors on each seed's most confused pair (true a -> b or b -> a), before and after."""
     n_max = rows["n"].max()
     keep = rows[rows["n"].isin([0, n_max])]
-    return keep[["seed", "student", "mode", "n", "pair", "pair_errors"]].reset_index(drop=True)
+    columns = ["seed", "student", "source", "mode", "n", "pair", "pair_errors"]
+    return keep[columns].reset_index(drop=True)
 
 
 def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
@@ -222,7 +290,7 @@ def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
     def sample(n: int, rng: torch.Generator) -> Tensor:
         return sample_images(generator, n, num_classes, rng)
 
-    rows = run_transfer(
+    rows, diagnosis = run_transfer(
         train,
         test.images,
         test.labels,
@@ -231,14 +299,36 @@ def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
         sample,
         spec,
         log,
+        embed=lambda images: features(teacher, images),
     )
     summary = summarize(rows)
     for _, r in summary.iterrows():
-        key = f"{r['student']}.{r['mode']}.n{r['n']}"
+        source = "" if r["source"] == "generator" else f"{r['source']}."
+        key = f"{r['student']}.{source}{r['mode']}.n{r['n']}"
         result.metrics[f"acc.{key}"] = float(r["accuracy"])
         if pd.notna(r["gap_closed"]):
             result.metrics[f"gap_closed.{key}"] = float(r["gap_closed"])
-    result.tables.update(rows=rows, results=summary, confused_pair=pair_table(rows))
+    sources = diagnosis_summary(diagnosis)
+    for _, r in sources.iterrows():
+        log(
+            f"source {r['source']}: teacher confidence {r['confidence']:.3f}, label entropy "
+            f"{r['entropy']:.3f} bits, class balance {r['class_balance']:.3f}"
+            + (
+                f", k-NN precision {r['precision']:.3f}, recall {r['recall']:.3f}"
+                if "precision" in r
+                else ""
+            )
+        )
+    for _, r in sources.iterrows():
+        for column in sources.columns.drop("source"):
+            result.metrics[f"source.{r['source']}.{column}"] = float(r[column])
+    gains = paired_gains(rows)
+    for _, r in gains.iterrows():
+        key = f"{r['student']}.{r['mode']}.n{r['n']}"
+        result.metrics[f"gain_over_{r['baseline']}.{key}"] = float(r["gain"])
+    result.tables.update(
+        rows=rows, results=summary, confused_pair=pair_table(rows), sources=sources, gains=gains
+    )
     result.figure("accuracy_vs_n", curves_figure(summary, teacher_acc))
     result.table = summary
     return result

@@ -11,6 +11,7 @@ from genmodels.contract import Capability
 from tasks.classifier import ClassifierSpec
 from tasks.requirements import TaskRequirement
 from tasks.spec import TaskSpec
+from tasks.transfer.sources import SOURCE_NAMES, SourceName
 from tasks.transfer.students import StudentName
 
 
@@ -26,6 +27,10 @@ class TransferSpec(TaskSpec):
     # generated images added to the student's real ones (0: the real-only student)
     ns: list[int] = Field(default_factory=lambda: [0, 250, 500, 1000, 2000], min_length=1)
     students: list[StudentName] = Field(default_factory=lambda: _default_students(), min_length=1)
+    # where the added images come from, each labelled by the teacher: the generator's samples,
+    # and the baselines it must beat, warps and mixup of the k real images
+    sources: list[SourceName] = Field(default_factory=lambda: list(SOURCE_NAMES), min_length=1)
+    fidelity_images: int = Field(1000, ge=10)  # per set, for k-NN precision and recall
     focus: bool = True  # also run the arm focused on the most confused class pairs
     focus_pairs: int = Field(3, ge=1)  # confused class pairs to focus on
     focus_share: float = Field(0.5, gt=0, le=1)  # of the n generated images, from those pairs

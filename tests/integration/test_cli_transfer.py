@@ -29,9 +29,16 @@ def test_transfer_run_logs_curves_table_and_metrics(mlflow_store, capsys):
     assert 0 < metrics["teacher_accuracy"] <= 1
     for student in ("svc", "kernel-ridge"):
         for mode in ("random", "focused"):
-            assert 0 <= metrics[f"acc.{student}.{mode}.n40"] <= 1
+            assert 0 <= metrics[f"acc.{student}.{mode}.n40"] <= 1  # the generator's
+            for baseline in ("warps", "mixup"):
+                assert 0 <= metrics[f"acc.{student}.{baseline}.{mode}.n40"] <= 1
     table = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/results.csv"))
-    assert len(table) == 2 * 2 * 2  # students x modes x ns
+    assert len(table) == 2 * 3 * 2 * 2  # students x sources x modes x ns
+    sources = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/sources.csv"))
+    assert list(sources["source"]) == ["generator", "warps", "mixup"]
+    for source in ("generator", "warps", "mixup"):
+        assert 0 < metrics[f"source.{source}.confidence"] <= 1
+        assert 0 <= metrics[f"source.{source}.precision"] <= 1
     pair = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/confused_pair.csv"))
     assert set(pair["n"]) == {0, 40}
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}

@@ -11,8 +11,8 @@ import torch
 from genmodels.data import load_dataset
 from genmodels.registry import get_model_class
 from genmodels.training import seed_all
+from tasks.fidelity import frechet_distance, precision_recall_density_coverage
 from tasks.share import ReleaseGate, distance_audit, log_likelihoods, membership_auc
-from tasks.share.fidelity import frechet_distance, precision_recall_density_coverage
 
 
 @pytest.fixture(scope="module")

@@ -37,14 +37,21 @@ def data():
 
 
 CONFIG = TransferSpec(
-    k_real=2, ns=(0, 60, 240), students=("svc", "kernel-ridge"), seeds=(0, 1), probe=200
+    k_real=2,
+    ns=(0, 60, 240),
+    students=("svc", "kernel-ridge"),
+    seeds=(0, 1),
+    probe=200,
+    sources=("generator",),
 )
 
 
-def _run(data, teacher=_teacher, test_labels=None, config=CONFIG):
+def _run(data, teacher=_teacher, test_labels=None, config=CONFIG, embed=None):
     pool, test_images, labels = data
     labels = labels if test_labels is None else test_labels
-    return run_transfer(pool, test_images, labels, 3, teacher, _sample, config, log=lambda _: None)
+    return run_transfer(
+        pool, test_images, labels, 3, teacher, _sample, config, log=lambda _: None, embed=embed
+    )[0]
 
 
 def test_test_labels_only_score_the_students(data):
@@ -70,7 +77,9 @@ def test_students_learn_the_teachers_labels(data):
 
 
 def test_seeds_reproduce_the_rows(data):
-    config = TransferSpec(k_real=2, ns=(0, 60), students=("svc",), seeds=(3,), probe=100)
+    config = TransferSpec(
+        k_real=2, ns=(0, 60), students=("svc",), seeds=(3,), probe=100, sources=("generator",)
+    )
     assert _run(data, config=config).equals(_run(data, config=config))
 
 
@@ -97,3 +106,56 @@ def test_bad_configs_are_refused():
         TransferSpec(ns=(100, 200))
     with pytest.raises(ValueError, match="students.0\\s+Input should be 'svc', 'kernel-ridge'"):
         TransferSpec(students=("knn",))
+
+
+def test_warps_and_mixup_of_the_real_images_are_baselines_in_the_same_table(data):
+    """Every source gets the same students and grid; each pool is diagnosed: the oracle teacher
+    is sure of warped real images, less of mixtures between classes, and the diagnosis finds the
+    set near the real images in the given feature space."""
+    from tasks.transfer.sources import mixed_pairs, warped_copies
+
+    config = CONFIG.model_copy(update={"sources": ["generator", "warps", "mixup"]})
+    pool, test_images, labels = data
+    rows, diagnosis = run_transfer(
+        pool, test_images, labels, 3, _teacher, _sample, config, log=lambda _: None,
+        embed=lambda images: images.flatten(1).double().numpy(),
+    )  # fmt: skip
+    assert set(rows["source"]) == {"generator", "warps", "mixup"}
+    per_source = rows.groupby("source").size()
+    assert per_source.nunique() == 1  # the same students, modes and n for each
+    base = rows[rows["n"] == 0].groupby("source")["accuracy"].apply(list)
+    assert base["warps"] == base["mixup"] == base["generator"]  # n = 0: the same real student
+    diag = diagnosis.groupby("source").mean()
+    assert diag.loc["warps", "confidence"] > diag.loc["mixup", "confidence"]
+    assert diag.loc["mixup", "entropy"] > diag.loc["warps", "entropy"]
+    assert 0.0 <= diag.loc["warps", "class_balance"] <= 1.0
+    assert diag.loc["warps", "precision"] > 0.5  # warped real images lie near real ones
+    real = pool.images[:6]
+    assert warped_copies(real, 10, 0).shape == (10, 1, 4, 4)
+    assert torch.equal(mixed_pairs(real, 10, 1), mixed_pairs(real, 10, 1))  # seeded
+    mix = mixed_pairs(real, 200, 2)
+    assert float(mix.min()) >= float(real.min()) and float(mix.max()) <= float(real.max())
+
+
+def test_the_generators_gain_over_each_baseline_is_paired_by_seed():
+    import pandas as pd
+
+    from tasks.transfer.experiment import paired_gains
+
+    rows = pd.DataFrame(
+        [
+            {"seed": s, "student": "svc", "source": src, "mode": "random", "n": n, "accuracy": a}
+            for s, src, n, a in [
+                (0, "generator", 0, 0.5), (0, "generator", 10, 0.80), (0, "warps", 10, 0.70),
+                (1, "generator", 0, 0.5), (1, "generator", 10, 0.60), (1, "warps", 10, 0.51),
+                (2, "generator", 0, 0.5), (2, "generator", 10, 0.90), (2, "warps", 10, 0.79),
+                (0, "warps", 0, 0.5), (1, "warps", 0, 0.5), (2, "warps", 0, 0.5),
+            ]
+        ]
+    )  # fmt: skip
+    (row,) = paired_gains(rows).to_dict("records")
+    assert row["baseline"] == "warps" and row["n"] == 10 and row["seeds"] == 3
+    assert row["gain"] == pytest.approx(0.10)  # (0.10 + 0.09 + 0.11) / 3
+    # paired: the seed-to-seed swing (0.60 to 0.90) does not widen the interval
+    assert row["ci_low"] > 0 and row["ci_high"] == pytest.approx(0.10 + (0.10 - row["ci_low"]))
+    assert paired_gains(rows[rows["source"] == "generator"]).empty

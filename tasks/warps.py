@@ -1,4 +1,5 @@
-"""Classic augmentation: small random affine warps (and flips where they make sense), batched.
+"""Classic augmentation: small random affine warps (and flips where they make sense), batched;
+shared by the tasks (augment's classic arms, transfer's teacher-labelled warps).
 
 One ``torch.nn.functional.affine_grid`` + ``grid_sample`` call warps a whole batch with a different
 random affine per image. The per-image MONAI ``RandAffine`` used before cost ~1.8 ms per 8x8

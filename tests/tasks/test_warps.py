@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from genmodels.data.imageset import ImageSet
-from tasks.augment.classic import ClassicAugmentation, with_warped_copies
+from tasks.warps import ClassicAugmentation, with_warped_copies
 
 
 def _blob(n: int, size: int = 16) -> torch.Tensor:

@@ -138,13 +138,16 @@ def run_transfer(
         rng = np.random.default_rng(seed)
         random_order = rng.permutation(n_cand)
         for name in config.students:
+            t0 = time.perf_counter()
             base = make_student(name, seed).fit(x_real, soft_real)
+            base_seconds = time.perf_counter() - t0
             base_acc = float((base.predict(x_test) == labels).mean())
             pairs = confused_pairs(base.predict(_flat(probe)), teacher_probe, config.focus_pairs)
             top_pair = pairs[0] if pairs else None
             for source, (candidates, soft_cand) in pools.items():
                 for mode in MODES if config.focus else MODES[:1]:
                     for n in config.ns:
+                        t0 = time.perf_counter()
                         if n == 0:
                             student = base
                         else:
@@ -157,6 +160,7 @@ def run_transfer(
                             soft = np.concatenate([soft_real, soft_cand[idx].double().numpy()])
                             student = make_student(name, seed).fit(x, soft)
                         pred = student.predict(x_test)
+                        seconds = time.perf_counter() - t0 + (base_seconds if n == 0 else 0.0)
                         acc = float((pred == labels).mean())
                         gap = teacher_acc - base_acc
                         rows.append(
@@ -172,6 +176,7 @@ def run_transfer(
                                 "gap_closed": (acc - base_acc) / gap if gap > 0 else float("nan"),
                                 "pair": f"{top_pair[0]}-{top_pair[1]}" if top_pair else "",
                                 "pair_errors": _pair_errors(pred, labels, top_pair),
+                                "seconds": seconds,  # the student's fit and test predictions
                             }
                         )
             log(f"seed {seed} {name}: real-only {base_acc:.3f}, teacher {teacher_acc:.3f}")
@@ -206,6 +211,7 @@ def summarize(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             "teacher": float(group["teacher_accuracy"].mean()),
             "gap_closed": mean_ci(gap, confidence)["mean"] if len(gap) else float("nan"),
             "pair_errors": float(group["pair_errors"].mean()),
+            "seconds": float(group["seconds"].mean()) if "seconds" in group else float("nan"),
         }
         out.append(row)
     return pd.DataFrame(out)
@@ -285,6 +291,7 @@ def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
     generator = inputs.models.build(train.image_shape, train.levels, inputs.seed, num_classes)
     t0 = time.perf_counter()
     fit = inputs.models.fit(generator, train, val)
+    result.metrics["generator_seconds"] = time.perf_counter() - t0
     log(f"generator {generator.name}: {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)")
 
     def sample(n: int, rng: torch.Generator) -> Tensor:

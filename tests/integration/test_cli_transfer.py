@@ -34,6 +34,7 @@ def test_transfer_run_logs_curves_table_and_metrics(mlflow_store, capsys):
                 assert 0 <= metrics[f"acc.{student}.{baseline}.{mode}.n40"] <= 1
     table = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/results.csv"))
     assert len(table) == 2 * 3 * 2 * 2  # students x sources x modes x ns
+    assert (table["seconds"] > 0).all() and metrics["generator_seconds"] > 0
     sources = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/sources.csv"))
     assert list(sources["source"]) == ["generator", "warps", "mixup"]
     for source in ("generator", "warps", "mixup"):

@@ -80,7 +80,8 @@ def test_seeds_reproduce_the_rows(data):
     config = TransferSpec(
         k_real=2, ns=(0, 60), students=("svc",), seeds=(3,), probe=100, sources=("generator",)
     )
-    assert _run(data, config=config).equals(_run(data, config=config))
+    first, second = (_run(data, config=config).drop(columns="seconds") for _ in range(2))
+    assert first.equals(second)  # everything but the wall time
 
 
 def test_confused_pairs_and_focused_order():

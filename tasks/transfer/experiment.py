@@ -38,7 +38,7 @@ from tasks.transfer.students import make_student
 Teacher = Callable[[Tensor], Tensor]  # images -> class probabilities (N, K)
 Sampler = Callable[[int, torch.Generator], Tensor]  # (n, generator) -> images (n, C, H, W)
 Embedding = Callable[[Tensor], np.ndarray]  # images -> the teacher's features (N, F)
-MODES = ("random", "focused")
+MODES = ("random", "focused", "uncertain")
 
 
 def _flat(images: Tensor) -> np.ndarray:
@@ -68,6 +68,27 @@ def focused_order(
     rest = np.setdiff1d(rng.permutation(len(soft)), hits, assume_unique=False)
     rest = rng.permutation(rest)[: n - len(hits)]
     return np.concatenate([hits, rest]).astype(int)
+
+
+def uncertain_order(soft: Tensor, n: int, share: float, rng: np.random.Generator) -> np.ndarray:
+    """``n`` candidate indices: ``share`` of them those the teacher is least sure of (highest
+    entropy of its soft labels: near its decision boundaries), the rest in random order."""
+    p = soft.double().clamp_min(1e-12)
+    entropy = -(p * p.log()).sum(1).numpy()
+    hits = np.argsort(-entropy, kind="stable")[: round(n * share)]
+    rest = rng.permutation(np.setdiff1d(np.arange(len(soft)), hits))[: n - len(hits)]
+    return np.concatenate([hits, rest]).astype(int)
+
+
+def _order(
+    mode: str, soft: Tensor, pairs: list[tuple[int, int]], n: int, config: TransferSpec,
+    random_order: np.ndarray, rng: np.random.Generator,
+) -> np.ndarray:  # fmt: skip
+    if mode == "random":
+        return random_order[:n]
+    if mode == "focused":
+        return focused_order(soft, pairs, n, config.focus_share, rng)
+    return uncertain_order(soft, n, config.focus_share, rng)
 
 
 def _pair_errors(pred: np.ndarray, labels: np.ndarray, pair: tuple[int, int] | None) -> int:
@@ -145,17 +166,14 @@ def run_transfer(
             pairs = confused_pairs(base.predict(_flat(probe)), teacher_probe, config.focus_pairs)
             top_pair = pairs[0] if pairs else None
             for source, (candidates, soft_cand) in pools.items():
-                for mode in MODES if config.focus else MODES[:1]:
+                modes = ["random"] + ["focused"] * config.focus + ["uncertain"] * config.uncertain
+                for mode in modes:
                     for n in config.ns:
                         t0 = time.perf_counter()
                         if n == 0:
                             student = base
                         else:
-                            idx = (
-                                random_order[:n]
-                                if mode == "random"
-                                else focused_order(soft_cand, pairs, n, config.focus_share, rng)
-                            )
+                            idx = _order(mode, soft_cand, pairs, n, config, random_order, rng)
                             x = np.concatenate([x_real, _flat(candidates[idx])])
                             soft = np.concatenate([soft_real, soft_cand[idx].double().numpy()])
                             student = make_student(name, seed).fit(x, soft)

@@ -32,8 +32,10 @@ class TransferSpec(TaskSpec):
     sources: list[SourceName] = Field(default_factory=lambda: list(SOURCE_NAMES), min_length=1)
     fidelity_images: int = Field(1000, ge=10)  # per set, for k-NN precision and recall
     focus: bool = True  # also run the arm focused on the most confused class pairs
+    # also run the arm taking focus_share of the images where the teacher is least sure
+    uncertain: bool = True
     focus_pairs: int = Field(3, ge=1)  # confused class pairs to focus on
-    focus_share: float = Field(0.5, gt=0, le=1)  # of the n generated images, from those pairs
+    focus_share: float = Field(0.5, gt=0, le=1)  # of the n images, chosen by focus or uncertainty
     candidates: float = Field(3.0, ge=1)  # generated candidates per image at the largest n
     probe: int = Field(1000, ge=1)  # generated, teacher-labelled images to find the pairs
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)

@@ -28,12 +28,12 @@ def test_transfer_run_logs_curves_table_and_metrics(mlflow_store, capsys):
     metrics = run.data.metrics
     assert 0 < metrics["teacher_accuracy"] <= 1
     for student in ("svc", "kernel-ridge"):
-        for mode in ("random", "focused"):
+        for mode in ("random", "focused", "uncertain"):
             assert 0 <= metrics[f"acc.{student}.{mode}.n40"] <= 1  # the generator's
             for baseline in ("warps", "mixup"):
                 assert 0 <= metrics[f"acc.{student}.{baseline}.{mode}.n40"] <= 1
     table = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/results.csv"))
-    assert len(table) == 2 * 3 * 2 * 2  # students x sources x modes x ns
+    assert len(table) == 2 * 3 * 3 * 2  # students x sources x modes x ns
     assert (table["seconds"] > 0).all() and metrics["generator_seconds"] > 0
     sources = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/sources.csv"))
     assert list(sources["source"]) == ["generator", "warps", "mixup"]

@@ -160,3 +160,16 @@ def test_the_generators_gain_over_each_baseline_is_paired_by_seed():
     # paired: the seed-to-seed swing (0.60 to 0.90) does not widen the interval
     assert row["ci_low"] > 0 and row["ci_high"] == pytest.approx(0.10 + (0.10 - row["ci_low"]))
     assert paired_gains(rows[rows["source"] == "generator"]).empty
+
+
+def test_the_uncertain_arm_takes_the_images_the_teacher_is_least_sure_of():
+    from tasks.transfer.experiment import uncertain_order
+
+    soft = torch.tensor(
+        [[0.98, 0.01, 0.01], [0.34, 0.33, 0.33], [0.9, 0.05, 0.05], [0.5, 0.5, 0.0],
+         [0.99, 0.005, 0.005], [0.6, 0.4, 0.0]]
+    )  # fmt: skip
+    order = uncertain_order(soft, 4, 0.5, np.random.default_rng(0))
+    assert list(order[:2]) == [1, 3]  # the two highest entropies first
+    assert len(order) == len(set(order.tolist())) == 4  # then two others, none twice
+    assert set(order[2:].tolist()) <= {0, 2, 4, 5}

@@ -16,7 +16,7 @@ import pandas as pd
 from tasks.stats import mean_ci
 
 #: The arms the task compares against (no learned prior over colour images, or a regression).
-BASELINE_ARMS: tuple[str, ...] = ("uniform", "mean-chroma", "regressor")
+BASELINE_ARMS: tuple[str, ...] = ("gray", "uniform", "mean-chroma", "regressor")
 
 #: Metrics compared, and whether higher is better.
 PAIRED_METRICS: dict[str, bool] = {

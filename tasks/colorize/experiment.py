@@ -80,6 +80,10 @@ class ColorizeResult:
     summary: pd.DataFrame  # one row per (arm, metric): mean and 95% CI over images
 
 
+#: a true image less colourful than this (Hasler-Suesstrunk, 0-255 scale) counts as gray
+GRAY_COLOURFULNESS = 1.0
+
+
 def _check_colour(name: str, images: Tensor) -> None:
     if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
         raise ValueError(f"{name}: need colour images (N, 3, H, W), got {tuple(images.shape)}")
@@ -152,6 +156,8 @@ def _rows(
             "arm": out.arm,
             "image": np.arange(len(est)),
             "psnr": psnr(est, truth).numpy(),
+            "mse": ((est - truth) ** 2).flatten(1).mean(1).double().numpy(),
+            "truth_is_gray": (truth_colour < GRAY_COLOURFULNESS).astype(float),
             "ssim": ssim(est, truth).numpy(),
             "colourfulness": est_colour,
             "colourfulness_gap": np.abs(est_colour - truth_colour),
@@ -181,14 +187,25 @@ def _rows(
 
 
 def summarize(per_image: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Mean and t-interval over images of every metric, per arm."""
+    """Mean and t-interval over images of every metric, per arm; and the PSNR read three more
+    ways, because a mean of per-image PSNR is fragile (a gray image colorized gray scores the
+    100 dB cap): over the whole set from the pooled MSE (``psnr_pooled``), the median over
+    images (``psnr_median``), and the mean over the images that are not gray
+    (``psnr_colour_images``; ``truth_is_gray`` is the share that are)."""
     rows = []
-    metrics = [c for c in per_image.columns if c not in ("arm", "image", "seconds")]
+    skip = ("arm", "image", "seconds", "mse")
+    metrics = [c for c in per_image.columns if c not in skip]
     for arm, group in per_image.groupby("arm", sort=False):
         for metric in metrics:
             values = group[metric].dropna()
             if len(values):
                 rows.append({"arm": arm, "metric": metric, **mean_ci(values, confidence)})
+        pooled = 10 * np.log10(1.0 / max(float(group["mse"].mean()), 1e-10))
+        rows.append({"arm": arm, "metric": "psnr_pooled", "mean": min(pooled, 100.0)})
+        rows.append({"arm": arm, "metric": "psnr_median", "mean": float(group["psnr"].median())})
+        colour = group.loc[group["truth_is_gray"] == 0, "psnr"]
+        if len(colour):
+            rows.append({"arm": arm, "metric": "psnr_colour_images", **mean_ci(colour, confidence)})
         rows.append({"arm": arm, "metric": "seconds", "mean": float(group["seconds"].iloc[0])})
     return pd.DataFrame(rows)
 
@@ -234,7 +251,9 @@ def run_colorize(
         samples: PosteriorSamples | None = None
         map_rgb: Tensor | None = None
         truth_bpd: Tensor | None = None
-        if arm == "uniform":
+        if arm == "gray":
+            estimate = gray.expand(-1, 3, -1, -1).clone()  # R = G = B: luma is the input
+        elif arm == "uniform":
             estimate = compose(gray, polygon_centroid(gray))
             if config.samples >= 2:
                 samples = sample_uniform(gray, config.samples, generator)

@@ -14,7 +14,8 @@ from tasks.colorize.priors import REQUIREMENT
 from tasks.colorize.regressor import RegressorSpec
 from tasks.spec import TaskSpec
 
-ArmName = Literal["uniform", "mean-chroma", "model", "regressor", "conditional"]
+# gray: the gray image itself, zero chroma (doing nothing), the baseline every arm must beat
+ArmName = Literal["gray", "uniform", "mean-chroma", "model", "regressor", "conditional"]
 ARM_NAMES: tuple[ArmName, ...] = get_args(ArmName)
 
 

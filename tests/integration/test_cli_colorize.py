@@ -30,14 +30,16 @@ def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, capsys):
     assert train.data.tags["mlflow.parentRunId"] == run.info.run_id
     assert run.info.status == "FINISHED" and run.data.tags["task"] == "colorize"
     metrics = run.data.metrics
-    for arm in ("uniform", "mean-chroma", "model", "regressor", "conditional"):
+    for arm in ("gray", "uniform", "mean-chroma", "model", "regressor", "conditional"):
         assert metrics[f"consistency.{arm}"] < 1e-5  # every arm reproduces the gray input
         assert 0 < metrics[f"psnr.{arm}"] < 100
+        assert 0 < metrics[f"psnr_pooled.{arm}"] < 100 and 0 < metrics[f"psnr_median.{arm}"]
     assert metrics["psnr.truth"] == 100.0
     assert metrics["diversity.model"] > 0 and "diversity.regressor" not in metrics
     assert metrics["diversity.conditional"] > 0 and metrics["sample_colourfulness.conditional"] > 0
     table = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/results.csv"))
     assert list(table["arm"]) == [
+        "gray",
         "uniform",
         "mean-chroma",
         "model",
@@ -46,13 +48,15 @@ def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, capsys):
         "truth",
     ]
     per_image = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/per_image.csv"))
-    assert len(per_image) == 6 * 6  # (5 arms + truth) x 6 test images
+    assert len(per_image) == 7 * 6  # (6 arms + truth) x 6 test images
     truth = per_image[per_image["arm"] == "truth"]
     assert (truth["colourfulness_gap"] == 0).all()
     # the learned arms against every baseline, paired over the same test images
     paired = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/paired.csv"))
     assert set(zip(paired["arm"], paired["baseline"], strict=True)) == {
-        (a, b) for a in ("model", "conditional") for b in ("uniform", "mean-chroma", "regressor")
+        (a, b)
+        for a in ("model", "conditional")
+        for b in ("gray", "uniform", "mean-chroma", "regressor")
     }
     psnr = per_image.pivot(index="image", columns="arm", values="psnr")
     expected = (psnr["conditional"] - psnr["mean-chroma"]).mean()

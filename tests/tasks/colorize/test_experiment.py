@@ -135,3 +135,23 @@ def test_posterior_mean_estimate_is_the_mean_of_dispersed_chains(data, gmm_prior
     for _, group in psnr.groupby("arm"):
         if len(group) == 2:
             assert group["mean"].iloc[0] == pytest.approx(group["mean"].iloc[1], abs=1e-4)
+
+
+def test_the_gray_arm_does_nothing_and_psnr_is_also_read_over_the_set(data):
+    """The gray image itself is the baseline every arm must beat; the PSNR of the set comes from
+    the pooled MSE, and already-gray images are counted apart (they score the 100 dB cap)."""
+    train, val, test = data
+    gray_truth = test[:2].mean(1, keepdim=True).expand(-1, 3, -1, -1)  # two gray test images
+    mixed = torch.cat([gray_truth, test[2:]])
+    result = run_colorize(None, train, val, mixed, _config(("gray",)), 0, log=lambda _: None)
+    out = result.outputs["gray"].estimate
+    assert torch.allclose(out[:, 0], out[:, 1]) and torch.allclose(out[:, 1], out[:, 2])
+    rows = result.per_image.query("arm == 'gray'").sort_values("image")
+    assert rows["colourfulness"].max() < 1e-9 and rows["consistency"].max() < 1e-6
+    assert rows["truth_is_gray"].tolist() == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    summary = result.summary.query("arm == 'gray'").set_index("metric")["mean"]
+    mse = ((out - mixed) ** 2).flatten(1).mean(1).double()
+    assert summary["psnr_pooled"] == pytest.approx(float(10 * torch.log10(1 / mse.mean())))
+    assert summary["psnr_median"] == pytest.approx(float(rows["psnr"].median()))
+    assert summary["psnr_colour_images"] == pytest.approx(float(rows["psnr"].iloc[2:].mean()))
+    assert summary["psnr"] > summary["psnr_colour_images"]  # the capped gray images lift it

@@ -33,7 +33,8 @@ def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, capsys):
     for arm in ("gray", "uniform", "mean-chroma", "model", "regressor", "conditional"):
         assert metrics[f"consistency.{arm}"] < 1e-5  # every arm reproduces the gray input
         assert 0 < metrics[f"psnr.{arm}"] < 100
-        assert 0 < metrics[f"psnr_pooled.{arm}"] < 100 and 0 < metrics[f"psnr_median.{arm}"]
+        assert 0 < metrics[f"psnr_pooled.{arm}"] < 100
+        assert 0 < metrics[f"psnr_median.{arm}"] < 100
     assert metrics["psnr.truth"] == 100.0
     assert metrics["diversity.model"] > 0 and "diversity.regressor" not in metrics
     assert metrics["diversity.conditional"] > 0 and metrics["sample_colourfulness.conditional"] > 0

@@ -7,12 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.anomaly_bench import (
-    MODEL_PARAMS,
+from benchmarks.anomaly_bench import MODEL_PARAMS
+from benchmarks.anomaly_tables import (
+    map_summary,
     no_label_choice,
     regret_summary,
+    rule_comparison,
+    rule_ranking,
     selection_summary,
     summarize,
+    update_results,
     validation_choice,
 )
 from genmodels.registry import build_model, get_model_class, list_models
@@ -122,8 +126,6 @@ def test_choices_without_labels_pick_on_synthetic_anomalies_or_keep_a_fixed_scor
 
 
 def test_results_sections_are_replaced_in_place_and_the_rest_kept(tmp_path):
-    from benchmarks.anomaly_bench import update_results
-
     path = tmp_path / "anomaly.md"
     path.write_text("# Anomaly\n\nCurated text.\n")
     update_results(path, "anomaly-medical", "## first\n\n| a |")
@@ -137,8 +139,6 @@ def test_results_sections_are_replaced_in_place_and_the_rest_kept(tmp_path):
 
 
 def test_ways_of_choosing_without_labels_are_ranked_by_validation_regret():
-    from benchmarks.anomaly_bench import rule_comparison, rule_ranking
-
     rows = [  # the pooled number favours bpd, the worst kind favours layout
         _row(0, "flow:bpd", 0.60, 0.0, 0.0)
         | {"val_auroc": 0.70, "synthetic_auroc": 0.90, "synthetic_worst_kind_auroc": 0.40},
@@ -163,8 +163,6 @@ def test_ways_of_choosing_without_labels_are_ranked_by_validation_regret():
 
 
 def test_the_maps_table_puts_the_model_free_reference_beside_each_map_kind():
-    from benchmarks.anomaly_bench import map_summary
-
     runs = pd.DataFrame(
         {
             "dataset": ["usps"] * 3,

@@ -118,6 +118,15 @@ def polygon_centroid(gray: Tensor) -> Tensor:
     return centre.view(b, h, w, 2).permute(0, 3, 1, 2).to(gray.dtype)
 
 
+def polygon_area(gray: Tensor) -> Tensor:
+    """The area of each pixel's feasible chroma polygon ``(B, 1, H, W)`` (chroma units squared;
+    zero for pure black or white, whose chroma is forced)."""
+    flat = gray.permute(0, 2, 3, 1).reshape(-1).to(torch.float64)
+    area = _fan(flat)[3].sum(1)
+    b, _, h, w = gray.shape
+    return area.view(b, h, w).unsqueeze(1).to(gray.dtype)
+
+
 def uniform_chroma(gray: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:
     """``n`` chroma draws per image ``(n, B, 2, H, W)``, each pixel uniform on its polygon.
 

@@ -35,7 +35,12 @@ from tasks.colorize.chroma_flow import (
     train_conditional,
 )
 from tasks.colorize.color import compose, luma, polygon_centroid
-from tasks.colorize.comparison import BASELINE_ARMS, describe_paired, paired_comparison
+from tasks.colorize.comparison import (
+    BASELINE_ARMS,
+    describe_paired,
+    paired_comparison,
+    set_level_comparison,
+)
 from tasks.colorize.figures import colorization_grid
 from tasks.colorize.inference import (
     InferenceSpec,
@@ -53,6 +58,7 @@ from tasks.colorize.metrics import (
     psnr,
     ssim,
 )
+from tasks.colorize.posterior import chroma_coverage, energy_score, uniform_truth_bpd
 from tasks.colorize.priors import REQUIREMENT, MeanChromaPrior, ModelPrior, Prior
 from tasks.colorize.regressor import regress_colorize, train_regressor
 from tasks.colorize.spec import ColorizeSpec
@@ -68,7 +74,7 @@ class ArmOutput:
     samples: PosteriorSamples | None
     seconds: float
     map: Tensor | None = None  # the MAP, only when the estimate is something else
-    truth_bpd: Tensor | None = None  # (B,): -log2 p(true chroma | gray) per dim, conditional arm
+    truth_bpd: Tensor | None = None  # (B,): -log2 p(true chroma | gray) per dim, where normalized
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,7 @@ def _uncertainty_error_corr(samples: PosteriorSamples, estimate: Tensor, truth: 
 
 
 def _rows(
-    out: ArmOutput, gray: Tensor, truth: Tensor, model: GenerativeModel | None
+    out: ArmOutput, gray: Tensor, truth: Tensor, model: GenerativeModel | None, seed: int
 ) -> pd.DataFrame:
     est = out.estimate
     truth_colour, est_colour = colourfulness(truth).numpy(), colourfulness(est).numpy()
@@ -162,6 +168,10 @@ def _rows(
             "colourfulness": est_colour,
             "colourfulness_gap": np.abs(est_colour - truth_colour),
             "consistency": consistency_error(est, gray).numpy(),
+            # a proper score of the arm's draws, or of its estimate as a point forecast
+            "energy_score": energy_score(
+                out.samples.rgb if out.samples is not None else est.unsqueeze(0), truth
+            ).numpy(),
         }
     )
     if model is not None:
@@ -177,6 +187,9 @@ def _rows(
         frame["sample_colourfulness_gap"] = np.abs(per_sample - truth_colour).mean(0)
         frame["uncertainty_error_corr"] = _uncertainty_error_corr(out.samples, est, truth).numpy()
         frame["accept_rate"] = out.samples.accept_rate.mean(0).numpy()
+        pit_generator = torch.Generator().manual_seed(seed)
+        for level, share in chroma_coverage(s, truth, generator=pit_generator).items():
+            frame[f"coverage_{round(level * 100)}"] = share.numpy()
     if out.truth_bpd is not None:
         frame["truth_bpd"] = out.truth_bpd.double().numpy()
     if out.map is not None:
@@ -191,8 +204,13 @@ def summarize(per_image: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
     ways, because a mean of per-image PSNR is fragile (a gray image colorized gray scores the
     100 dB cap): over the whole set from the pooled MSE (``psnr_pooled``), the median over
     images (``psnr_median``), and the mean over the images that are not gray
-    (``psnr_colour_images``; ``truth_is_gray`` is the share that are)."""
+    (``psnr_colour_images``; ``truth_is_gray`` is the share that are). Colourfulness is also
+    read as a ratio to the truth's over the same images, for the estimate
+    (``colourfulness_ratio``) and for single draws (``sample_colourfulness_ratio``), where the
+    frame has ``truth`` rows."""
     rows = []
+    truth_rows = per_image[per_image["arm"] == "truth"]
+    truth_colour = truth_rows.set_index("image")["colourfulness"] if len(truth_rows) else None
     skip = ("arm", "image", "seconds", "mse")
     metrics = [c for c in per_image.columns if c not in skip]
     for arm, group in per_image.groupby("arm", sort=False):
@@ -207,6 +225,12 @@ def summarize(per_image: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
         if len(colour):
             rows.append({"arm": arm, "metric": "psnr_colour_images", **mean_ci(colour, confidence)})
         rows.append({"arm": arm, "metric": "seconds", "mean": float(group["seconds"].iloc[0])})
+        if truth_colour is not None and arm != "truth":
+            reference = float(truth_colour.loc[group["image"]].mean())
+            for column in ("colourfulness", "sample_colourfulness"):
+                if column in group and group[column].notna().any() and reference > 0:
+                    ratio = float(group[column].mean()) / reference
+                    rows.append({"arm": arm, "metric": f"{column}_ratio", "mean": ratio})
     return pd.DataFrame(rows)
 
 
@@ -255,6 +279,7 @@ def run_colorize(
             estimate = gray.expand(-1, 3, -1, -1).clone()  # R = G = B: luma is the input
         elif arm == "uniform":
             estimate = compose(gray, polygon_centroid(gray))
+            truth_bpd = uniform_truth_bpd(gray)
             if config.samples >= 2:
                 samples = sample_uniform(gray, config.samples, generator)
         elif arm == "mean-chroma":
@@ -273,9 +298,9 @@ def run_colorize(
         seconds = time.perf_counter() - t0
         outputs[arm] = ArmOutput(arm, estimate.detach(), samples, seconds, map_rgb, truth_bpd)
         log(f"arm {arm}: {outputs[arm].seconds:.1f} s")
-    per_image = pd.concat([_rows(o, gray, test_rgb, model) for o in outputs.values()])
+    per_image = pd.concat([_rows(o, gray, test_rgb, model, seed) for o in outputs.values()])
     truth = ArmOutput("truth", test_rgb, None, 0.0)
-    per_image = pd.concat([per_image, _rows(truth, gray, test_rgb, model)], ignore_index=True)
+    per_image = pd.concat([per_image, _rows(truth, gray, test_rgb, model, seed)], ignore_index=True)
     return ColorizeResult(gray, test_rgb, outputs, per_image, summarize(per_image))
 
 
@@ -298,9 +323,10 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
     """The task's entry point: colour images -> generative prior -> every arm on gray test images.
 
     Records ``<metric>.<arm>`` (means over the test images: psnr, ssim, colourfulness,
-    consistency, prior_bpd, best_of_k_psnr, diversity, ...), the per-image rows, the summary and
-    the paired differences (``paired.<metric>.<arm>-vs-<baseline>``) as tables, and a grid of
-    gray inputs, truths, estimates, samples and uncertainty.
+    consistency, prior_bpd, best_of_k_psnr, diversity, energy_score, coverage_50, coverage_90,
+    truth_bpd, ...), the per-image rows, the summary and the paired differences per image and
+    over the set (``paired.<metric>.<arm>-vs-<baseline>``) as tables, and a grid of gray inputs,
+    truths, estimates, samples and uncertainty.
     """
     spec, seed, log = inputs.spec, inputs.seed, inputs.log
     train, val = inputs.data["train"], inputs.data["val"]
@@ -330,8 +356,16 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
     table = wide_table(colorized.summary)
     result.tables.update(per_image=colorized.per_image, summary=colorized.summary, results=table)
     learned = [a for a in spec.arms if a not in BASELINE_ARMS]
-    paired = paired_comparison(colorized.per_image, learned)
-    if not paired.empty:
+    parts = [
+        frame
+        for frame in (
+            paired_comparison(colorized.per_image, learned),
+            set_level_comparison(colorized.per_image, learned, seed=seed),
+        )
+        if not frame.empty
+    ]
+    if parts:
+        paired = pd.concat(parts, ignore_index=True)
         result.tables["paired"] = paired
         for line in describe_paired(paired):
             log(line)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.colorize.comparison import paired_comparison
+from tasks.colorize.comparison import paired_comparison, set_level_comparison
 
 
 def _frame(arm: str, psnr: list[float], gap: list[float], images: list[int] | None = None):
@@ -49,3 +49,41 @@ def test_absent_arms_and_metrics_are_skipped_and_no_arm_meets_itself():
     assert set(table["metric"]) == {"psnr", "colourfulness_gap"}  # no ssim column in the frame
     empty = paired_comparison(frames, ["conditional"])
     assert empty.empty and "mean" in empty.columns
+
+
+def _set_frame(arm: str, mse: np.ndarray) -> pd.DataFrame:
+    psnr = 10 * np.log10(1.0 / mse)
+    return pd.DataFrame({"arm": arm, "image": np.arange(len(mse)), "mse": mse, "psnr": psnr})
+
+
+def test_set_level_psnr_differences_and_their_bootstrap_intervals():
+    rng = np.random.default_rng(0)
+    base_mse = rng.uniform(1e-3, 1e-2, 200)
+    halved = pd.concat([_set_frame("gray", base_mse), _set_frame("conditional", base_mse / 2)])
+    table = set_level_comparison(halved, ["conditional"], ["gray"], resamples=500)
+    pooled = table.query("metric == 'psnr_pooled'").iloc[0]
+    # half the error on every image: +10 log10 2 dB over the set, whatever the resample
+    assert pooled["mean"] == pytest.approx(10 * np.log10(2))
+    assert pooled["ci_low"] == pytest.approx(pooled["ci_high"])
+    assert np.isnan(pooled["wins"]) and pooled["n"] == 200
+    # a noisy arm: the pooled difference is the difference of pooled PSNRs, inside its interval
+    noisy = base_mse * rng.uniform(0.3, 1.5, 200)
+    frames = pd.concat([_set_frame("gray", base_mse), _set_frame("model", noisy)])
+    table = set_level_comparison(frames, ["model"], ["gray"], resamples=500)
+    pooled = table.query("metric == 'psnr_pooled'").iloc[0]
+    by_hand = 10 * np.log10(base_mse.mean() / noisy.mean())
+    assert pooled["mean"] == pytest.approx(by_hand)
+    assert pooled["ci_low"] < by_hand < pooled["ci_high"]
+    median = table.query("metric == 'psnr_median'").iloc[0]
+    psnr = lambda m: np.median(10 * np.log10(1.0 / m))  # noqa: E731
+    assert median["mean"] == pytest.approx(psnr(noisy) - psnr(base_mse))
+
+
+def test_best_of_k_is_compared_with_the_baselines_estimate():
+    base = _frame("gray", [20.0, 22.0, 24.0], [1.0, 1.0, 1.0])
+    arm = _frame("conditional", [19.0, 21.0, 23.0], [1.0, 1.0, 1.0]).assign(
+        best_of_k_psnr=[23.0, 24.0, 27.0]
+    )
+    table = paired_comparison(pd.concat([base, arm]), ["conditional"], ["gray"])
+    best = table.query("metric == 'best_of_k_psnr'").iloc[0]
+    assert best["mean"] == pytest.approx((3.0 + 2.0 + 3.0) / 3) and best["wins"] == 1.0

@@ -69,7 +69,19 @@ def test_every_arm_reproduces_the_gray_input_and_fills_the_table(data, gmm_prior
     assert torch.allclose(conditional.estimate, conditional.samples.rgb.mean(0))
     rows = result.per_image.query("arm == 'conditional'").sort_values("image")
     has_bpd = result.per_image.dropna(subset=["truth_bpd"])
-    assert set(has_bpd["arm"]) == {"conditional"} and len(has_bpd) == len(test)
+    assert set(has_bpd["arm"]) == {"conditional", "uniform"}  # the arms with a normalized density
+    assert len(has_bpd) == 2 * len(test)
+    # every arm has an energy score (a point forecast where it has no draws); coverage only
+    # where it samples
+    scored = result.per_image.dropna(subset=["energy_score"])
+    assert set(scored["arm"]) == {*ARMS, "truth"}
+    assert (scored.query("arm == 'truth'")["energy_score"] == 0).all()
+    covered = result.per_image.dropna(subset=["coverage_50", "coverage_90"])
+    assert set(covered["arm"]) == {"uniform", "mean-chroma", "model", "conditional"}
+    assert (covered["coverage_90"] >= 0).all() and (covered["coverage_90"] <= 1).all()
+    ratio = result.summary.query("metric == 'sample_colourfulness_ratio'").set_index("arm")
+    expected = rows["sample_colourfulness"].mean() / colourfulness(test).double().mean().item()
+    assert ratio.loc["conditional", "mean"] == pytest.approx(expected)
     per_draw = torch.stack([colourfulness(d) for d in conditional.samples.rgb])  # (k, images)
     assert rows["sample_colourfulness"].to_numpy() == pytest.approx(per_draw.mean(0).numpy())
     # gaps to the truth's colourfulness, image by image (of the estimate, and of each draw)

@@ -10,8 +10,6 @@ name and renamed at the end, so a failed run leaves no half-written maps.
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from genmodels.data.medical import NIFTI_SUFFIXES
-from genmodels.errors import DataError
+from pipelines.tracking.staged_folder import StagedFolder
 
 
 def _safe_name(image_id: str) -> str:
@@ -39,13 +37,8 @@ class MapWriter:
 
     def __init__(self, folder: str | Path, inputs: str | Path) -> None:
         self.folder, self.inputs = Path(folder), Path(inputs)
-        if self.folder.exists() and not self.folder.is_dir():
-            raise DataError(f"{self.folder}: is a file; --maps names a new folder")
-        if self.folder.exists() and any(self.folder.iterdir()):
-            raise DataError(f"{self.folder}: --maps folder is not empty; name a new one")
-        if not self.folder.parent.exists():
-            raise DataError(f"{self.folder.parent}: folder for the maps does not exist")
-        self._tmp = Path(tempfile.mkdtemp(dir=self.folder.parent, prefix=f".{self.folder.name}."))
+        self._staged = StagedFolder(self.folder, "--maps")
+        self._tmp = self._staged.tmp
         self._volumes: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
         self.written = 0
 
@@ -84,10 +77,7 @@ class MapWriter:
             name = _safe_name(Path(file).name.split(".nii")[0]) + "_map.nii.gz"
             nib.save(nib.Nifti1Image(volume.astype(np.float32), source.affine), self._tmp / name)
             self.written += 1
-        if self.folder.exists():
-            self.folder.rmdir()  # empty, checked at the start
-        self._tmp.rename(self.folder)
-        return self.folder
+        return self._staged.commit()
 
     def abandon(self) -> None:
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._staged.abandon()

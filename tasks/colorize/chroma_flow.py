@@ -13,8 +13,10 @@ dequantized during training with uniform noise one 8-bit level wide.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -139,28 +141,34 @@ ARCHITECTURE = (
     "context_channels",
 )
 _FILE_KIND = "priorworks-chroma-flow"
+#: where a colorize run keeps its conditional flow among its artifacts
+CONDITIONAL_ARTIFACT = "conditional/chroma_flow.pt"
+
+
+def _contents(module: ChromaFlowModule) -> dict[str, object]:
+    return {
+        "kind": _FILE_KIND,
+        "architecture": {k: getattr(module.config, k) for k in ARCHITECTURE},
+        "image_size": list(module.net.image_shape[1:]),
+        "state_dict": module.state_dict(),
+    }
 
 
 def save_conditional(module: ChromaFlowModule, path: str | Path) -> Path:
     """Write a trained conditional flow (architecture, image size, weights) to ``path``."""
     path = Path(path)
-    torch.save(
-        {
-            "kind": _FILE_KIND,
-            "architecture": {k: getattr(module.config, k) for k in ARCHITECTURE},
-            "image_size": list(module.net.image_shape[1:]),
-            "state_dict": module.state_dict(),
-        },
-        path,
-    )
+    torch.save(_contents(module), path)
     return path
 
 
-def load_conditional(
-    path: str | Path, config: ConditionalSpec, image_size: tuple[int, int]
-) -> ChromaFlowModule:
-    """A conditional flow trained elsewhere (:func:`save_conditional`), in place of training one
-    with ``config``; ValueError naming what differs if the file was built otherwise."""
+def conditional_bytes(module: ChromaFlowModule) -> bytes:
+    """The file :func:`save_conditional` writes, as bytes (for a run's artifacts)."""
+    buffer = io.BytesIO()
+    torch.save(_contents(module), buffer)
+    return buffer.getvalue()
+
+
+def _read(path: str | Path) -> dict[str, Any]:
     try:
         saved = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as err:  # any unreadable file: say which and why
@@ -168,8 +176,29 @@ def load_conditional(
     if not isinstance(saved, dict) or saved.get("kind") != _FILE_KIND:
         raise ValueError(
             f"conditional weights '{path}' is not a conditional-flow file (write one with "
-            f"benchmarks/train_model_file.py --model colorize-conditional)"
+            f"benchmarks/train_model_file.py --model colorize-conditional, or take "
+            f"conditional/chroma_flow.pt from a colorize run)"
         )
+    return saved
+
+
+def read_conditional(path: str | Path, temperature: float = 1.0) -> ChromaFlowModule:
+    """A conditional flow file as it was built (the architecture and image size it records),
+    sampling at ``temperature``; ValueError naming the file if it is not one."""
+    saved = _read(path)
+    config = ConditionalSpec(**saved["architecture"], temperature=temperature)
+    size = tuple(int(v) for v in saved["image_size"])
+    module = ChromaFlowModule((size[0], size[1]), config)
+    module.load_state_dict(saved["state_dict"])
+    return module.eval()
+
+
+def load_conditional(
+    path: str | Path, config: ConditionalSpec, image_size: tuple[int, int]
+) -> ChromaFlowModule:
+    """A conditional flow trained elsewhere (:func:`save_conditional`), in place of training one
+    with ``config``; ValueError naming what differs if the file was built otherwise."""
+    saved = _read(path)
     mine = {k: getattr(config, k) for k in ARCHITECTURE} | {"image_size": list(image_size)}
     theirs = dict(saved["architecture"]) | {"image_size": list(saved["image_size"])}
     differ = [k for k in mine if mine[k] != theirs.get(k)]

@@ -28,8 +28,10 @@ from genmodels.contract import GenerativeModel
 from genmodels.data.splits import subsample
 from genmodels.errors import DataError
 from tasks.colorize.chroma_flow import (
+    CONDITIONAL_ARTIFACT,
     ChromaFlowModule,
     check_image_size,
+    conditional_bytes,
     load_conditional,
     sample_conditional,
     train_conditional,
@@ -84,6 +86,7 @@ class ColorizeResult:
     outputs: dict[str, ArmOutput]
     per_image: pd.DataFrame  # one row per (arm, image)
     summary: pd.DataFrame  # one row per (arm, metric): mean and 95% CI over images
+    conditional: ChromaFlowModule | None = None  # the conditional arm's flow, if it ran
 
 
 #: a true image less colourful than this (Hasler-Suesstrunk, 0-255 scale) counts as gray
@@ -121,10 +124,11 @@ def _conditional_arm(
     seed: int,
     generator: torch.Generator,
     trained: ChromaFlowModule | None,
-) -> tuple[Tensor, PosteriorSamples | None, Tensor]:
+) -> tuple[Tensor, PosteriorSamples | None, Tensor, ChromaFlowModule]:
     """The mean of ``mean_samples`` exact draws (at least ``samples``); the first ``samples``
     draws are reported as the arm's samples (exact: every one is accepted). Also the held-out
-    bits/dim of the true chroma of ``test_rgb`` under the flow (``trained``, or fit here)."""
+    bits/dim of the true chroma of ``test_rgb`` under the flow (``trained``, or fit here), and
+    the flow."""
     module = trained
     if module is None:
         module = train_conditional(train_rgb, val_rgb, config.conditional, seed)
@@ -135,7 +139,7 @@ def _conditional_arm(
         module, luma(test_rgb), max(k, config.conditional.mean_samples), generator
     )
     samples = PosteriorSamples(draws[:k], torch.ones(k, len(draws[0]))) if k >= 2 else None
-    return draws.mean(0), samples, truth_bpd
+    return draws.mean(0), samples, truth_bpd, module
 
 
 def _snap(rgb: Tensor, levels: int) -> Tensor:
@@ -269,6 +273,7 @@ def run_colorize(
         check_image_size(config.conditional, (test_rgb.shape[2], test_rgb.shape[3]))
     gray = luma(test_rgb)
     outputs: dict[str, ArmOutput] = {}
+    flow: ChromaFlowModule | None = None
     for arm in config.arms:
         generator = torch.Generator().manual_seed(seed)
         t0 = time.perf_counter()
@@ -289,7 +294,7 @@ def run_colorize(
             assert model is not None
             estimate, samples, map_rgb = _posterior_arm(ModelPrior(model), gray, config, generator)
         elif arm == "conditional":
-            estimate, samples, truth_bpd = _conditional_arm(
+            estimate, samples, truth_bpd, flow = _conditional_arm(
                 train_rgb, val_rgb, test_rgb, config, seed, generator, conditional
             )
         else:
@@ -301,7 +306,7 @@ def run_colorize(
     per_image = pd.concat([_rows(o, gray, test_rgb, model, seed) for o in outputs.values()])
     truth = ArmOutput("truth", test_rgb, None, 0.0)
     per_image = pd.concat([per_image, _rows(truth, gray, test_rgb, model, seed)], ignore_index=True)
-    return ColorizeResult(gray, test_rgb, outputs, per_image, summarize(per_image))
+    return ColorizeResult(gray, test_rgb, outputs, per_image, summarize(per_image), flow)
 
 
 def _conditional_flow(spec: ColorizeSpec, shape: tuple[int, ...]) -> ChromaFlowModule | None:
@@ -374,5 +379,7 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
             result.metrics[name] = float(r["mean"])
     if spec.grid_images:
         result.figure("colorization", colorization_grid(colorized, spec.grid_images))
+    if colorized.conditional is not None:  # for `priorworks colorize --model runs:/<run>`
+        result.files[CONDITIONAL_ARTIFACT] = conditional_bytes(colorized.conditional)
     result.table = table
     return result

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
 from pipelines.cli import main
 
@@ -18,7 +20,7 @@ def _args(*extra: str) -> list[str]:
     return out
 
 
-def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, capsys):
+def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, tmp_path, capsys):
     assert main(_args()) == 0
     printed = capsys.readouterr().out
     assert "mean-chroma" in printed and "regressor" in printed
@@ -67,6 +69,31 @@ def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, capsys):
     assert "conditional - mean-chroma psnr" in printed
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/colorization.png" in plots
+    # judged as posteriors: coverage where an arm samples, an energy score for every arm, and
+    # the set-level PSNR compared by a paired bootstrap
+    for arm in ("uniform", "mean-chroma", "model", "conditional"):
+        assert 0 <= metrics[f"coverage_50.{arm}"] <= metrics[f"coverage_90.{arm}"] <= 1
+    assert "coverage_90.gray" not in metrics and metrics["energy_score.gray"] > 0
+    assert metrics["truth_bpd.uniform"] > 0 and metrics["truth_bpd.conditional"] > 0
+    assert metrics["sample_colourfulness_ratio.conditional"] > 0
+    pooled = paired[(paired["metric"] == "psnr_pooled") & (paired["baseline"] == "gray")]
+    assert set(pooled["arm"]) == {"model", "conditional"}
+    assert (pooled["ci_low"] <= pooled["mean"]).all() and (
+        pooled["mean"] <= pooled["ci_high"]
+    ).all()
+    # the conditional flow is kept, and colorizes an image of another size from the run's id
+    assert client.list_artifacts(run.info.run_id, "conditional")[0].path == (
+        "conditional/chroma_flow.pt"
+    )
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((20, 30, 3), (200, 120, 40), np.uint8)).save(photo)
+    out = tmp_path / "colored"
+    assert (
+        main(["colorize", "--model", run.info.run_id, "--input", str(photo), "--out", str(out)])
+        == 0
+    )
+    assert "1 input(s) had colour" in capsys.readouterr().out
+    assert np.asarray(Image.open(out / "photo.png")).shape == (20, 30, 3)
 
 
 def test_gray_data_and_a_prior_without_gradients_are_refused(mlflow_store, capsys):

@@ -65,6 +65,30 @@ class ImageSet:
         )
 
 
+def concatenate(parts: list[ImageSet]) -> ImageSet:
+    """One set of several of the same image shape and levels (labels kept where all have them;
+    class names must then agree)."""
+    if not parts:
+        raise DataError("nothing to concatenate")
+    first = parts[0]
+    for other in parts[1:]:
+        if other.image_shape != first.image_shape or other.levels != first.levels:
+            raise DataError(
+                f"cannot join images of shape {list(other.image_shape)} ({other.levels} levels) "
+                f"to {list(first.image_shape)} ({first.levels} levels)"
+            )
+    labelled = all(p.labels is not None for p in parts) and all(
+        p.class_names == first.class_names for p in parts
+    )
+    return ImageSet(
+        images=torch.cat([p.images for p in parts]),
+        labels=torch.cat([p.labels for p in parts if p.labels is not None]) if labelled else None,
+        levels=first.levels,
+        class_names=first.class_names if labelled else (),
+        ids=sum((p.ids for p in parts), ()) if all(p.ids for p in parts) else (),
+    )
+
+
 def to_unit_float(array: np.ndarray, source: str) -> tuple[np.ndarray, int]:
     """Convert an integer or float image array to float32 in ``[0, 1]``; return it with its levels.
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import pandas as pd
 import pytorch_lightning as pl
 import torch
 from pydantic import Field, field_validator
@@ -27,6 +28,7 @@ from genmodels.flow.image_conditioned import ConditionalFlow
 from genmodels.settings import Section, existing_file
 from tasks.colorize.color import compose, luma, to_chroma
 from tasks.colorize.fitting import fit_on_colour_images
+from tasks.colorize.posterior import chroma_coverage
 
 _LEVEL = 1.0 / 255.0
 
@@ -43,7 +45,15 @@ class ConditionalSpec(Section):
     num_blocks: int = Field(2, ge=0)
     couplings_per_scale: int = Field(2, ge=1)
     context_channels: int = Field(32, ge=1)
-    temperature: float = Field(1.0, ge=0)  # of the latent draws; < 1: less diverse, more typical
+    # of the latent draws (< 1: less diverse, more typical), or "calibrate": the temperature of
+    # `temperatures` whose 50% and 90% credible intervals cover the true chroma of
+    # `calibration_images` validation images closest to 50% and 90% (never the test images)
+    temperature: float | Literal["calibrate"] = "calibrate"
+    temperatures: list[float] = Field(
+        default_factory=lambda: [0.6, 0.8, 1.0, 1.2, 1.4, 1.7, 2.0], min_length=1
+    )
+    calibration_images: int = Field(256, ge=1)
+    calibration_draws: int = Field(8, ge=2)
     mean_samples: int = Field(16, ge=1)  # draws averaged into the estimate
     # a conditional-flow file trained elsewhere (benchmarks/train_model_file.py --model
     # colorize-conditional), used instead of training the arm's flow; its architecture must
@@ -54,6 +64,20 @@ class ConditionalSpec(Section):
     @classmethod
     def _weights_file_exists(cls, v: str | None) -> str | None:
         return existing_file(v, "task.conditional.weights")
+
+    @field_validator("temperature")
+    @classmethod
+    def _non_negative(cls, v: float | str) -> float | str:
+        if isinstance(v, float) and v < 0:
+            raise ValueError(f"temperature must be >= 0 (or 'calibrate'), got {v}")
+        return v
+
+    @field_validator("temperatures")
+    @classmethod
+    def _grid_non_negative(cls, v: list[float]) -> list[float]:
+        if min(v) < 0:
+            raise ValueError(f"temperatures must be >= 0, got {v}")
+        return v
 
 
 def check_image_size(config: ConditionalSpec, size: tuple[int, int]) -> None:
@@ -74,6 +98,8 @@ class ChromaFlowModule(pl.LightningModule):
     def __init__(self, image_size: tuple[int, int], config: ConditionalSpec) -> None:
         super().__init__()
         self.config = config
+        # the temperature draws use: the spec's, or 1 until calibrate_temperature sets it
+        self.temperature = 1.0 if config.temperature == "calibrate" else float(config.temperature)
         self.net = ConditionalFlow(
             (2, *image_size),
             condition_channels=1,
@@ -150,6 +176,7 @@ def _contents(module: ChromaFlowModule) -> dict[str, object]:
         "kind": _FILE_KIND,
         "architecture": {k: getattr(module.config, k) for k in ARCHITECTURE},
         "image_size": list(module.net.image_shape[1:]),
+        "temperature": module.temperature,
         "state_dict": module.state_dict(),
     }
 
@@ -182,10 +209,13 @@ def _read(path: str | Path) -> dict[str, Any]:
     return saved
 
 
-def read_conditional(path: str | Path, temperature: float = 1.0) -> ChromaFlowModule:
+def read_conditional(path: str | Path, temperature: float | None = None) -> ChromaFlowModule:
     """A conditional flow file as it was built (the architecture and image size it records),
-    sampling at ``temperature``; ValueError naming the file if it is not one."""
+    sampling at ``temperature`` (None: the one the file records, calibrated where its run did;
+    1 for older files); ValueError naming the file if it is not one."""
     saved = _read(path)
+    if temperature is None:
+        temperature = float(saved.get("temperature", 1.0))
     config = ConditionalSpec(**saved["architecture"], temperature=temperature)
     size = tuple(int(v) for v in saved["image_size"])
     module = ChromaFlowModule((size[0], size[1]), config)
@@ -228,7 +258,33 @@ def sample_conditional(
         parts = []
         for i in range(0, len(gray), batch_size):
             g = gray[i : i + batch_size]
-            y = module.net.sample(g, module.config.temperature, generator)
+            y = module.net.sample(g, module.temperature, generator)
             parts.append(compose(g, y - 0.5))
         draws.append(torch.cat(parts))
     return torch.stack(draws)
+
+
+def calibrate_temperature(
+    module: ChromaFlowModule, val_rgb: Tensor, generator: torch.Generator | None = None
+) -> pd.DataFrame:
+    """Set ``module.temperature`` to the one of ``config.temperatures`` whose draws' central 50%
+    and 90% credible intervals cover the true chroma of the first ``calibration_images``
+    validation images ``(N, 3, H, W)`` closest to 50% and 90% (the sum of both misses, read by
+    the randomized PIT, :func:`~tasks.colorize.posterior.chroma_coverage`). Returns the grid:
+    temperature, coverage_50, coverage_90, miss, chosen."""
+    config = module.config
+    images = val_rgb[: config.calibration_images]
+    gray = luma(images)
+    rows = []
+    for t in config.temperatures:
+        module.temperature = float(t)
+        draws = sample_conditional(module, gray, config.calibration_draws, generator)
+        cover = chroma_coverage(draws, images, generator=generator)
+        c50, c90 = float(cover[0.5].mean()), float(cover[0.9].mean())
+        rows.append({"temperature": float(t), "coverage_50": c50, "coverage_90": c90,
+                     "miss": abs(c50 - 0.5) + abs(c90 - 0.9)})  # fmt: skip
+    grid = pd.DataFrame(rows)
+    best = int(grid["miss"].to_numpy().argmin())
+    grid["chosen"] = grid.index == best
+    module.temperature = float(rows[best]["temperature"])
+    return grid

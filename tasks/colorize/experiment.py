@@ -30,6 +30,7 @@ from genmodels.errors import DataError
 from tasks.colorize.chroma_flow import (
     CONDITIONAL_ARTIFACT,
     ChromaFlowModule,
+    calibrate_temperature,
     check_image_size,
     conditional_bytes,
     load_conditional,
@@ -87,6 +88,7 @@ class ColorizeResult:
     per_image: pd.DataFrame  # one row per (arm, image)
     summary: pd.DataFrame  # one row per (arm, metric): mean and 95% CI over images
     conditional: ChromaFlowModule | None = None  # the conditional arm's flow, if it ran
+    calibration: pd.DataFrame | None = None  # its temperature grid, where it was calibrated
 
 
 #: a true image less colourful than this (Hasler-Suesstrunk, 0-255 scale) counts as gray
@@ -117,21 +119,11 @@ def _posterior_arm(
 
 
 def _conditional_arm(
-    train_rgb: Tensor,
-    val_rgb: Tensor,
-    test_rgb: Tensor,
-    config: ColorizeSpec,
-    seed: int,
-    generator: torch.Generator,
-    trained: ChromaFlowModule | None,
-) -> tuple[Tensor, PosteriorSamples | None, Tensor, ChromaFlowModule]:
+    module: ChromaFlowModule, test_rgb: Tensor, config: ColorizeSpec, generator: torch.Generator
+) -> tuple[Tensor, PosteriorSamples | None, Tensor]:
     """The mean of ``mean_samples`` exact draws (at least ``samples``); the first ``samples``
     draws are reported as the arm's samples (exact: every one is accepted). Also the held-out
-    bits/dim of the true chroma of ``test_rgb`` under the flow (``trained``, or fit here), and
-    the flow."""
-    module = trained
-    if module is None:
-        module = train_conditional(train_rgb, val_rgb, config.conditional, seed)
+    bits/dim of the true chroma of ``test_rgb`` under the flow."""
     with torch.no_grad():
         truth_bpd = module.bits_per_dim(test_rgb, dequantize=False)
     k = config.samples
@@ -139,7 +131,7 @@ def _conditional_arm(
         module, luma(test_rgb), max(k, config.conditional.mean_samples), generator
     )
     samples = PosteriorSamples(draws[:k], torch.ones(k, len(draws[0]))) if k >= 2 else None
-    return draws.mean(0), samples, truth_bpd, module
+    return draws.mean(0), samples, truth_bpd
 
 
 def _snap(rgb: Tensor, levels: int) -> Tensor:
@@ -274,6 +266,7 @@ def run_colorize(
     gray = luma(test_rgb)
     outputs: dict[str, ArmOutput] = {}
     flow: ChromaFlowModule | None = None
+    calibration: pd.DataFrame | None = None
     for arm in config.arms:
         generator = torch.Generator().manual_seed(seed)
         t0 = time.perf_counter()
@@ -294,9 +287,15 @@ def run_colorize(
             assert model is not None
             estimate, samples, map_rgb = _posterior_arm(ModelPrior(model), gray, config, generator)
         elif arm == "conditional":
-            estimate, samples, truth_bpd, flow = _conditional_arm(
-                train_rgb, val_rgb, test_rgb, config, seed, generator, conditional
-            )
+            flow = conditional
+            if flow is None:
+                flow = train_conditional(train_rgb, val_rgb, config.conditional, seed)
+            if config.conditional.temperature == "calibrate":  # on validation images only
+                calibration = calibrate_temperature(
+                    flow, val_rgb, torch.Generator().manual_seed(seed)
+                )
+                log(f"conditional temperature {flow.temperature:g}, calibrated on validation")
+            estimate, samples, truth_bpd = _conditional_arm(flow, test_rgb, config, generator)
         else:
             regressor = train_regressor(train_rgb, val_rgb, config.regressor, seed)
             estimate = regress_colorize(regressor, gray)
@@ -306,7 +305,9 @@ def run_colorize(
     per_image = pd.concat([_rows(o, gray, test_rgb, model, seed) for o in outputs.values()])
     truth = ArmOutput("truth", test_rgb, None, 0.0)
     per_image = pd.concat([per_image, _rows(truth, gray, test_rgb, model, seed)], ignore_index=True)
-    return ColorizeResult(gray, test_rgb, outputs, per_image, summarize(per_image), flow)
+    return ColorizeResult(
+        gray, test_rgb, outputs, per_image, summarize(per_image), flow, calibration
+    )
 
 
 def _conditional_flow(spec: ColorizeSpec, shape: tuple[int, ...]) -> ChromaFlowModule | None:
@@ -381,5 +382,8 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
         result.figure("colorization", colorization_grid(colorized, spec.grid_images))
     if colorized.conditional is not None:  # for `priorworks colorize --model runs:/<run>`
         result.files[CONDITIONAL_ARTIFACT] = conditional_bytes(colorized.conditional)
+        result.metrics["conditional_temperature"] = colorized.conditional.temperature
+    if colorized.calibration is not None:
+        result.tables["temperature_calibration"] = colorized.calibration
     result.table = table
     return result

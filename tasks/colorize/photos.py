@@ -48,6 +48,7 @@ def resized_flow(module: ChromaFlowModule, size: tuple[int, int]) -> ChromaFlowM
         return module.eval()
     other = ChromaFlowModule(size, module.config)
     other.load_state_dict(module.state_dict())
+    other.temperature = module.temperature
     return other.eval()
 
 
@@ -92,7 +93,7 @@ def colorize_photo(
     squares = torch.zeros_like(total)
     kept = []
     for i in range(draws):
-        chroma = flow.net.sample(padded, module.config.temperature, generator) - 0.5
+        chroma = flow.net.sample(padded, module.temperature, generator) - 0.5
         chroma = chroma[:, :, : work[0], : work[1]]
         if work != size:
             chroma = F.interpolate(chroma, size, mode="bilinear", align_corners=False)

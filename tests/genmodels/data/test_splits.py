@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+import torch
 
 from genmodels.data import carve_splits, ensure_splits, load_dataset
+from genmodels.data.spec import DataSpec, load_splits
 from genmodels.errors import DataError
 
 
@@ -61,3 +63,44 @@ def test_too_few_images_to_split_are_refused_by_count(tiny_images):
     two = tiny_images.subset([0, 1])
     with pytest.raises(DataError, match="every split needs at least one image"):
         ensure_splits({"all": two}, 0.2, 0.3, seed=0)
+
+
+def _npz(path, splits: dict[str, int], shape=(8, 8), seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for name, n in splits.items():
+        arrays[f"{name}_images"] = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+        arrays[f"{name}_labels"] = rng.integers(0, 2, n)
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def test_a_separate_test_source_replaces_the_carved_test_split(tmp_path):
+    main = _npz(tmp_path / "main.npz", {"train": 40, "test": 30})
+    held = _npz(tmp_path / "held.npz", {"train": 12}, seed=1)
+    plain = load_splits(DataSpec(name="npz", path=main))
+    splits = load_splits(DataSpec(name="npz", path=main, test={"name": "npz", "path": held}))
+    assert len(splits["test"]) == 12  # all of the held-out source (it has no test split)
+    held_images = torch.from_numpy(np.load(held)["train_images"]).float() / 255
+    assert torch.equal(splits["test"].images[:, 0], held_images)
+    # the main source's own test split is not used; val is carved from its train split alone
+    assert len(splits["train"]) + len(splits["val"]) == 40
+    assert torch.equal(splits["train"].images, plain["train"].images)
+    # a source with a test split gives that split
+    both = _npz(tmp_path / "both.npz", {"train": 5, "test": 7}, seed=2)
+    with_test = load_splits(DataSpec(name="npz", path=main, test={"name": "npz", "path": both}))
+    assert len(with_test["test"]) == 7
+
+
+def test_a_test_source_of_another_shape_is_refused_naming_both_unless_resized(tmp_path):
+    main = _npz(tmp_path / "main.npz", {"train": 40})
+    big = _npz(tmp_path / "big.npz", {"train": 6}, shape=(12, 12))
+    spec = DataSpec(name="npz", path=main, test={"name": "npz", "path": big})
+    with pytest.raises(DataError, match=r"shape \[1, 12, 12\], the training images \[1, 8, 8\]"):
+        load_splits(spec)
+    resized = DataSpec(
+        name="npz", path=main, test={"name": "npz", "path": big, "image_size": [8, 8]}
+    )
+    assert load_splits(resized)["test"].image_shape == (1, 8, 8)
+    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+        DataSpec(name="npz", path=main, test={"name": "nope"})

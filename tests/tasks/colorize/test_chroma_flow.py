@@ -3,12 +3,17 @@ gray where it settles the colour, and spread as the truth does where it does not
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from tasks.colorize.chroma_flow import (
+    ChromaFlowModule,
     ConditionalSpec,
+    calibrate_temperature,
     load_conditional,
+    read_conditional,
     sample_conditional,
     save_conditional,
     train_conditional,
@@ -127,3 +132,33 @@ def test_a_flow_built_otherwise_is_refused_by_name(trained, tmp_path):
     (tmp_path / "junk.pt").write_text("not a torch file")
     with pytest.raises(ValueError, match="cannot be read"):
         load_conditional(tmp_path / "junk.pt", trained.config, (8, 8))
+
+
+def test_calibration_picks_the_temperature_whose_intervals_cover_best_on_validation(trained):
+    flow = copy.deepcopy(trained)
+    flow.config = flow.config.model_copy(
+        update={"temperatures": [0.0, 1.0, 4.0], "calibration_images": 40, "calibration_draws": 8}
+    )
+    grid = calibrate_temperature(flow, _world(20, 5), torch.Generator().manual_seed(0))
+    assert list(grid["temperature"]) == [0.0, 1.0, 4.0]
+    # the interval widens with the temperature: coverage grows
+    assert grid["coverage_90"].is_monotonic_increasing and grid["coverage_50"].iloc[0] < 0.2
+    chosen = grid[grid["chosen"]]
+    assert len(chosen) == 1 and chosen["miss"].iloc[0] == grid["miss"].min()
+    assert flow.temperature == chosen["temperature"].iloc[0]
+    expected = (grid["coverage_50"] - 0.5).abs() + (grid["coverage_90"] - 0.9).abs()
+    assert grid["miss"].to_numpy() == pytest.approx(expected.to_numpy())
+
+
+def test_the_temperature_travels_with_the_file_and_can_be_overridden(trained, tmp_path):
+    flow = copy.deepcopy(trained)
+    flow.temperature = 1.4
+    path = save_conditional(flow, tmp_path / "flow.pt")
+    assert read_conditional(path).temperature == 1.4
+    assert read_conditional(path, 0.5).temperature == 0.5
+    assert ChromaFlowModule((8, 8), ConditionalSpec(temperature=0.7)).temperature == 0.7
+    assert ChromaFlowModule((8, 8), ConditionalSpec(temperature="calibrate")).temperature == 1.0
+    with pytest.raises(ValueError, match="temperature"):
+        ConditionalSpec(temperature=-1.0)
+    with pytest.raises(ValueError):
+        ConditionalSpec(temperature="hot")

@@ -79,6 +79,10 @@ def test_every_arm_reproduces_the_gray_input_and_fills_the_table(data, gmm_prior
     covered = result.per_image.dropna(subset=["coverage_50", "coverage_90"])
     assert set(covered["arm"]) == {"uniform", "mean-chroma", "model", "conditional"}
     assert (covered["coverage_90"] >= 0).all() and (covered["coverage_90"] <= 1).all()
+    # the flow's temperature was chosen on the validation images, from the spec's grid
+    grid = result.calibration
+    assert grid is not None and list(grid["temperature"]) == SMALL_CONDITIONAL.temperatures
+    assert result.conditional.temperature == grid.loc[grid["chosen"], "temperature"].item()
     ratio = result.summary.query("metric == 'sample_colourfulness_ratio'").set_index("arm")
     expected = rows["sample_colourfulness"].mean() / colourfulness(test).double().mean().item()
     assert ratio.loc["conditional", "mean"] == pytest.approx(expected)
@@ -100,6 +104,14 @@ def test_colours_come_from_the_training_images_only(data, gmm_prior):
     for arm in ("mean-chroma", "model", "regressor", "conditional"):
         cb = to_chroma(result.outputs[arm].estimate)[:, 0].mean()
         assert cb > 0.05, f"arm {arm} did not learn the training colours (Cb {cb:.3f})"
+
+
+def test_a_fixed_temperature_is_used_as_given(data, gmm_prior):
+    train, val, test = data
+    fixed = SMALL_CONDITIONAL.model_copy(update={"temperature": 0.3})
+    config = _config(("conditional",)).model_copy(update={"conditional": fixed})
+    result = run_colorize(gmm_prior, train, val, test, config, 0, log=lambda _: None)
+    assert result.calibration is None and result.conditional.temperature == 0.3
 
 
 def test_seeds_reproduce_the_numbers(data, gmm_prior):

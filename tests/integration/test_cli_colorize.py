@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from pipelines.cli import main
+from tasks.colorize.metrics import colourfulness
 
 TINY = ["output.experiment=it-colorize"]  # on top of the spec's `tiny` preset
 
@@ -189,3 +191,21 @@ def test_conditional_weights_of_another_architecture_are_refused_by_name(
     client = MlflowClient(mlflow_store)
     runs = client.search_runs([client.get_experiment_by_name("it-colorize").experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]  # refused before anything trained
+
+
+def test_a_separate_test_source_is_what_gets_colorized(mlflow_store, tmp_path):
+    rng = np.random.default_rng(0)
+    held = tmp_path / "held.npz"
+    np.savez(held, test_images=rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8))
+    arms = "task.arms=[gray, mean-chroma]"
+    assert main(_args(arms, f"data.test={{name: npz, path: {held}}}")) == 0
+    client = MlflowClient(mlflow_store)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("it-colorize").experiment_id],
+        "tags.task = 'colorize'",
+    )
+    assert run.data.params["n_test"] == "5"  # the five held-out images, not a carved split
+    per_image = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/per_image.csv"))
+    truth = per_image[per_image["arm"] == "truth"].sort_values("image")
+    images = torch.from_numpy(np.load(held)["test_images"]).permute(0, 3, 1, 2).float() / 255
+    assert truth["colourfulness"].to_numpy() == pytest.approx(colourfulness(images).numpy())

@@ -1,7 +1,7 @@
 """``make bench``: the speed suite. Every figure is a ratio or a fit measured in this run.
 
     .venv/bin/python -m benchmarks.speed [--quick]
-        [--only overhead scoring scaling sampling validation end-to-end]
+        [--only overhead scoring scaling sampling validation contention end-to-end]
         [--targets anomaly-detect augment colorize transfer share test]
 
 Each part prints its table as it finishes and saves it under ``benchmarks/results/bench-*.csv``
@@ -20,6 +20,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from benchmarks.speed.common import bench_images, log_tables, save_table
+from benchmarks.speed.contention import measure_contention
 from benchmarks.speed.end_to_end import TARGETS, measure_end_to_end
 from benchmarks.speed.overhead import measure_overhead
 from benchmarks.speed.sampling import measure_sampling
@@ -28,7 +29,7 @@ from benchmarks.speed.scoring import measure_scoring
 from benchmarks.speed.validation import measure_validation
 from genmodels.data.imageset import ImageSet
 
-PARTS = ("overhead", "scoring", "scaling", "sampling", "validation", "end-to-end")
+PARTS = ("overhead", "scoring", "scaling", "sampling", "validation", "contention", "end-to-end")
 
 
 def _parts(quick: bool, targets: tuple[str, ...]) -> dict[str, Callable[[ImageSet], pd.DataFrame]]:
@@ -41,6 +42,7 @@ def _parts(quick: bool, targets: tuple[str, ...]) -> dict[str, Callable[[ImageSe
             "scaling": lambda ims: measure_scaling(ims, sizes=(256, 512)),
             "sampling": lambda ims: measure_sampling(ims, n=4),
             "validation": lambda ims: measure_validation(ims, n=16),
+            "contention": lambda ims: measure_contention(("vae",), (1, 2), steps=5, warmup=1),
             "end-to-end": lambda ims: measure_end_to_end(("anomaly-detect",)),
         }
     return {
@@ -49,6 +51,7 @@ def _parts(quick: bool, targets: tuple[str, ...]) -> dict[str, Callable[[ImageSe
         "scaling": measure_scaling,
         "sampling": measure_sampling,
         "validation": measure_validation,
+        "contention": lambda ims: measure_contention(),
         "end-to-end": lambda ims: measure_end_to_end(targets),
     }
 

@@ -34,3 +34,17 @@ def test_rss_peak_sees_a_short_lived_allocation():
         del block
     assert memory.peak - before > 40
     assert rss_mib() < memory.peak
+
+
+@pytest.mark.slow  # six worker processes, each importing torch: about half a minute
+def test_contention_times_each_setting_and_job_count_against_one_default_job_alone():
+    from benchmarks.speed.contention import SETTINGS, measure_contention
+
+    table = measure_contention(("vae",), (1, 2), steps=2, warmup=1)
+    assert len(table) == len(SETTINGS) * 2
+    assert set(table["setting"]) == set(SETTINGS)
+    alone = table[(table["setting"] == "default") & (table["jobs"] == 1)].iloc[0]
+    assert alone["slowdown_vs_default_alone"] == 1.0
+    one_thread = table[table["setting"] == "one-thread"]
+    assert (one_thread["threads_per_job"] == 1).all()  # the environment reached the workers
+    assert (table["worst_job_slowdown"] >= table["slowdown_vs_default_alone"] - 1e-12).all()

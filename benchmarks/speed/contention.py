@@ -1,0 +1,119 @@
+"""Two or three jobs on one machine: how much slower is a training step next to other jobs?
+
+Each job is a separate process (``python -m benchmarks.speed.contention --worker MODEL``) that
+times ``steps`` optimizer steps of a zoo model on USPS batches after a warm-up, exactly like
+the others. ``jobs`` copies start together; a job's slowdown is its mean step time over the
+step time of one job alone under the default settings. Settings compared, through the
+environment each process starts with:
+
+- ``default``: what a user gets from torch (one OpenMP thread per core, libgomp's default wait
+  policy: idle threads spin before they sleep);
+- ``passive``: ``OMP_WAIT_POLICY=PASSIVE`` (idle threads sleep at once, leaving the core);
+- ``one-thread``: ``OMP_NUM_THREADS=1`` per job.
+
+Fair sharing of 2 cores by 2 jobs would be a slowdown of about 2 (1 for one-thread jobs, whose
+single job alone is already slower); the issue's target is at most 2.5.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+SETTINGS: dict[str, dict[str, str]] = {
+    "default": {},
+    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "one-thread": {"OMP_NUM_THREADS": "1"},
+}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _worker(model_name: str, steps: int, warmup: int) -> None:
+    import torch
+
+    from benchmarks.speed.common import bench_images
+    from genmodels.registry import get_model_class
+
+    _, images = bench_images()
+    torch.manual_seed(0)
+    cls = get_model_class(model_name)
+    model = cls(images.image_shape, images.levels)
+    optimizers = model.configure_optimizers()
+    first = optimizers[0] if isinstance(optimizers, (list, tuple)) else optimizers
+    optimizer = first[0] if isinstance(first, (list, tuple)) else first
+    if isinstance(optimizer, dict):
+        optimizer = optimizer["optimizer"]
+    batch = images.images[:64]
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        optimizer.zero_grad()
+        loss = model.training_loss((batch,))  # the loss Lightning's step minimizes
+        loss.backward()
+        optimizer.step()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    print(json.dumps({"step_s": sum(times) / len(times), "threads": torch.get_num_threads()}))
+
+
+def _launch(model: str, setting: str, steps: int, warmup: int) -> subprocess.Popen[str]:
+    env = {**os.environ, **SETTINGS[setting], "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "benchmarks.speed.contention", "--worker", model]
+    command += ["--steps", str(steps), "--warmup", str(warmup)]
+    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def measure_contention(
+    models: tuple[str, ...] = ("realnvp", "vae"),
+    jobs: tuple[int, ...] = (1, 2, 3),
+    steps: int = 30,
+    warmup: int = 5,
+) -> pd.DataFrame:
+    """One row per (model, setting, jobs): mean step time of the jobs and the slowdown against
+    one default job alone."""
+    rows = []
+    for model in models:
+        alone: float | None = None
+        for setting in SETTINGS:
+            for n in jobs:
+                procs = [_launch(model, setting, steps, warmup) for _ in range(n)]
+                outs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+                if any(p.returncode for p in procs):
+                    raise RuntimeError(f"a {model} worker failed ({setting}, {n} jobs)")
+                step = sum(o["step_s"] for o in outs) / n
+                if setting == "default" and n == 1:
+                    alone = step
+                assert alone is not None
+                rows.append(
+                    {
+                        "model": model,
+                        "setting": setting,
+                        "jobs": n,
+                        "threads_per_job": outs[0]["threads"],
+                        "step_ms": 1000 * step,
+                        "slowdown_vs_default_alone": step / alone,
+                        "worst_job_slowdown": max(o["step_s"] for o in outs) / alone,
+                    }
+                )
+                print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worker", help="run one job: time training steps of this model")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker, args.steps, args.warmup)
+    else:
+        print(measure_contention(steps=args.steps, warmup=args.warmup).to_string(index=False))

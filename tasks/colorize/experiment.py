@@ -121,17 +121,25 @@ def _posterior_arm(
 def _conditional_arm(
     module: ChromaFlowModule, test_rgb: Tensor, config: ColorizeSpec, generator: torch.Generator
 ) -> tuple[Tensor, PosteriorSamples | None, Tensor]:
-    """The mean of ``mean_samples`` exact draws (at least ``samples``); the first ``samples``
-    draws are reported as the arm's samples (exact: every one is accepted). Also the held-out
-    bits/dim of the true chroma of ``test_rgb`` under the flow."""
+    """The mean of ``mean_samples`` exact draws at the flow's estimate temperature, and
+    ``samples`` draws at its temperature reported as the arm's samples (exact: every one is
+    accepted); where the two temperatures agree, the first ``samples`` of the averaged draws.
+    Also the held-out bits/dim of the true chroma of ``test_rgb`` under the flow."""
     with torch.no_grad():
         truth_bpd = module.bits_per_dim(test_rgb, dequantize=False)
-    k = config.samples
-    draws = sample_conditional(
-        module, luma(test_rgb), max(k, config.conditional.mean_samples), generator
-    )
+    k, gray = config.samples, luma(test_rgb)
+    if module.estimate_temperature == module.temperature:  # one set of draws serves both
+        draws = sample_conditional(module, gray, max(k, config.conditional.mean_samples), generator)
+        estimate = draws.mean(0)
+    else:
+        draws = sample_conditional(module, gray, k, generator)
+        averaged = sample_conditional(
+            module, gray, config.conditional.mean_samples, generator,
+            temperature=module.estimate_temperature,
+        )  # fmt: skip
+        estimate = averaged.mean(0)
     samples = PosteriorSamples(draws[:k], torch.ones(k, len(draws[0]))) if k >= 2 else None
-    return draws.mean(0), samples, truth_bpd
+    return estimate, samples, truth_bpd
 
 
 def _snap(rgb: Tensor, levels: int) -> Tensor:
@@ -294,7 +302,10 @@ def run_colorize(
                 calibration = calibrate_temperature(
                     flow, val_rgb, torch.Generator().manual_seed(seed)
                 )
-                log(f"conditional temperature {flow.temperature:g}, calibrated on validation")
+                log(
+                    f"conditional temperatures, calibrated on validation: draws "
+                    f"{flow.temperature:g}, estimate {flow.estimate_temperature:g}"
+                )
             estimate, samples, truth_bpd = _conditional_arm(flow, test_rgb, config, generator)
         else:
             regressor = train_regressor(train_rgb, val_rgb, config.regressor, seed)
@@ -383,6 +394,9 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
     if colorized.conditional is not None:  # for `priorworks colorize --model runs:/<run>`
         result.files[CONDITIONAL_ARTIFACT] = conditional_bytes(colorized.conditional)
         result.metrics["conditional_temperature"] = colorized.conditional.temperature
+        result.metrics["conditional_estimate_temperature"] = (
+            colorized.conditional.estimate_temperature
+        )
     if colorized.calibration is not None:
         result.tables["temperature_calibration"] = colorized.calibration
     result.table = table

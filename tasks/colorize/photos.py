@@ -8,9 +8,10 @@ manner of PixColor: colour varies slowly, and objects then appear at a scale nea
 images'), upsampled bilinearly to the photo's size and composed with the photo's own luma, so
 the output's luma equals the input exactly (before 8-bit rounding of the file).
 
-Per photo: the estimate (the mean of ``mean_samples`` draws, the posterior mean), ``samples``
-single draws, and an uncertainty map (the per-pixel standard deviation of the draws, averaged
-over RGB). Memory stays flat in the number of draws: means and variances are accumulated.
+Per photo: the estimate (the mean of ``mean_samples`` draws at the flow's estimate temperature,
+the posterior mean), ``samples`` single draws, and an uncertainty map (the per-pixel standard
+deviation of the draws, averaged over RGB). Memory stays flat in the number of draws: means and
+variances are accumulated.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def resized_flow(module: ChromaFlowModule, size: tuple[int, int]) -> ChromaFlowM
     other = ChromaFlowModule(size, module.config)
     other.load_state_dict(module.state_dict())
     other.temperature = module.temperature
+    other.estimate_temperature = module.estimate_temperature
     return other.eval()
 
 
@@ -88,21 +90,28 @@ def colorize_photo(
     factor = 2 ** (module.config.num_scales - 1)
     padded = _padded(small, factor)
     flow = resized_flow(module, (padded.shape[2], padded.shape[3]))
+
+    def draw(temperature: float) -> Tensor:
+        chroma = flow.net.sample(padded, temperature, generator) - 0.5
+        chroma = chroma[:, :, : work[0], : work[1]]
+        if work != size:
+            chroma = F.interpolate(chroma, size, mode="bilinear", align_corners=False)
+        return compose(full, chroma)
+
     draws = max(samples, mean_samples)
     total = torch.zeros(1, 3, *size, dtype=torch.float64)
     squares = torch.zeros_like(total)
     kept = []
     for i in range(draws):
-        chroma = flow.net.sample(padded, module.temperature, generator) - 0.5
-        chroma = chroma[:, :, : work[0], : work[1]]
-        if work != size:
-            chroma = F.interpolate(chroma, size, mode="bilinear", align_corners=False)
-        rgb = compose(full, chroma)
+        rgb = draw(module.temperature)
         total += rgb
         squares += rgb.double() ** 2
         if i < samples:
             kept.append(rgb[0])
     mean = total / draws
     spread = (squares / draws - mean**2).clamp_min(0).sqrt().mean(1)[0]
+    if module.estimate_temperature != module.temperature:  # calibrated apart: its own draws
+        mean = torch.stack([draw(module.estimate_temperature) for _ in range(mean_samples)])
+        mean = mean.double().mean(0)
     stacked = torch.stack(kept) if kept else torch.empty(0, 3, *size)
     return PhotoColoring(mean[0].float(), stacked, spread.float(), work)

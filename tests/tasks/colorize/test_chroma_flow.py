@@ -146,16 +146,23 @@ def test_calibration_picks_the_temperature_whose_intervals_cover_best_on_validat
     chosen = grid[grid["chosen"]]
     assert len(chosen) == 1 and chosen["miss"].iloc[0] == grid["miss"].min()
     assert flow.temperature == chosen["temperature"].iloc[0]
+    # the estimate's temperature: the sharpest mean on validation (temperature 0 draws the
+    # flow's central colouring, far from the truth where the gray cannot tell the tint)
+    sharpest = grid[grid["chosen_for_estimate"]]
+    assert sharpest["psnr_of_mean"].iloc[0] == grid["psnr_of_mean"].max()
+    assert flow.estimate_temperature == sharpest["temperature"].iloc[0]
     expected = (grid["coverage_50"] - 0.5).abs() + (grid["coverage_90"] - 0.9).abs()
     assert grid["miss"].to_numpy() == pytest.approx(expected.to_numpy())
 
 
 def test_the_temperature_travels_with_the_file_and_can_be_overridden(trained, tmp_path):
     flow = copy.deepcopy(trained)
-    flow.temperature = 1.4
+    flow.temperature, flow.estimate_temperature = 1.4, 0.8
     path = save_conditional(flow, tmp_path / "flow.pt")
-    assert read_conditional(path).temperature == 1.4
-    assert read_conditional(path, 0.5).temperature == 0.5
+    read = read_conditional(path)
+    assert (read.temperature, read.estimate_temperature) == (1.4, 0.8)
+    forced = read_conditional(path, 0.5)  # one temperature for samples and estimate alike
+    assert (forced.temperature, forced.estimate_temperature) == (0.5, 0.5)
     assert ChromaFlowModule((8, 8), ConditionalSpec(temperature=0.7)).temperature == 0.7
     assert ChromaFlowModule((8, 8), ConditionalSpec(temperature="calibrate")).temperature == 1.0
     with pytest.raises(ValueError, match="temperature"):

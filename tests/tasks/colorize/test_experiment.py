@@ -65,8 +65,6 @@ def test_every_arm_reproduces_the_gray_input_and_fills_the_table(data, gmm_prior
     assert set(diverse.index) == {"uniform", "mean-chroma", "model", "conditional"}  # sampling
     conditional = result.outputs["conditional"]
     assert conditional.samples is not None and (conditional.samples.accept_rate == 1).all()
-    # mean_samples == samples == 2 here: the estimate is the mean of exactly the reported draws
-    assert torch.allclose(conditional.estimate, conditional.samples.rgb.mean(0))
     rows = result.per_image.query("arm == 'conditional'").sort_values("image")
     has_bpd = result.per_image.dropna(subset=["truth_bpd"])
     assert set(has_bpd["arm"]) == {"conditional", "uniform"}  # the arms with a normalized density
@@ -83,6 +81,8 @@ def test_every_arm_reproduces_the_gray_input_and_fills_the_table(data, gmm_prior
     grid = result.calibration
     assert grid is not None and list(grid["temperature"]) == SMALL_CONDITIONAL.temperatures
     assert result.conditional.temperature == grid.loc[grid["chosen"], "temperature"].item()
+    best_mean = grid.loc[grid["psnr_of_mean"].idxmax(), "temperature"]
+    assert result.conditional.estimate_temperature == best_mean
     ratio = result.summary.query("metric == 'sample_colourfulness_ratio'").set_index("arm")
     expected = rows["sample_colourfulness"].mean() / colourfulness(test).double().mean().item()
     assert ratio.loc["conditional", "mean"] == pytest.approx(expected)
@@ -111,7 +111,11 @@ def test_a_fixed_temperature_is_used_as_given(data, gmm_prior):
     fixed = SMALL_CONDITIONAL.model_copy(update={"temperature": 0.3})
     config = _config(("conditional",)).model_copy(update={"conditional": fixed})
     result = run_colorize(gmm_prior, train, val, test, config, 0, log=lambda _: None)
-    assert result.calibration is None and result.conditional.temperature == 0.3
+    flow = result.conditional
+    assert result.calibration is None and flow.temperature == flow.estimate_temperature == 0.3
+    # mean_samples == samples == 2 here: the estimate is the mean of exactly the reported draws
+    out = result.outputs["conditional"]
+    assert torch.allclose(out.estimate, out.samples.rgb.mean(0))
 
 
 def test_seeds_reproduce_the_numbers(data, gmm_prior):

@@ -1,0 +1,45 @@
+"""Colorizing an image of any size with a flow trained on small ones."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tasks.colorize.chroma_flow import ChromaFlowModule, ConditionalSpec
+from tasks.colorize.color import luma
+from tasks.colorize.photos import colorize_photo, resized_flow, working_size
+
+SMALL = ConditionalSpec(hidden_channels=4, context_channels=4, num_blocks=1, couplings_per_scale=1)
+
+
+@pytest.fixture
+def flow():
+    torch.manual_seed(0)
+    return ChromaFlowModule((8, 8), SMALL)
+
+
+def test_the_working_size_keeps_the_aspect_and_never_upsamples():
+    assert working_size((300, 450), 64) == (43, 64)
+    assert working_size((40, 30), 64) == (40, 30)
+    assert working_size((300, 450), None) == (300, 450)
+
+
+def test_a_resized_flow_is_the_same_function_of_its_inputs(flow):
+    big = resized_flow(flow, (16, 24))
+    assert tuple(big.net.image_shape) == (2, 16, 24)
+    for name, tensor in flow.state_dict().items():
+        assert torch.equal(big.state_dict()[name], tensor)
+
+
+def test_the_estimate_is_drawn_at_the_estimate_temperature_and_the_luma_is_kept(flow):
+    gray = torch.rand(1, 20, 28, generator=torch.Generator().manual_seed(1))
+    flow.temperature, flow.estimate_temperature = 1.0, 0.0
+    out = colorize_photo(flow, gray, samples=3, mean_samples=4, chroma_side=None)
+    # temperature 0: every averaged draw is the flow's central colouring, so the mean is one
+    flow.temperature = 0.0
+    central = colorize_photo(flow, gray, samples=1, mean_samples=1, chroma_side=None).estimate
+    assert torch.allclose(out.estimate, central, atol=1e-5)
+    assert out.samples.shape == (3, 3, 20, 28) and not torch.equal(out.samples[0], out.samples[1])
+    assert out.uncertainty.shape == (20, 28) and out.uncertainty.mean() > 0
+    for image in (out.estimate, *out.samples):
+        assert torch.allclose(luma(image.unsqueeze(0))[0], gray, atol=1e-5)

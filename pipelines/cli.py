@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -327,7 +327,20 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+#: libgomp's spin count before an idle OpenMP thread sleeps (its default is 300,000): short, so
+#: that jobs side by side share the cores instead of burning them (benchmarks/NOTES.md)
+SPIN_COUNT = "10000"
+
+
+def share_cores(environ: MutableMapping[str, str]) -> None:
+    """Let idle OpenMP threads sleep soon, unless the user chose a wait policy or spin count.
+    Takes effect only before torch is first imported (the commands import it lazily)."""
+    if "OMP_WAIT_POLICY" not in environ and "GOMP_SPINCOUNT" not in environ:
+        environ["GOMP_SPINCOUNT"] = SPIN_COUNT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    share_cores(os.environ)
     args = build_parser().parse_args(argv)
     from genmodels.errors import PriorworksError
 

@@ -9,6 +9,8 @@ environment each process starts with:
 - ``default``: what a user gets from torch (one OpenMP thread per core, libgomp's default wait
   policy: idle threads spin before they sleep);
 - ``passive``: ``OMP_WAIT_POLICY=PASSIVE`` (idle threads sleep at once, leaving the core);
+- ``spin-10k``: ``GOMP_SPINCOUNT=10000`` (idle threads spin briefly, then sleep; libgomp's
+  default spins 300,000 times);
 - ``one-thread``: ``OMP_NUM_THREADS=1`` per job.
 
 Fair sharing of 2 cores by 2 jobs would be a slowdown of about 2 (1 for one-thread jobs, whose
@@ -29,6 +31,7 @@ import pandas as pd
 SETTINGS: dict[str, dict[str, str]] = {
     "default": {},
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "spin-10k": {"GOMP_SPINCOUNT": "10000"},
     "one-thread": {"OMP_NUM_THREADS": "1"},
 }
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,8 +65,8 @@ def _worker(model_name: str, steps: int, warmup: int) -> None:
     print(json.dumps({"step_s": sum(times) / len(times), "threads": torch.get_num_threads()}))
 
 
-def _launch(model: str, setting: str, steps: int, warmup: int) -> subprocess.Popen[str]:
-    env = {**os.environ, **SETTINGS[setting], "PYTHONPATH": str(ROOT)}
+def _launch(model: str, setting: dict[str, str], steps: int, warmup: int) -> subprocess.Popen[str]:
+    env = {**os.environ, **setting, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "benchmarks.speed.contention", "--worker", model]
     command += ["--steps", str(steps), "--warmup", str(warmup)]
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -74,15 +77,16 @@ def measure_contention(
     jobs: tuple[int, ...] = (1, 2, 3),
     steps: int = 30,
     warmup: int = 5,
+    settings: tuple[str, ...] = tuple(SETTINGS),
 ) -> pd.DataFrame:
     """One row per (model, setting, jobs): mean step time of the jobs and the slowdown against
-    one default job alone."""
+    one default job alone (measured first, whatever ``settings`` holds)."""
     rows = []
     for model in models:
         alone: float | None = None
-        for setting in SETTINGS:
+        for setting in ("default", *(s for s in settings if s != "default")):
             for n in jobs:
-                procs = [_launch(model, setting, steps, warmup) for _ in range(n)]
+                procs = [_launch(model, SETTINGS[setting], steps, warmup) for _ in range(n)]
                 outs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
                 if any(p.returncode for p in procs):
                     raise RuntimeError(f"a {model} worker failed ({setting}, {n} jobs)")

@@ -36,7 +36,7 @@ def test_rss_peak_sees_a_short_lived_allocation():
     assert rss_mib() < memory.peak
 
 
-@pytest.mark.slow  # six worker processes, each importing torch: about half a minute
+@pytest.mark.slow  # eight worker processes, each importing torch: about a minute
 def test_contention_times_each_setting_and_job_count_against_one_default_job_alone():
     from benchmarks.speed.contention import SETTINGS, measure_contention
 

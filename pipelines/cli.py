@@ -281,7 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="longer side at which chroma is drawn, then upsampled under the full-size luma "
         "(0: the image's own size)",
     )
-    colorize.add_argument("--temperature", type=float, default=1.0, help="of the latent draws")
+    colorize.add_argument(
+        "--temperature",
+        type=float,
+        help="of all latent draws (default: the temperatures the run calibrated on validation)",
+    )
     colorize.add_argument("--seed", type=int, default=0)
     colorize.set_defaults(func=_cmd_colorize)
     compare = sub.add_parser("compare", help="the runs of an experiment as one table")

@@ -28,6 +28,7 @@ from PIL import Image
 
 import mlflow
 from genmodels.data.folder import IMAGE_SUFFIXES, read_image
+from genmodels.data.imageset import to_unit_float
 from genmodels.errors import DataError
 from pipelines.tracking.scoring import ModelURIError
 from pipelines.tracking.staged_folder import StagedFolder
@@ -41,8 +42,9 @@ from tasks.colorize.photos import colorize_photo
 UNCERTAINTY_FULL_SCALE = 0.25
 
 
-def load_colorizer(uri: str, temperature: float) -> ChromaFlowModule:
-    """The conditional flow at ``uri`` (a file, a run id or a ``runs:/`` URI)."""
+def load_colorizer(uri: str, temperature: float | None = None) -> ChromaFlowModule:
+    """The conditional flow at ``uri`` (a file, a run id or a ``runs:/`` URI), drawing at
+    ``temperature`` (None: the temperatures recorded with it, calibrated where its run did)."""
     if Path(uri).expanduser().is_file():
         try:
             return read_conditional(Path(uri).expanduser(), temperature)
@@ -90,15 +92,7 @@ def _image_files(inputs: Path) -> list[Path]:
 
 def _as_unit(arr: np.ndarray, path: Path) -> torch.Tensor:
     """An image file's array -> ``(C, H, W)`` floats in ``[0, 1]``."""
-    if arr.dtype == np.uint8:
-        scale = 255.0
-    elif arr.dtype == np.uint16:
-        scale = 65535.0
-    elif arr.dtype == np.bool_:
-        scale = 1.0
-    else:
-        raise DataError(f"{path}: unsupported pixel type {arr.dtype}")
-    x = torch.from_numpy(arr.astype(np.float32) / scale)
+    x = torch.from_numpy(to_unit_float(arr, str(path))[0])
     return x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)
 
 
@@ -122,7 +116,7 @@ def colorize_path(
     samples: int = 4,
     mean_samples: int = 16,
     chroma_side: int | None = 64,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     seed: int = 0,
 ) -> ColorizeSummary:
     """Colorize every image at ``inputs`` into the new folder ``out`` (see the module)."""
@@ -134,7 +128,7 @@ def colorize_path(
         raise DataError(
             f"--chroma-side must be at least 2 (or 0: the image's own size), got {chroma_side}"
         )
-    if temperature < 0:
+    if temperature is not None and temperature < 0:
         raise DataError(f"--temperature must be >= 0, got {temperature}")
     inputs = Path(inputs)
     files = _image_files(inputs)

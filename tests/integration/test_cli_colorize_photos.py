@@ -114,3 +114,15 @@ def test_bad_inputs_are_refused_by_name_and_leave_nothing(flow_file, photos, tmp
     assert "no such file or folder" in capsys.readouterr().err
     assert _run(flow_file, photos, tmp_path / "new", "--chroma-side", "1") == 2
     assert "--chroma-side must be at least 2" in capsys.readouterr().err
+
+
+def test_the_temperatures_recorded_with_the_flow_are_used_unless_overridden(photos, tmp_path):
+    torch.manual_seed(0)
+    flow = ChromaFlowModule((8, 8), SMALL)
+    flow.temperature = flow.estimate_temperature = 0.0  # as a calibration could have recorded
+    path = save_conditional(flow, tmp_path / "cold.pt")
+    assert _run(path, photos, tmp_path / "recorded", "--samples", "2") == 0
+    read = lambda d, i: np.asarray(Image.open(tmp_path / d / f"old_sample{i}.png"))  # noqa: E731
+    assert np.array_equal(read("recorded", 1), read("recorded", 2))  # temperature 0: one colouring
+    assert _run(path, photos, tmp_path / "warm", "--samples", "2", "--temperature", "1") == 0
+    assert not np.array_equal(read("warm", 1), read("warm", 2))

@@ -1,9 +1,10 @@
 """Two or three jobs on one machine: how much slower is a training step next to other jobs?
 
 Each job is a separate process (``python -m benchmarks.speed.contention --worker MODEL``) that
-times ``steps`` optimizer steps of a zoo model on USPS batches after a warm-up, exactly like
-the others. ``jobs`` copies start together; a job's slowdown is its mean step time over the
-step time of one job alone under the default settings. Settings compared, through the
+times ``steps`` training steps of a zoo model on USPS batches of 64 after a warm-up, with the
+overhead part's hand-written loop (:func:`benchmarks.speed.overhead.bare_step`). ``jobs``
+copies start together; a job's slowdown is its mean step time over the step time of one job
+alone under the default settings. Settings compared, through the
 environment each process starts with:
 
 - ``default``: what a user gets from torch (one OpenMP thread per core, libgomp's default wait
@@ -23,7 +24,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -41,28 +41,11 @@ def _worker(model_name: str, steps: int, warmup: int) -> None:
     import torch
 
     from benchmarks.speed.common import bench_images
-    from genmodels.registry import get_model_class
+    from benchmarks.speed.overhead import bare_step
 
     _, images = bench_images()
-    torch.manual_seed(0)
-    cls = get_model_class(model_name)
-    model = cls(images.image_shape, images.levels)
-    optimizers = model.configure_optimizers()
-    first = optimizers[0] if isinstance(optimizers, (list, tuple)) else optimizers
-    optimizer = first[0] if isinstance(first, (list, tuple)) else first
-    if isinstance(optimizer, dict):
-        optimizer = optimizer["optimizer"]
-    batch = images.images[:64]
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        optimizer.zero_grad()
-        loss = model.training_loss((batch,))  # the loss Lightning's step minimizes
-        loss.backward()
-        optimizer.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    print(json.dumps({"step_s": sum(times) / len(times), "threads": torch.get_num_threads()}))
+    step = bare_step(model_name, images, 64, steps, warmup, seed=0)
+    print(json.dumps({"step_s": step, "threads": torch.get_num_threads()}))
 
 
 def _launch(model: str, setting: dict[str, str], steps: int, warmup: int) -> subprocess.Popen[str]:

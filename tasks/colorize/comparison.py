@@ -9,7 +9,7 @@ the share of images on which the arm is strictly better (by the metric's own dir
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,8 +33,37 @@ PAIRED_METRICS: dict[str, tuple[str, str, bool]] = {
     "sample_colourfulness_gap": ("sample_colourfulness_gap", "sample_colourfulness_gap", False),
 }
 
-#: PSNR read over the whole set, compared by a paired bootstrap over images
-SET_METRICS: tuple[str, ...] = ("psnr_pooled", "psnr_median")
+
+def _pooled_psnr_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    """PSNR over the set (from the pooled MSE) of ``a`` minus that of ``b``; MSEs per image."""
+    pooled = [10 * np.log10(1.0 / np.maximum(m.mean(axis=axis), 1e-10)) for m in (a, b)]
+    return pooled[0] - pooled[1]
+
+
+def _median_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.median(a, axis=axis) - np.median(b, axis=axis)
+
+
+#: PSNR read over the whole set, compared by a paired bootstrap over images: the name in the
+#: table -> (the per-image column it is computed from, arm minus baseline)
+SET_METRICS: dict[str, tuple[str, Callable[..., np.ndarray]]] = {
+    "psnr_pooled": ("mse", _pooled_psnr_difference),
+    "psnr_median": ("psnr", _median_difference),
+}
+
+_COLUMNS = ["arm", "baseline", "metric", "better", "mean", "ci_low", "ci_high", "wins", "n"]
+
+
+def _pairs(
+    per_image: pd.DataFrame, arms: Sequence[str], baselines: Sequence[str]
+) -> Iterator[tuple[str, str, pd.DataFrame, pd.DataFrame]]:
+    """Every (arm, baseline) both present in ``per_image``, with their rows indexed by image;
+    absent arms and baselines are skipped, and no arm meets itself."""
+    present = set(per_image["arm"])
+    for arm in (a for a in arms if a in present):
+        mine = per_image[per_image["arm"] == arm].set_index("image")
+        for base in (b for b in baselines if b in present and b != arm):
+            yield arm, base, mine, per_image[per_image["arm"] == base].set_index("image")
 
 
 def paired_comparison(
@@ -51,36 +80,27 @@ def paired_comparison(
     skipped, so a run with some arms switched off still compares the rest; a metric absent from
     it is skipped too.
     """
-    present = set(per_image["arm"])
-    columns = ["arm", "baseline", "metric", "better", "mean", "ci_low", "ci_high", "wins", "n"]
     rows = []
-    for arm in (a for a in arms if a in present):
-        mine = per_image[per_image["arm"] == arm].set_index("image")
-        for base in (b for b in baselines if b in present and b != arm):
-            theirs = per_image[per_image["arm"] == base].set_index("image")
-            for metric, (column, base_column, higher) in PAIRED_METRICS.items():
-                if column not in per_image.columns or base_column not in per_image.columns:
-                    continue
-                diff = (mine[column] - theirs[base_column]).dropna()
-                if diff.empty:
-                    continue
-                better = diff > 0 if higher else diff < 0
-                rows.append(
-                    {
-                        "arm": arm,
-                        "baseline": base,
-                        "metric": metric,
-                        "better": "higher" if higher else "lower",
-                        **mean_ci(diff.to_numpy(), confidence),
-                        "wins": float(better.mean()),
-                        "n": len(diff),
-                    }
-                )
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _pooled_psnr(mse: np.ndarray, axis: int = -1) -> np.ndarray:
-    return 10 * np.log10(1.0 / np.maximum(mse.mean(axis=axis), 1e-10))
+    for arm, base, mine, theirs in _pairs(per_image, arms, baselines):
+        for metric, (column, base_column, higher) in PAIRED_METRICS.items():
+            if column not in per_image.columns or base_column not in per_image.columns:
+                continue
+            diff = (mine[column] - theirs[base_column]).dropna()
+            if diff.empty:
+                continue
+            better = diff > 0 if higher else diff < 0
+            rows.append(
+                {
+                    "arm": arm,
+                    "baseline": base,
+                    "metric": metric,
+                    "better": "higher" if higher else "lower",
+                    **mean_ci(diff.to_numpy(), confidence),
+                    "wins": float(better.mean()),
+                    "n": len(diff),
+                }
+            )
+    return pd.DataFrame(rows, columns=_COLUMNS)
 
 
 def set_level_comparison(
@@ -95,53 +115,37 @@ def set_level_comparison(
     with a paired percentile bootstrap over images (both arms scored on each resample, by
     :func:`scipy.stats.bootstrap`). Same columns as :func:`paired_comparison`; ``wins`` is NaN
     (a set-level number has no per-image winner)."""
-    present = set(per_image["arm"])
-    columns = ["arm", "baseline", "metric", "better", "mean", "ci_low", "ci_high", "wins", "n"]
     rows = []
-    statistics = {
-        "psnr_pooled": (
-            "mse",
-            lambda a, b, axis=-1: _pooled_psnr(a, axis) - _pooled_psnr(b, axis),
-        ),
-        "psnr_median": (
-            "psnr",
-            lambda a, b, axis=-1: np.median(a, axis=axis) - np.median(b, axis=axis),
-        ),
-    }
-    for arm in (a for a in arms if a in present):
-        mine = per_image[per_image["arm"] == arm].set_index("image")
-        for base in (b for b in baselines if b in present and b != arm):
-            theirs = per_image[per_image["arm"] == base].set_index("image")
-            for metric in SET_METRICS:
-                column, statistic = statistics[metric]
-                both = pd.concat([mine[column], theirs[column]], axis=1, join="inner").dropna()
-                a, b = both.iloc[:, 0].to_numpy(), both.iloc[:, 1].to_numpy()
-                if len(a) < 2:
-                    continue
-                result = stats.bootstrap(
-                    (a, b),
-                    statistic,
-                    paired=True,
-                    vectorized=True,
-                    n_resamples=resamples,
-                    confidence_level=confidence,
-                    method="percentile",
-                    random_state=np.random.default_rng(seed),
-                )
-                rows.append(
-                    {
-                        "arm": arm,
-                        "baseline": base,
-                        "metric": metric,
-                        "better": "higher",
-                        "mean": float(statistic(a, b)),
-                        "ci_low": float(result.confidence_interval.low),
-                        "ci_high": float(result.confidence_interval.high),
-                        "wins": float("nan"),
-                        "n": len(a),
-                    }
-                )
-    return pd.DataFrame(rows, columns=columns)
+    for arm, base, mine, theirs in _pairs(per_image, arms, baselines):
+        for metric, (column, statistic) in SET_METRICS.items():
+            both = pd.concat([mine[column], theirs[column]], axis=1, join="inner").dropna()
+            a, b = both.iloc[:, 0].to_numpy(), both.iloc[:, 1].to_numpy()
+            if len(a) < 2:
+                continue
+            interval = stats.bootstrap(
+                (a, b),
+                statistic,
+                paired=True,
+                vectorized=True,
+                n_resamples=resamples,
+                confidence_level=confidence,
+                method="percentile",
+                random_state=np.random.default_rng(seed),
+            ).confidence_interval
+            rows.append(
+                {
+                    "arm": arm,
+                    "baseline": base,
+                    "metric": metric,
+                    "better": "higher",
+                    "mean": float(statistic(a, b)),
+                    "ci_low": float(interval.low),
+                    "ci_high": float(interval.high),
+                    "wins": float("nan"),
+                    "n": len(a),
+                }
+            )
+    return pd.DataFrame(rows, columns=_COLUMNS)
 
 
 def describe_paired(paired: pd.DataFrame) -> list[str]:
@@ -153,7 +157,7 @@ def describe_paired(paired: pd.DataFrame) -> list[str]:
             f"{r['mean']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "
             + (
                 f"better on {r['wins']:.0%} of {r['n']}"
-                if r["wins"] == r["wins"]
+                if pd.notna(r["wins"])
                 else f"over the set of {r['n']} (paired bootstrap)"
             )
         )

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-.PHONY: help install anomaly-detect anomaly-pneumonia anomaly-medical augment colorize transfer share schedule serve models-measure anomaly-bench bench bench-quick test test-slow lint format mlflow-ui clean
+.PHONY: help install anomaly-detect anomaly-pneumonia anomaly-medical augment colorize transfer share schedule serve model-index models-measure anomaly-bench bench bench-quick test test-slow lint format mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ serve: $(STAMP) ## serve a logged anomaly model over REST (MODEL=models:/<name>@
 	@test -n "$(MODEL)" || { echo "make serve: set MODEL, e.g. MODEL=models:/digit-detector@champion"; exit 2; }
 	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow/mlflow.db} PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
 		$(VENV)/bin/mlflow models serve -m "$(MODEL)" --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
+
+model-index: $(STAMP) ## rewrite genmodels/model_index.json (what `priorworks models` lists) from the registry
+	$(PY) -m genmodels.model_index
 
 models-measure: $(STAMP) ## train and measure every zoo model on USPS (ARGS="--epochs 3")
 	$(PY) -m benchmarks.zoo $(ARGS)

@@ -31,7 +31,7 @@ M = TypeVar("M", bound=type[GenerativeModel])
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class RegisteredModel:
     name: str
     family: str
     likelihood: str
@@ -81,11 +81,12 @@ def count_parameters(name: str, image_shape: tuple[int, int, int] = (1, 28, 28))
     return get_model_class(name)(image_shape).num_parameters()
 
 
-def list_models() -> list[ModelInfo]:
-    """All registered models with their declared likelihood kind and capabilities."""
+def list_models() -> list[RegisteredModel]:
+    """All registered models with their declared likelihood kind and capabilities (imports
+    every family; ``genmodels.model_index`` reads the same without torch)."""
     _load_builtins()
     return [
-        ModelInfo(
+        RegisteredModel(
             name=cls.name,
             family=cls.family,
             likelihood=cls.likelihood.value,

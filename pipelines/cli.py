@@ -43,25 +43,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from genmodels.registry import count_parameters, list_models
+    from genmodels.model_index import INDEX_SHAPE, read_index  # no torch: see model_index
 
-    shape = (1, 28, 28)
+    models = read_index()
     rows = [
-        (
-            info.name,
-            info.family,
-            info.likelihood,
-            ", ".join(info.capabilities) or "-",
-            f"{count_parameters(info.name, shape):,}",
-        )
-        for info in list_models()
+        (m.name, m.family, m.likelihood, ", ".join(m.capabilities) or "-", f"{m.params:,}")
+        for m in models
     ]
     header = ("name", "family", "likelihood", "capabilities", "params")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)]
         print("  ".join([*cells, row[-1].rjust(widths[-1])]))
-    print("\nparams: learned numbers at the default config for 1x28x28 images")
+    shape = "x".join(map(str, INDEX_SHAPE))
+    print(f"\nparams: learned numbers at the default config for {shape} images")
     return 0
 
 

@@ -94,6 +94,14 @@ class DDPM(GenerativeModel):
         posterior_var = betas * (1 - abar_prev) / (1 - abar)
         weights = betas**2 / (2 * posterior_var.clamp_min(1e-20) * alphas * (1 - abar))
         self.register_buffer("kl_weights", weights.float(), persistent=False)
+        # The bound's fixed evaluation draws, made once: constants to tracers and exporters.
+        self.bound_steps: Tensor
+        self.bound_eps: Tensor
+        self.bound_eps0: Tensor
+        steps, eps, eps0 = self._fixed_bound_draws()
+        self.register_buffer("bound_steps", steps, persistent=False)
+        self.register_buffer("bound_eps", eps, persistent=False)
+        self.register_buffer("bound_eps0", eps0, persistent=False)
 
     # -- scaling --------------------------------------------------------------------------------
     def _to_model(self, x: Tensor) -> Tensor:
@@ -101,23 +109,30 @@ class DDPM(GenerativeModel):
         return 2 * x - 1
 
     # -- the bound ------------------------------------------------------------------------------
-    def _bound_draws(self, n: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Timesteps ``(K,)`` in [1, T-1] (stratified), noise ``(K, B, C, H, W)``, decoder noise."""
+    def _stratified_steps(self, g: torch.Generator | None) -> Tensor:
         k, t_max = self.bound_timesteps, self.num_train_timesteps
-        g = torch.Generator().manual_seed(_EVAL_SEED) if not self.training else None
         edges = torch.linspace(1, t_max, k + 1)
         u = torch.rand(k, generator=g)
-        steps = (edges[:-1] + u * (edges[1:] - edges[:-1])).long().clamp(1, t_max - 1)
-        shape = (k, 1, *self.image_shape) if g is not None else (k, n, *self.image_shape)
-        eps = torch.randn(shape, generator=g).to(like)
-        eps0 = torch.randn(
-            (1, *self.image_shape) if g is not None else (n, *self.image_shape), generator=g
-        )
-        return (
-            steps,
-            eps.expand(k, n, *self.image_shape),
-            eps0.to(like).expand(n, *self.image_shape),
-        )
+        return (edges[:-1] + u * (edges[1:] - edges[:-1])).long().clamp(1, t_max - 1)
+
+    def _fixed_bound_draws(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The evaluation draws: timesteps ``(K,)``, noise ``(K, 1, C, H, W)`` and decoder noise
+        ``(1, C, H, W)``, shared by every image so scores repeat exactly."""
+        g = torch.Generator().manual_seed(_EVAL_SEED)
+        steps = self._stratified_steps(g)
+        eps = torch.randn((self.bound_timesteps, 1, *self.image_shape), generator=g)
+        return steps, eps, torch.randn((1, *self.image_shape), generator=g)
+
+    def _bound_draws(self, n: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Timesteps ``(K,)`` in [1, T-1] (stratified), noise ``(K, B, C, H, W)``, decoder noise:
+        fresh while training, the fixed evaluation draws otherwise."""
+        k, shape = self.bound_timesteps, self.image_shape
+        if self.training:
+            steps = self._stratified_steps(None)
+            eps, eps0 = torch.randn((k, n, *shape)), torch.randn((n, *shape))
+        else:
+            steps, eps, eps0 = self.bound_steps.cpu(), self.bound_eps, self.bound_eps0
+        return steps, eps.to(like).expand(k, n, *shape), eps0.to(like).expand(n, *shape)
 
     def elbo(self, x: Tensor) -> Tensor:
         return self.conditional_elbo(x)

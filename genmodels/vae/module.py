@@ -50,6 +50,13 @@ class VAE(GenerativeModel):
         self.decoder = Decoder(self.image_shape, hidden_channels, latent_dim, num_classes)
         self.label_dim = num_classes
         self.latent_dim, self.eval_samples = latent_dim, eval_samples
+        # The fixed evaluation draw, made once: a constant to tracers and exporters (ONNX), and
+        # the same numbers as drawing it at every call from a generator seeded the same way.
+        self.eval_noise: Tensor
+        g = torch.Generator().manual_seed(_EVAL_NOISE_SEED)
+        self.register_buffer(
+            "eval_noise", torch.randn(eval_samples, 1, latent_dim, generator=g), persistent=False
+        )
 
     # -- latent space ----------------------------------------------------------------------------
     def encode(self, x: Tensor) -> Tensor:
@@ -82,6 +89,8 @@ class VAE(GenerativeModel):
             return eps.to(like.device)
         if self.training:
             return torch.randn(k, n, self.latent_dim, device=like.device, dtype=like.dtype)
+        if k == self.eval_samples and like.dtype == self.eval_noise.dtype:
+            return self.eval_noise.to(like.device).expand(k, n, self.latent_dim)
         g = torch.Generator().manual_seed(_EVAL_NOISE_SEED)
         eps = torch.randn(k, 1, self.latent_dim, generator=g, dtype=like.dtype)
         return eps.to(like.device).expand(k, n, self.latent_dim)

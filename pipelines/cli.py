@@ -84,6 +84,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         args.target_fpr,
         args.threshold,
         args.maps,
+        args.runtime,
     )
     print(
         f"scored {summary.images} image(s): {summary.flagged} flagged as anomalous; "
@@ -251,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--maps",
         metavar="DIR",
         help="also write one anomaly map per input into this new folder (PNG; NIfTI for NIfTI)",
+    )
+    score.add_argument(
+        "--runtime",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="score with eager torch (default) or the model's ONNX export on ONNX Runtime",
     )
     score.set_defaults(func=_cmd_score)
     colorize = sub.add_parser(

@@ -94,6 +94,9 @@ class OutputSpec(Section):
     # Register the logged model under this name in the MLflow model registry; the alias
     # `champion` moves to it when its primary-score AUROC beats the current champion's.
     registered_model: str | None = None
+    # Also export a logged anomaly detector to ONNX (one file, `priorworks score --runtime
+    # onnx`); a model that does not export is logged without it and tagged `onnx` with why.
+    onnx: bool = True
 
     @model_validator(mode="after")
     def _registry_needs_a_model(self) -> OutputSpec:

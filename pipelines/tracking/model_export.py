@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 import warnings
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,18 +21,52 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 import mlflow
+from genmodels.errors import CapabilityError
 from tasks.anomaly.detector import Detector
+from tasks.anomaly.onnx_runtime import OnnxDetector, export_onnx
 
-_REQUIREMENTS = ("torch", "pytorch-lightning", "mlflow", "numpy", "pandas", "scikit-learn")
+_REQUIREMENTS = (
+    "torch", "pytorch-lightning", "mlflow", "numpy", "pandas", "scikit-learn",
+    "onnx", "onnxruntime",
+)  # fmt: skip
+
+
+ONNX = "onnx"  # the artifact role of the detector's ONNX export
+RUNTIMES = ("torch", "onnx")
 
 
 class _Scorer:
-    """Input ``(N, C, H, W)`` float32 in [0, 1]; output columns score, p_value, flagged."""
+    """Input ``(N, C, H, W)`` float32 in [0, 1]; output columns score, p_value, flagged.
+
+    ``model_config={"runtime": "onnx"}`` at load time scores with the ONNX export through ONNX
+    Runtime instead of eager torch (same scores to :data:`tasks.anomaly.onnx_runtime.PARITY`).
+    """
 
     detector: Detector
+    onnx: OnnxDetector | None = None
 
     def load_context(self, context: Any) -> None:
         self.detector = Detector.load(context.artifacts)
+        runtime = (context.model_config or {}).get("runtime", "torch")
+        if runtime not in RUNTIMES:
+            raise MlflowException.invalid_parameter_value(
+                f"unknown runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}"
+            )
+        self.onnx = None
+        if runtime == "onnx":
+            if ONNX not in context.artifacts:
+                raise MlflowException.invalid_parameter_value(
+                    "this model was logged without an ONNX export (see the run's `onnx` tag for"
+                    " why); score it with the torch runtime"
+                )
+            self.onnx = OnnxDetector.load(context.artifacts[ONNX])
+
+    def recalibrate(self, target_fpr: float | None, threshold: float | None) -> Detector:
+        """Move the threshold of whichever runtime scores (both, when ONNX is loaded)."""
+        self.detector = self.detector.recalibrated(target_fpr, threshold)
+        if self.onnx is not None:
+            self.onnx = self.onnx.recalibrated(target_fpr, threshold)
+        return self.detector
 
     # No type hints on purpose: MLflow would try (and fail) to derive a schema from them.
     def predict(self, context, model_input, params=None):
@@ -43,7 +78,7 @@ class _Scorer:
             # an MlflowException reaches REST clients of `mlflow models serve` as a 400 with
             # this message; any other exception becomes a generic "unexpected error"
             raise MlflowException.invalid_parameter_value(str(err)) from err
-        return self.detector.predict(x)
+        return (self.detector if self.onnx is None else self.onnx).predict(x)
 
 
 def checked_images(model_input: Any) -> np.ndarray:
@@ -94,14 +129,27 @@ def _signature(image_shape: tuple[int, int, int]) -> ModelSignature:
     )
 
 
-def log_detector(detector: Detector) -> str:
-    """Log ``detector`` under the active run as ``model``; return its model URI."""
+def log_detector(detector: Detector, onnx: bool = True) -> str:
+    """Log ``detector`` under the active run as ``model``; return its model URI.
+
+    ``onnx``: also carry the detector's ONNX export (checked for parity when written). A model
+    that does not export is logged without it; the run's ``onnx`` tag says which happened.
+    """
     with tempfile.TemporaryDirectory() as tmp:
+        artifacts = detector.save(tmp)
+        if onnx:
+            try:
+                artifacts[ONNX] = str(export_onnx(detector, Path(tmp) / "detector.onnx"))
+                mlflow.set_tag("onnx", "exported")
+            except CapabilityError as err:
+                mlflow.set_tag("onnx", f"refused: {err}")
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=AnomalyScoringModel(),
-            artifacts=detector.save(tmp),
+            artifacts=artifacts,
             signature=_signature(detector.image_shape),
+            # declared so that a load may override it (MLflow ignores undeclared keys)
+            model_config={"runtime": "torch"},
             # a mid-gray image, not a real one: the example is stored with the model
             input_example=np.full((1, *detector.image_shape), 0.5, dtype=np.float32),
             pip_requirements=[f"{p}=={version(p)}" for p in _REQUIREMENTS],

@@ -137,7 +137,7 @@ def record_result(
     if result.model is not None and spec.output.log_model:
         if not isinstance(result.model, Detector):
             raise TypeError(f"cannot log a {type(result.model).__name__} as an MLflow model")
-        model_uri = log_detector(result.model)
+        model_uri = log_detector(result.model, onnx=spec.output.onnx)
         if spec.output.registered_model and result.selection is not None:
             metric, value = result.selection
             decision = promote_if_better(spec.output.registered_model, model_uri, value, metric)

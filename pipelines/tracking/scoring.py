@@ -20,6 +20,7 @@ import mlflow
 from genmodels.data.inputs import iter_inputs
 from genmodels.errors import CapabilityError, DataError, PriorworksError
 from pipelines.tracking.map_files import MapWriter
+from pipelines.tracking.model_export import RUNTIMES
 from pipelines.tracking.store import use_store
 from tasks.anomaly.detector import Detector
 from tasks.anomaly.maps import anomaly_maps, map_kind
@@ -35,16 +36,19 @@ def _resolve(uri: str) -> str:
     return uri
 
 
-def load_scoring_model(uri: str) -> tuple[Any, Detector]:
+def load_scoring_model(uri: str, runtime: str = "torch") -> tuple[Any, Detector]:
     """The logged pyfunc model and the detector inside it (which knows the image shape).
 
     The URI resolves against the same tracking store as ``priorworks run`` (``MLFLOW_TRACKING_URI``
-    or ``mlflow/mlflow.db``), whatever MLflow's process-wide default was.
+    or ``mlflow/mlflow.db``), whatever MLflow's process-wide default was. ``runtime``: ``torch``
+    or ``onnx`` (the detector's ONNX export, through ONNX Runtime), as the pyfunc's predict uses.
     """
+    if runtime not in RUNTIMES:
+        raise DataError(f"--runtime must be one of {', '.join(RUNTIMES)}, got '{runtime}'")
     resolved = _resolve(uri)
     use_store(existing=resolved.startswith(("runs:/", "models:/")))
     try:
-        loaded = mlflow.pyfunc.load_model(resolved)
+        loaded = mlflow.pyfunc.load_model(resolved, model_config={"runtime": runtime})
     except Exception as err:  # MLflow raises several types for unknown runs, names, aliases
         raise ModelURIError(
             f"cannot load model '{uri}' from the store {mlflow.get_registry_uri()}: {err}"
@@ -52,6 +56,11 @@ def load_scoring_model(uri: str) -> tuple[Any, Detector]:
     scorer = loaded.unwrap_python_model()
     if not isinstance(getattr(scorer, "detector", None), Detector):
         raise ModelURIError(f"'{uri}' is not a priorworks anomaly model")
+    if runtime == "onnx" and getattr(scorer, "onnx", None) is None:  # logged before ONNX export
+        raise DataError(
+            f"'{uri}' has no ONNX export (logged before priorworks exported detectors); "
+            "score it with --runtime torch"
+        )
     return loaded, scorer.detector
 
 
@@ -72,11 +81,10 @@ def _recalibrate(
     if target_fpr is None and threshold is None:
         return detector
     try:
-        moved = detector.recalibrated(target_fpr, threshold)
+        # the pyfunc's own scorer moves, since its predict is what scores
+        return loaded.unwrap_python_model().recalibrate(target_fpr, threshold)
     except ValueError as err:
         raise DataError(f"cannot recalibrate the threshold: {err}") from None
-    loaded.unwrap_python_model().detector = moved  # what the pyfunc's predict scores with
-    return moved
 
 
 def _map_kind(detector: Detector) -> str:
@@ -94,6 +102,7 @@ def score_path(
     target_fpr: float | None = None,
     threshold: float | None = None,
     maps: str | Path | None = None,
+    runtime: str = "torch",
 ) -> ScoreSummary:
     """Score every image at ``inputs`` and write ``out`` (CSV: file, score, p_value, flagged).
 
@@ -101,11 +110,12 @@ def score_path(
     memory does not grow with their number. ``target_fpr`` or ``threshold`` moves the flagging
     threshold, recalibrated on the normal validation scores stored in the logged model; by
     default the threshold calibrated at training decides. ``maps``: a new folder for one anomaly
-    map per input (:mod:`pipelines.tracking.map_files`).
+    map per input (:mod:`pipelines.tracking.map_files`). ``runtime``: ``torch`` (default) or
+    ``onnx``, the logged ONNX export through ONNX Runtime (maps always come from torch).
     """
     if batch_size < 1:
         raise DataError(f"--batch-size must be at least 1, got {batch_size}")
-    loaded, detector = load_scoring_model(uri)
+    loaded, detector = load_scoring_model(uri, runtime)
     detector = _recalibrate(loaded, detector, target_fpr, threshold)
     out = Path(out)
     if out.is_dir():

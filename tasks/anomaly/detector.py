@@ -95,29 +95,14 @@ class Detector:
 
     def predict(self, images: Tensor) -> pd.DataFrame:
         """One row per image: ``score``, ``p_value`` (conformal) and ``flagged``."""
-        scores = self.scores(images)
-        return pd.DataFrame(
-            {
-                "score": scores,
-                "p_value": self.threshold.p_values(scores),
-                "flagged": self.threshold.flag(scores),
-            }
-        )
+        return threshold_frame(self.scores(images), self.threshold)
 
     def recalibrated(
         self, target_fpr: float | None = None, threshold: float | None = None
     ) -> Detector:
         """The same detector with its threshold moved, from the normal calibration scores it
         carries (no retraining): to a new target false-positive rate, or to a value by hand."""
-        if (target_fpr is None) == (threshold is None):
-            raise ValueError("give exactly one of target_fpr and threshold")
-        calibration = self.threshold.calibration
-        if target_fpr is not None:
-            new = ConformalThreshold.fit(calibration, target_fpr)
-        else:
-            assert threshold is not None
-            new = ConformalThreshold.at(calibration, threshold)
-        return replace(self, threshold=new)
+        return replace(self, threshold=moved_threshold(self.threshold, target_fpr, threshold))
 
     def state(self) -> dict[str, Any]:
         """Everything but the networks, as JSON-ready values."""
@@ -140,16 +125,15 @@ class Detector:
         background: GenerativeModel | None = None,
     ) -> Detector:
         """The detector of :meth:`state`, around its networks."""
-        score = make_score(state["score"]).load_state(state.get("score_state", {}))
-        layout = state.get("layout")
+        score, threshold, layout, compressor, batch_size = rules_from_state(state)
         return cls(
             model,
             score,
-            ConformalThreshold.fit(np.asarray(state["calibration"]), state["target_fpr"]),
+            threshold,
             background if score.uses_background else None,
-            None if layout is None else LayoutDensity.from_state(layout),
-            state.get("compressor", "png"),
-            int(state.get("batch_size", 256)),
+            layout,
+            compressor,
+            batch_size,
         )
 
     def save(self, folder: str | Path) -> dict[str, str]:
@@ -172,3 +156,38 @@ class Detector:
             load_model(files[MODEL]),
             load_model(background) if background else None,
         )
+
+
+def rules_from_state(
+    state: Mapping[str, Any],
+) -> tuple[Score, ConformalThreshold, LayoutDensity | None, Compressor, int]:
+    """What :meth:`Detector.state` wrote beside the networks: score, threshold, layout density,
+    compressor and batch size."""
+    layout = state.get("layout")
+    return (
+        make_score(state["score"]).load_state(state.get("score_state", {})),
+        ConformalThreshold.fit(np.asarray(state["calibration"]), state["target_fpr"]),
+        None if layout is None else LayoutDensity.from_state(layout),
+        state.get("compressor", "png"),
+        int(state.get("batch_size", 256)),
+    )
+
+
+def threshold_frame(scores: np.ndarray, threshold: ConformalThreshold) -> pd.DataFrame:
+    """One row per score: ``score``, ``p_value`` (conformal) and ``flagged``."""
+    return pd.DataFrame(
+        {"score": scores, "p_value": threshold.p_values(scores), "flagged": threshold.flag(scores)}
+    )
+
+
+def moved_threshold(
+    current: ConformalThreshold, target_fpr: float | None, threshold: float | None
+) -> ConformalThreshold:
+    """``current``'s calibration scores with a new target false-positive rate, or a value set
+    by hand (exactly one of the two)."""
+    if (target_fpr is None) == (threshold is None):
+        raise ValueError("give exactly one of target_fpr and threshold")
+    if target_fpr is not None:
+        return ConformalThreshold.fit(current.calibration, target_fpr)
+    assert threshold is not None
+    return ConformalThreshold.at(current.calibration, threshold)

@@ -196,7 +196,7 @@ class OnnxDetector:
             session,
             score,
             threshold,
-            tuple(meta["image_shape"]),  # type: ignore[arg-type]
+            tuple(meta["image_shape"]),
             int(meta["levels"]),
             int(meta["num_dims"]),
             layout,

@@ -58,7 +58,7 @@ def test_score_on_onnx_runtime_equals_torch_and_moves_thresholds_alike(
 def test_a_model_that_does_not_export_is_logged_without_onnx_and_refused_by_name(
     mlflow_store, tmp_path, scored_inputs, capsys
 ):
-    client, parent, _ = run_scores_only(
+    _, parent, _ = run_scores_only(
         mlflow_store, "model.name=gmm", "model.params={n_components: 2}", "task.score=bpd",
         "task.scores=[bpd]", "task.background=null",
     )  # fmt: skip

@@ -347,6 +347,9 @@ def share_cores(environ: MutableMapping[str, str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     share_cores(os.environ)
+    from pipelines.ops.allocator import keep_freed_memory
+
+    keep_freed_memory(os.environ)
     args = build_parser().parse_args(argv)
     from genmodels.errors import PriorworksError
 

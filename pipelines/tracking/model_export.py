@@ -9,6 +9,7 @@ the same scores, p-values and flags as the pipeline that trained it.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import warnings
 from importlib.metadata import version
@@ -22,6 +23,7 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 import mlflow
 from genmodels.errors import CapabilityError
+from pipelines.ops.allocator import keep_freed_memory
 from tasks.anomaly.detector import Detector
 from tasks.anomaly.onnx_runtime import OnnxDetector, export_onnx
 
@@ -46,6 +48,7 @@ class _Scorer:
     onnx: OnnxDetector | None = None
 
     def load_context(self, context: Any) -> None:
+        keep_freed_memory(os.environ)  # a serving process scores batch after batch
         self.detector = Detector.load(context.artifacts)
         runtime = (context.model_config or {}).get("runtime", "torch")
         if runtime not in RUNTIMES:

@@ -40,6 +40,7 @@ from torch import Tensor
 
 from genmodels.contract import GenerativeModel, Likelihood
 from genmodels.errors import UnknownNameError
+from genmodels.nets import to_channels_last
 from tasks.anomaly.complexity import Compressor, code_length_bits
 from tasks.anomaly.layout import LayoutDensity
 from tasks.requirements import TaskRequirement
@@ -78,12 +79,13 @@ def model_nll_bits(model: GenerativeModel, images: Tensor, batch_size: int = 256
     REQUIREMENT.check(type(model))
     was_training = model.training
     model.eval()
+    to_channels_last(model)  # faster convolutions; the same values
     out = []
     try:
         with torch.inference_mode():
             for start in range(0, images.shape[0], batch_size):
                 batch = images[start : start + batch_size].to(
-                    model.device, torch.get_default_dtype()
+                    model.device, torch.get_default_dtype(), memory_format=torch.channels_last
                 )
                 out.append((-model.log_likelihood(batch)).double().cpu() / math.log(2))
     finally:

@@ -1,7 +1,8 @@
 """``make bench``: the speed suite. Every figure is a ratio or a fit measured in this run.
 
     .venv/bin/python -m benchmarks.speed [--quick]
-        [--only overhead scoring scaling sampling validation contention end-to-end]
+        [--only overhead scoring scaling sampling validation contention roofline runtime
+                cold-start end-to-end]
         [--targets anomaly-detect augment colorize transfer share test]
 
 Each part prints its table as it finishes and saves it under ``benchmarks/results/bench-*.csv``
@@ -19,17 +20,23 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from benchmarks.speed.cold_start import measure_cold_start
 from benchmarks.speed.common import bench_images, log_tables, save_table
 from benchmarks.speed.contention import measure_contention
 from benchmarks.speed.end_to_end import TARGETS, measure_end_to_end
 from benchmarks.speed.overhead import measure_overhead
+from benchmarks.speed.roofline import measure_roofline
+from benchmarks.speed.runtime import measure_runtime
 from benchmarks.speed.sampling import measure_sampling
 from benchmarks.speed.scaling import measure_scaling
 from benchmarks.speed.scoring import measure_scoring
 from benchmarks.speed.validation import measure_validation
 from genmodels.data.imageset import ImageSet
 
-PARTS = ("overhead", "scoring", "scaling", "sampling", "validation", "contention", "end-to-end")
+PARTS = (
+    "overhead", "scoring", "scaling", "sampling", "validation", "contention", "roofline",
+    "runtime", "cold-start", "end-to-end",
+)  # fmt: skip
 
 
 def _parts(quick: bool, targets: tuple[str, ...]) -> dict[str, Callable[[ImageSet], pd.DataFrame]]:
@@ -43,6 +50,9 @@ def _parts(quick: bool, targets: tuple[str, ...]) -> dict[str, Callable[[ImageSe
             "sampling": lambda ims: measure_sampling(ims, n=4),
             "validation": lambda ims: measure_validation(ims, n=16),
             "contention": lambda ims: measure_contention(("vae",), (1, 2), steps=5, warmup=1),
+            "roofline": lambda ims: measure_roofline(ims, repeats=1, models=("vae",)),
+            "runtime": lambda ims: measure_runtime(("vae",), rounds=1, seconds=0.1),
+            "cold-start": lambda ims: measure_cold_start(ims, repeats=1),
             "end-to-end": lambda ims: measure_end_to_end(("anomaly-detect",)),
         }
     return {
@@ -52,6 +62,9 @@ def _parts(quick: bool, targets: tuple[str, ...]) -> dict[str, Callable[[ImageSe
         "sampling": measure_sampling,
         "validation": measure_validation,
         "contention": lambda ims: measure_contention(),
+        "roofline": measure_roofline,
+        "runtime": lambda ims: measure_runtime(),
+        "cold-start": measure_cold_start,
         "end-to-end": lambda ims: measure_end_to_end(targets),
     }
 

@@ -141,7 +141,11 @@ def measure_scoring(
 
 
 if __name__ == "__main__":
+    import os
+
     from pipelines.cli import quiet_libraries
+    from pipelines.ops.allocator import keep_freed_memory
 
     quiet_libraries()
+    keep_freed_memory(os.environ)  # as `priorworks score` does
     print(json.dumps(worker(*sys.argv[1:4])))

@@ -80,6 +80,10 @@ def export_onnx(detector: Detector, path: str | Path, check: Tensor | None = Non
     """
     path = Path(path)
     name = type(detector.model).name
+    check = parity_images(detector.image_shape, detector.levels) if check is None else check
+    # scored eagerly first: also runs any first-call initialization (e.g. ActNorm's) before
+    # the trace, which would otherwise record it
+    want = detector.scores(check)
     nets = _CodeLengths(detector.model, detector.background).eval()
     example = parity_images(detector.image_shape, detector.levels, 2)
     outputs = ["nll_bits"] + (["background_nll_bits"] if detector.background is not None else [])
@@ -108,7 +112,7 @@ def export_onnx(detector: Detector, path: str | Path, check: Tensor | None = Non
             raise CapabilityError(
                 f"model '{name}' cannot be exported to ONNX: {type(err).__name__}: {reason}"
             ) from None
-        _check_parity(name, detector, exported, check)
+        _check_parity(name, want, exported.scores(check))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -147,9 +151,7 @@ def _write_metadata(path: str, detector: Detector) -> None:
     onnx.save(proto, path)
 
 
-def _check_parity(name: str, eager: Detector, exported: OnnxDetector, check: Tensor | None) -> None:
-    images = parity_images(eager.image_shape, eager.levels) if check is None else check
-    want, got = eager.scores(images), exported.scores(images)
+def _check_parity(name: str, want: np.ndarray, got: np.ndarray) -> None:
     gap = np.abs(got - want) / np.maximum(1.0, np.abs(want))
     if not np.isfinite(got).all() or gap.max() > PARITY:
         worst = int(np.nanargmax(np.where(np.isfinite(gap), gap, np.inf)))

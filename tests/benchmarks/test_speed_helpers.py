@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 
 from benchmarks.speed.common import RSSPeak, StepTimer, rss_mib
@@ -48,3 +49,14 @@ def test_contention_times_each_setting_and_job_count_against_one_default_job_alo
     one_thread = table[table["setting"] == "one-thread"]
     assert (one_thread["threads_per_job"] == 1).all()  # the environment reached the workers
     assert (table["worst_job_slowdown"] >= table["slowdown_vs_default_alone"] - 1e-12).all()
+
+
+def test_roofline_counts_the_flops_and_bytes_of_a_known_layer():
+    from benchmarks.speed.roofline import _counts
+
+    layer, x = torch.nn.Linear(64, 32, bias=False), torch.randn(8, 64)
+    with torch.no_grad():
+        flops, moved = _counts(lambda: layer(x), 8)
+    assert flops == 2 * 64 * 32  # one multiply-add per weight, per image
+    # at least: reads the input and the weight, writes the output (float32), per image
+    assert moved >= (8 * 64 + 64 * 32 + 8 * 32) * 4 / 8

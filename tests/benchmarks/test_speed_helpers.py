@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from benchmarks.speed.common import RSSPeak, StepTimer, rss_mib
 from benchmarks.speed.scaling import exponent

@@ -81,9 +81,13 @@ def main() -> None:
         "--targets", nargs="+", choices=list(TARGETS), default=list(TARGETS), help="end to end"
     )
     args = parser.parse_args()
+    import os
+
     from pipelines.cli import quiet_libraries
+    from pipelines.ops.allocator import keep_freed_memory
 
     quiet_libraries()
+    keep_freed_memory(os.environ)  # as the priorworks command does
     only = args.only or [p for p in PARTS if not (args.quick and p == "end-to-end")]
     command = "python -m benchmarks.speed " + " ".join(sys.argv[1:])
     data, images = bench_images()

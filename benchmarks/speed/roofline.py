@@ -2,10 +2,11 @@
 
 Ceiling (measured here, through torch at its default threads, each the best over several
 sizes): fp32 matrix multiply and 2-D convolution in GFLOP/s, and memory bandwidth in GB/s
-(a large copy, read + write). Hot paths: scoring (``log_likelihood`` under inference mode) and
-one training step (``training_loss``, backward, the model's optimizer) of RealNVP, PixelCNN, the
-VAE and the DDPM bound, at the batch size a user gets by default (``priorworks score``: 256;
-training: 64) and at the best of a sweep.
+(a large copy, read + write). Hot paths: scoring (``log_likelihood`` under inference mode on
+channels-last tensors, as ``priorworks score`` runs it) and one training step
+(``training_loss``, backward, the model's optimizer) of RealNVP, PixelCNN, the VAE and the DDPM
+bound, at the batch size a user gets by default (``priorworks score``: 256; training: 64) and
+at the best of a sweep. The suite runs with the allocator setting ``priorworks`` uses.
 
 FLOPs per image are counted by ``torch.utils.flop_counter.FlopCounterMode`` (matrix multiplies
 and convolutions, forward and backward; the elementwise work it does not count is small next
@@ -31,6 +32,7 @@ from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
 from genmodels.registry import get_model_class
 from genmodels.training import TrainConfig, seed_all
+from tasks.anomaly.scores import model_nll_bits
 
 MODELS = ("realnvp", "pixelcnn", "vae", "ddpm")
 SCORE_BATCH, TRAIN_BATCH = 256, TrainConfig().batch_size  # what a user gets by default
@@ -101,13 +103,9 @@ def _batch(images: ImageSet, n: int) -> torch.Tensor:
 
 
 def _scoring(model: GenerativeModel, x: torch.Tensor) -> Callable[[], Any]:
+    """The scoring path ``priorworks score`` runs (channels-last, in batches of ``len(x)``)."""
     model.eval()
-
-    def run() -> None:
-        with torch.inference_mode():
-            model.log_likelihood(x)
-
-    return run
+    return lambda: model_nll_bits(model, x, len(x))
 
 
 def _training(model: GenerativeModel, x: torch.Tensor) -> Callable[[], Any]:

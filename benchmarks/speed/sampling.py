@@ -1,7 +1,7 @@
 """Sampling rate of every model of the zoo, with the sampler settings that reach it.
 
 Weights do not change the cost of drawing a sample, so each model is freshly initialized
-(closed-form models are fit to the images first). PixelCNN uses its windowed sampler (see
+(closed-form models are fit to the images first). PixelCNN uses its cached sampler (see
 ``benchmarks/pixelcnn_sampling.py``); diffusion models are timed at several DDIM step counts.
 """
 

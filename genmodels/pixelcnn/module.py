@@ -8,6 +8,7 @@ from torch import Tensor
 
 from genmodels.class_conditional import ClassConditional
 from genmodels.contract import Capability, GenerativeModel, Likelihood
+from genmodels.pixelcnn.cached_sampling import sample_cached
 from genmodels.pixelcnn.network import PixelCNNNetwork
 from genmodels.registry import register_model
 
@@ -17,9 +18,10 @@ class PixelCNN(GenerativeModel):
     """Autoregressive over pixels and channels with a categorical over the ``levels`` per value.
 
     ``log p(x) = sum_i log p(x_i | x_<i)``: exact, discrete, normalized by construction.
-    Sampling draws the ``C H W`` values one after another, each step one forward pass over the
-    whole batch of images (no activation cache), so ``n`` samples cost ``C H W`` passes; each pass
-    convolves only the window of pixels the masks let the current pixel see.
+    Sampling draws the ``C H W`` values one after another with an activation cache
+    (:mod:`genmodels.pixelcnn.cached_sampling`): each value costs one column of the network, 16x
+    faster than convolving the window the value sees at 28x28 (``sample_windowed``, kept as the
+    reference), with the same draws.
     """
 
     name = "pixelcnn"
@@ -78,6 +80,21 @@ class PixelCNN(GenerativeModel):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
     ) -> Tensor:
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        y = self.resolve_condition(n, condition, generator)
+        return sample_cached(self.net, n, self.image_shape, y, generator, temperature, self.device)
+
+    @torch.no_grad()
+    def sample_windowed(
+        self,
+        n: int,
+        condition: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
+        """The cache-free sampler :meth:`sample` replaced: each value convolves the window its
+        pixel sees. Kept as the reference the cached sampler must equal draw for draw."""
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         y = self.resolve_condition(n, condition, generator)

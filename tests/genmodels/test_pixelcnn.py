@@ -112,6 +112,29 @@ def test_windowed_logits_equal_the_full_forward_pass_everywhere(channels):
             )
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_cached_sampling_draws_what_the_windowed_sampler_draws(channels):
+    # the activation cache computes one column per value; with the same generator every draw
+    # must equal the windowed sampler's, on an image wider and taller than the receptive field
+    c, h, w = channels, 10, 11
+    model = _randomized(
+        ConditionalPixelCNN(
+            (c, h, w), levels=5, hidden_channels=12, num_blocks=2, first_kernel=5, num_classes=3
+        )
+    )
+    labels = torch.tensor([0, 2, 1, 2, 0, 1])
+    for temperature in (1.0, 0.7):
+        cached = model.sample(6, labels, torch.Generator().manual_seed(5), temperature)
+        windowed = model.sample_windowed(6, labels, torch.Generator().manual_seed(5), temperature)
+        assert torch.equal(cached, windowed)
+        assert len(torch.unique(cached)) > 2  # the draws vary: not a constant image
+    plain = _randomized(PixelCNN((c, 6, 7), levels=5, hidden_channels=6, num_blocks=1))
+    assert torch.equal(
+        plain.sample(4, generator=torch.Generator().manual_seed(1)),
+        plain.sample_windowed(4, generator=torch.Generator().manual_seed(1)),
+    )
+
+
 def test_sampling_refuses_a_non_positive_temperature():
     model = PixelCNN((1, 3, 3), levels=2, hidden_channels=4, num_blocks=1, first_kernel=3)
     with pytest.raises(ValueError, match="temperature must be > 0"):

@@ -28,6 +28,7 @@ from genmodels.private import (
     check_private_trainable,
     private_loader,
 )
+from genmodels.threads import share
 
 
 class TrainingDivergedError(PriorworksError):
@@ -192,7 +193,7 @@ def _fit(
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir, monitor=model.monitor, mode="min", save_last=True
     )
-    callbacks: list[Callback] = [checkpoint, _FailOnNonFinite(), _EpochSeed(seed)]
+    callbacks: list[Callback] = [checkpoint, _FailOnNonFinite(), _EpochSeed(seed), ShareCores()]
     callbacks += extra_callbacks or []
     train_loader = _loader(train, config.batch_size, shuffle=True, seed=seed)
     private: DPSGD | None = None
@@ -257,3 +258,12 @@ def _recover_from_checkpoints(last: Path) -> tuple[str, Any, int]:
     if best and not Path(best).is_file():
         best = ""
     return best, state.get("best_model_score"), int(payload.get("epoch", -1)) + 1
+
+
+class ShareCores(Callback):
+    """Give this job its fair part of the cores while it trains (:func:`genmodels.threads.share`
+    at every batch; it recounts the busy jobs at most once a second). Does nothing in a process
+    that did not join."""
+
+    def on_train_batch_start(self, *args: Any) -> None:
+        share()

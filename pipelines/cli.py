@@ -20,6 +20,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pipelines.spec.loading import load_spec
 
     quiet_libraries()  # after the imports: Lightning and MLflow set their log levels on import
+    from genmodels.threads import share
+
+    share()
 
     overrides = [*args.set, *(["reuse=false"] if args.retrain else [])]
     spec = load_spec(args.spec, overrides, args.preset)
@@ -350,6 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipelines.ops.allocator import keep_freed_memory
 
     keep_freed_memory(os.environ)
+    from genmodels.threads import join
+
+    join(os.environ)  # listed as a live job: jobs share the cores (genmodels.threads)
     args = build_parser().parse_args(argv)
     from genmodels.errors import PriorworksError
 

@@ -12,7 +12,10 @@ environment each process starts with:
 - ``passive``: ``OMP_WAIT_POLICY=PASSIVE`` (idle threads sleep at once, leaving the core);
 - ``spin-10k``: ``GOMP_SPINCOUNT=10000`` (idle threads spin briefly, then sleep; libgomp's
   default spins 300,000 times);
-- ``one-thread``: ``OMP_NUM_THREADS=1`` per job.
+- ``one-thread``: ``OMP_NUM_THREADS=1`` per job;
+- ``shared``: what ``priorworks`` does by default: ``GOMP_SPINCOUNT=10000``, and each job
+  lists itself as a job and takes its fair part of the cores at every step, recounted once a
+  second (:mod:`genmodels.threads`: ``cores // busy jobs`` threads).
 
 Fair sharing of 2 cores by 2 jobs would be a slowdown of about 2 (1 for one-thread jobs, whose
 single job alone is already slower); the issue's target is at most 2.5.
@@ -33,6 +36,7 @@ SETTINGS: dict[str, dict[str, str]] = {
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
     "spin-10k": {"GOMP_SPINCOUNT": "10000"},
     "one-thread": {"OMP_NUM_THREADS": "1"},
+    "shared": {"GOMP_SPINCOUNT": "10000", "PRIORWORKS_BENCH_SHARE": "1"},
 }
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +48,13 @@ def _worker(model_name: str, steps: int, warmup: int) -> None:
     from benchmarks.speed.overhead import bare_step
 
     _, images = bench_images()
-    step = bare_step(model_name, images, 64, steps, warmup, seed=0)
+    before_step = None
+    if os.environ.get("PRIORWORKS_BENCH_SHARE"):
+        from genmodels.threads import join, share
+
+        join(os.environ)
+        before_step = share
+    step = bare_step(model_name, images, 64, steps, warmup, seed=0, before_step=before_step)
     print(json.dumps({"step_s": step, "threads": torch.get_num_threads()}))
 
 

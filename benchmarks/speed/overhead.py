@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -49,9 +50,16 @@ def priorworks_step(
 
 
 def bare_step(
-    name: str, images: ImageSet, batch_size: int, steps: int, warmup: int, seed: int
+    name: str,
+    images: ImageSet,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    seed: int,
+    before_step: Callable[[], object] | None = None,
 ) -> float:
-    """Seconds per step of a hand-written loop over the same network, batch and optimizer."""
+    """Seconds per step of a hand-written loop over the same network, batch and optimizer
+    (``before_step``: called at the start of every step, inside the timing)."""
     model = _fresh(name, images, seed).train()
     tensors = [images.images] + ([images.labels] if images.labels is not None else [])
     loader = DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=True)
@@ -60,6 +68,8 @@ def bare_step(
     starts = []
     for _ in range(warmup + steps + 1):
         starts.append(time.perf_counter())
+        if before_step is not None:
+            before_step()
         batch = next(batches)
         if model.automatic_optimization:
             optimizers.zero_grad()

@@ -41,6 +41,7 @@ from torch import Tensor
 from genmodels.contract import GenerativeModel, Likelihood
 from genmodels.errors import UnknownNameError
 from genmodels.nets import to_channels_last
+from genmodels.threads import share
 from tasks.anomaly.complexity import Compressor, code_length_bits
 from tasks.anomaly.layout import LayoutDensity
 from tasks.requirements import TaskRequirement
@@ -84,6 +85,7 @@ def model_nll_bits(model: GenerativeModel, images: Tensor, batch_size: int = 256
     try:
         with torch.inference_mode():
             for start in range(0, images.shape[0], batch_size):
+                share()  # this job's part of the cores, with other jobs running
                 batch = images[start : start + batch_size].to(
                     model.device, torch.get_default_dtype(), memory_format=torch.channels_last
                 )

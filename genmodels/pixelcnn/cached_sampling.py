@@ -15,11 +15,13 @@ windowed sampler's (tested, and checked by ``benchmarks/pixelcnn_sampling.py``).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genmodels.pixelcnn.network import MaskedConv2d, PixelCNNNetwork
+from genmodels.pixelcnn.network import GatedBlock, MaskedConv2d, PixelCNNNetwork
 
 _LAST = torch.channels_last
 
@@ -44,10 +46,19 @@ def sample_cached(
     k0 = net.first.kernel_size[0] // 2
     hidden = net.first.out_channels
     w0, b0 = _masked(net.first)
-    blocks = [(*_masked(b.filter), *_masked(b.gate), *_masked(b.out), b.embed) for b in net.blocks]
-    _, head1, _, head2 = net.head
-    wh1, bh1 = _masked(head1)
-    wh2, bh2 = _masked(head2)
+    gated = [cast(GatedBlock, b) for b in net.blocks]
+    blocks = [(*_masked(b.filter), *_masked(b.gate), *_masked(b.out)) for b in gated]
+    # class embeddings as the gated blocks add them to the filter and the gate
+    biases: list[tuple[Tensor, Tensor] | None] = []
+    for b in gated:
+        embedded = None if b.embed is None or y is None else b.embed(y)[:, :, None, None]
+        if embedded is None:
+            biases.append(None)
+        else:
+            bias_f, bias_g = embedded.chunk(2, dim=1)
+            biases.append((bias_f, bias_g))
+    wh1, bh1 = _masked(cast(MaskedConv2d, net.head[1]))
+    wh2, bh2 = _masked(cast(MaskedConv2d, net.head[3]))
     # The first layer convolves 2x - 1 with zero padding: the cache holds 2x - 1 inside a zero
     # border; values not drawn yet hold 2 * 0 - 1 as in the windowed sampler (masked anyway).
     x = torch.zeros(n, c, height, width, device=device)
@@ -59,21 +70,19 @@ def sample_cached(
         torch.zeros(n, hidden, height + 2, width + 2, device=device).contiguous(memory_format=_LAST)
         for _ in range(len(blocks) + 1)
     ]
-    biases = [
-        None if embed is None or y is None else embed(y)[:, :, None, None].chunk(2, dim=1)
-        for *_, embed in blocks
-    ]
     for row in range(height):
         for col in range(width):
             for ch in range(c):
                 patch = xin[:, :, row : row + 2 * k0 + 1, col : col + 2 * k0 + 1]
                 cur = F.conv2d(patch, w0, b0)  # (n, hidden, 1, 1)
                 h[0][:, :, row + 1 : row + 2, col + 1 : col + 2] = cur
-                for i, (wf, bf, wg, bg, wo, bo, _) in enumerate(blocks):
+                for i, ((wf, bf, wg, bg, wo, bo), extra) in enumerate(
+                    zip(blocks, biases, strict=True)
+                ):
                     around = h[i][:, :, row : row + 3, col : col + 3]
                     f, g = F.conv2d(around, wf, bf), F.conv2d(around, wg, bg)
-                    if biases[i] is not None:
-                        f, g = f + biases[i][0], g + biases[i][1]
+                    if extra is not None:
+                        f, g = f + extra[0], g + extra[1]
                     cur = cur + F.conv2d(torch.tanh(f) * torch.sigmoid(g), wo, bo)
                     h[i + 1][:, :, row + 1 : row + 2, col + 1 : col + 2] = cur
                 out = F.conv2d(F.relu(F.conv2d(F.relu(cur), wh1, bh1)), wh2, bh2)

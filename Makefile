@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-.PHONY: help install anomaly-detect anomaly-pneumonia anomaly-medical augment colorize transfer share schedule serve model-index models-measure anomaly-bench bench bench-quick test test-slow lint format mlflow-ui clean
+.PHONY: help install anomaly-detect anomaly-pneumonia anomaly-medical augment colorize transfer share schedule serve model-index models-measure anomaly-bench bench bench-quick test test-slow lint format tracking-server tracking-server-stop mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -50,6 +50,7 @@ schedule: $(STAMP) ## run the pipelines of schedules.yaml on their cron times (S
 	$(VENV)/bin/priorworks schedule --file $(or $(SCHEDULES),schedules.yaml) $(ARGS)
 
 SERVE_PORT ?= 5001
+SERVER_PORT ?= 5002
 serve: $(STAMP) ## serve a logged anomaly model over REST (MODEL=models:/<name>@champion or runs:/<id>/model)
 	@test -n "$(MODEL)" || { echo "make serve: set MODEL, e.g. MODEL=models:/digit-detector@champion"; exit 2; }
 	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow/mlflow.db} PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
@@ -86,6 +87,12 @@ lint: $(STAMP) ## ruff (lint + format check), mypy, import-linter layer contract
 format: $(STAMP) ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+tracking-server: $(STAMP) ## MLflow tracking server on PostgreSQL in mlflow/server (127.0.0.1:$(SERVER_PORT))
+	$(PY) -m pipelines.ops.tracking_server start --root mlflow/server --port $(SERVER_PORT)
+
+tracking-server-stop: $(STAMP) ## stop the tracking server and its PostgreSQL
+	$(PY) -m pipelines.ops.tracking_server stop --root mlflow/server
 
 mlflow-ui: $(STAMP) ## serve the MLflow UI on 127.0.0.1:$(MLFLOW_PORT) over ./mlflow
 	@mkdir -p mlflow/artifacts

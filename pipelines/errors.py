@@ -47,3 +47,27 @@ def disk_full(err: BaseException, store: Path) -> str | None:
         "and run the command again (a training interrupted by it resumes from its last "
         "checkpoint; runs recorded before are intact)"
     )
+
+
+_UNREACHABLE = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Failed to establish a new connection",
+)
+
+
+def server_unreachable(err: BaseException, uri: str) -> str | None:
+    """What to tell the user when ``err`` (or what caused it) is the tracking server at ``uri``
+    not answering; None for any other error or a store that is not a server."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    for link in _chain(err):
+        text = str(link)
+        if any(marker in text for marker in _UNREACHABLE):
+            return (
+                f"the tracking server {uri} does not answer: start it again (make "
+                "tracking-server) and rerun the same command. A training it interrupted "
+                "resumes from its last checkpoint; everything recorded before is kept on the "
+                "server, where this run stays RUNNING"
+            )
+    return None

@@ -4,9 +4,11 @@ against it, every run recorded once with its metrics, model and registry alias."
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -111,3 +113,47 @@ def test_a_missing_postgres_is_named(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr("glob.glob", lambda pattern: [])
     assert main(["start", "--root", str(tmp_path / "s"), "--port", str(_free_port())]) == 2
     assert "PostgreSQL's 'initdb' was not found" in capsys.readouterr().err
+
+
+def test_a_server_killed_mid_run_fails_the_pipeline_clearly_and_a_rerun_resumes(server, tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server.url}
+    env.pop("PRIORWORKS_ARTIFACT_ROOT", None)
+    command = [
+        sys.executable, "-m", "pipelines.cli", "run", "anomaly-detect", "--preset", "tiny",
+        "--set", "output.experiment=it-kill", "--set", "train.max_epochs=400",
+        "--set", "train.patience=400", "--set", "task.baselines=[]",
+    ]  # fmt: skip
+    client = MlflowClient(server.url)
+    quick = [*command, "--set", "seed=7", "--set", "train.max_epochs=5"]
+    first = subprocess.run(quick, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert first.returncode == 0  # a finished pipeline before the fault
+    before = {r.info.run_id: r.data.metrics for r in client.search_runs(
+        [client.get_experiment_by_name("it-kill").experiment_id], max_results=1000)}  # fmt: skip
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    experiment = client.get_experiment_by_name("it-kill").experiment_id
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # wait until the flow is training and logging epochs
+        training = [
+            r for r in client.search_runs([experiment], "attributes.status = 'RUNNING'")
+            if r.info.run_name.startswith("train:") and "val_bpd" in r.data.metrics
+        ]  # fmt: skip
+        if training:
+            break
+        time.sleep(1)
+    assert training, "the training never started logging"
+    os.killpg(int(server.pidfile.read_text()), signal.SIGTERM)  # the MLflow server dies
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 2
+    assert f"the tracking server {server.url} does not answer" in err
+    assert "Traceback" not in err
+    assert start(server) == server.url  # PostgreSQL kept everything
+    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming realnvp (model) from the checkpoint of an interrupted run" in again.stdout
+    runs = client.search_runs([experiment], max_results=1000)
+    assert {r.info.run_id: r.data.metrics for r in runs if r.info.run_id in before} == before
+    assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]
+    assert sorted(r.data.params.get("seed") for r in runs if "mlflow.parentRunId" not in
+                  r.data.tags and r.info.status == "FINISHED") == ["0", "7"]  # fmt: skip

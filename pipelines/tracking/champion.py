@@ -11,6 +11,7 @@ comparable and keeps the alias until a user moves it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from mlflow.exceptions import MlflowException
@@ -78,10 +79,25 @@ def promote_if_better(name: str, model_uri: str, value: float, metric: str = "au
     if metric not in METRICS:
         raise ValueError(f"unknown selection metric '{metric}'; expected one of {list(METRICS)}")
     client = MlflowClient()
-    had_champion, previous = _champion_value(client, name, metric)
     version = mlflow.register_model(model_uri, name).version
     client.set_model_version_tag(name, version, metric, repr(float(value)))
-    promoted = not had_champion or (previous is not None and value > previous)
-    if promoted:
-        client.set_registered_model_alias(name, CHAMPION, version)
+    # Two pipelines may promote into one name at once. A database that is not serialized
+    # (PostgreSQL behind a tracking server) then refuses the second alias write as a duplicate
+    # key: read the champion again, decide again, write again.
+    for attempt in range(_ATTEMPTS):
+        had_champion, previous = _champion_value(client, name, metric)
+        promoted = not had_champion or (previous is not None and value > previous)
+        if not promoted:
+            break
+        try:
+            client.set_registered_model_alias(name, CHAMPION, version)
+            break
+        except MlflowException as err:
+            if attempt == _ATTEMPTS - 1 or not any(k in str(err) for k in _CONCURRENT_WRITE):
+                raise
+            time.sleep(0.2 * (attempt + 1))
     return Promotion(name, str(version), metric, float(value), previous, had_champion, promoted)
+
+
+_ATTEMPTS = 5
+_CONCURRENT_WRITE = ("UniqueViolation", "duplicate key", "UNIQUE constraint failed")

@@ -51,3 +51,35 @@ def test_an_unknown_metric_is_refused_before_registering(model_uri):
         promote_if_better("reg", model_uri, 0.9, "accuracy")
     with pytest.raises(mlflow.exceptions.MlflowException):
         MlflowClient().get_registered_model("reg")
+
+
+def test_a_concurrent_alias_write_is_decided_again_on_the_new_champion(model_uri, monkeypatch):
+    """PostgreSQL refuses the second of two simultaneous alias writes as a duplicate key: the
+    promotion reads the champion that won and decides again."""
+    from mlflow.exceptions import MlflowException
+
+    promote_if_better("reg", model_uri, 0.80, "val_auroc")
+    real = MlflowClient.set_registered_model_alias
+    raced = []
+
+    def racing(self, name, alias, version):
+        if not raced:  # another pipeline's better version takes the alias first
+            raced.append(version)
+            other = mlflow.register_model(model_uri, name).version
+            self.set_model_version_tag(name, other, "val_auroc", "0.99")
+            real(self, name, alias, other)
+            raise MlflowException("(psycopg2.errors.UniqueViolation) duplicate key value")
+        return real(self, name, alias, version)
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", racing)
+    ours = promote_if_better("reg", model_uri, 0.90, "val_auroc")
+    assert [str(v) for v in raced] == [ours.version]  # it tried once, lost the race
+    assert not ours.promoted and ours.previous == pytest.approx(0.99)  # decided again: worse
+    assert _champion("reg") == "3"  # the racer's version stays champion
+    # an unrelated failure is not retried
+    monkeypatch.setattr(
+        MlflowClient, "set_registered_model_alias",
+        lambda *a: (_ for _ in ()).throw(MlflowException("permission denied")),
+    )  # fmt: skip
+    with pytest.raises(MlflowException, match="permission denied"):
+        promote_if_better("reg", model_uri, 0.999, "val_auroc")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -62,18 +63,18 @@ def ceiling(repeats: int = 5) -> pd.DataFrame:
     rows = []
     for n in (256, 512, 1024, 2048):
         a, b = torch.randn(n, n), torch.randn(n, n)
-        s = _best_seconds(lambda a=a, b=b: a @ b, repeats)
+        s = _best_seconds(partial(torch.matmul, a, b), repeats)
         rows.append(("matmul", f"{n}x{n} @ {n}x{n}", 2 * n**3 / s / 1e9, float("nan")))
     for batch, c, side in ((64, 32, 32), (64, 64, 16), (256, 64, 16), (32, 128, 32)):
         x, conv = torch.randn(batch, c, side, side), torch.nn.Conv2d(c, c, 3, padding=1)
         flops = 2 * batch * c * c * 9 * side * side
         with torch.inference_mode():
-            s = _best_seconds(lambda x=x, conv=conv: conv(x), repeats)
+            s = _best_seconds(partial(conv, x), repeats)
         rows.append(("conv2d 3x3", f"{batch}x{c}x{side}x{side}", flops / s / 1e9, float("nan")))
     for mib in (64, 256, 1024):
         src = torch.ones(mib * 2**18)  # mib MiB of float32
         dst = torch.empty_like(src)
-        s = _best_seconds(lambda src=src, dst=dst: dst.copy_(src), repeats)
+        s = _best_seconds(partial(dst.copy_, src), repeats)
         rows.append(("copy", f"{mib} MiB", float("nan"), 2 * src.nbytes / s / 1e9))
     return pd.DataFrame(rows, columns=["kernel", "size", "GFLOP/s", "GB/s"])
 
@@ -85,7 +86,7 @@ class _BytesCounter(TorchDispatchMode):
         super().__init__()
         self.bytes = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for t in tree_leaves((args, kwargs, out)):
             if isinstance(t, torch.Tensor):
@@ -116,7 +117,7 @@ def _training(model: GenerativeModel, x: torch.Tensor) -> Callable[[], Any]:
 
     def run() -> None:
         optimizer.zero_grad(set_to_none=True)
-        model.training_loss([x]).backward()
+        model.training_loss((x,)).backward()
         optimizer.step()
 
     return run

@@ -19,12 +19,18 @@ INDEX_SHAPE = (1, 28, 28)  # the image shape the parameter counts are given for
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class RegisteredModel:
+    """What a model class declares (``genmodels.registry.list_models`` reads it from them)."""
+
     name: str
     family: str
     likelihood: str
     capabilities: tuple[str, ...]
     description: str
+
+
+@dataclass(frozen=True)
+class ModelInfo(RegisteredModel):
     params: int  # learned numbers at the default config for INDEX_SHAPE images
 
 
@@ -44,14 +50,7 @@ def build_index() -> list[ModelInfo]:
     from genmodels.registry import count_parameters, list_models
 
     return [
-        ModelInfo(
-            name=info.name,
-            family=info.family,
-            likelihood=info.likelihood,
-            capabilities=info.capabilities,
-            description=info.description,
-            params=count_parameters(info.name, INDEX_SHAPE),
-        )
+        ModelInfo(**asdict(info), params=count_parameters(info.name, INDEX_SHAPE))
         for info in list_models()
     ]
 

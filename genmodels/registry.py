@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from genmodels.contract import GenerativeModel
 from genmodels.errors import DuplicateNameError, ParameterError, UnknownNameError
+from genmodels.model_index import RegisteredModel
 
 _MODELS: dict[str, type[GenerativeModel]] = {}
 
@@ -28,15 +28,6 @@ def _load_builtins() -> None:
 
 
 M = TypeVar("M", bound=type[GenerativeModel])
-
-
-@dataclass(frozen=True)
-class RegisteredModel:
-    name: str
-    family: str
-    likelihood: str
-    capabilities: tuple[str, ...]
-    description: str
 
 
 def register_model(cls: M) -> M:

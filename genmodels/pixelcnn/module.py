@@ -80,10 +80,20 @@ class PixelCNN(GenerativeModel):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
     ) -> Tensor:
+        y = self._sampling_labels(n, condition, generator, temperature)
+        return sample_cached(self.net, n, self.image_shape, y, generator, temperature, self.device)
+
+    def _sampling_labels(
+        self,
+        n: int,
+        condition: Tensor | None,
+        generator: torch.Generator | None,
+        temperature: float,
+    ) -> Tensor | None:
+        """Both samplers' checks: a positive temperature, and the labels of the condition."""
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        y = self.resolve_condition(n, condition, generator)
-        return sample_cached(self.net, n, self.image_shape, y, generator, temperature, self.device)
+        return self.resolve_condition(n, condition, generator)
 
     @torch.no_grad()
     def sample_windowed(
@@ -95,9 +105,7 @@ class PixelCNN(GenerativeModel):
     ) -> Tensor:
         """The cache-free sampler :meth:`sample` replaced: each value convolves the window its
         pixel sees. Kept as the reference the cached sampler must equal draw for draw."""
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        y = self.resolve_condition(n, condition, generator)
+        y = self._sampling_labels(n, condition, generator, temperature)
         c, h, w = self.image_shape
         x = torch.zeros(n, c, h, w, device=self.device)
         for row in range(h):

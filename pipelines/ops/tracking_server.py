@@ -132,7 +132,8 @@ def _postgres_up(server: Server) -> None:
         )  # fmt: skip
 
 
-def _healthy(url: str) -> bool:
+def answers_health(url: str) -> bool:
+    """Whether an MLflow server at ``url`` answers ``/health`` with 200."""
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
             return bool(answer.status == 200)
@@ -142,7 +143,7 @@ def _healthy(url: str) -> bool:
 
 def start(server: Server, workers: int = 2, timeout_s: float = 120) -> str:
     """Start PostgreSQL and the MLflow server (both idempotent); return the tracking URI."""
-    if _healthy(server.url):
+    if answers_health(server.url):
         return server.url
     _postgres_up(server)
     server.artifacts.mkdir(parents=True, exist_ok=True)
@@ -162,7 +163,7 @@ def start(server: Server, workers: int = 2, timeout_s: float = 120) -> str:
             raise TrackingServerError(
                 f"mlflow server exited with {proc.returncode}; see {log_path}"
             )
-        if _healthy(server.url):
+        if answers_health(server.url):
             return server.url
         time.sleep(0.5)
     raise TrackingServerError(f"mlflow server did not answer {server.url}/health in {timeout_s} s")

@@ -9,12 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipelines.ops.tracking_server import Server, main, start, stop
+from pipelines.ops.tracking_server import Server, answers_health, main, start, stop
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +35,6 @@ def server(tmp_path):
                  str(server.pg_port)]) == 0  # fmt: skip
     yield server
     stop(server)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
 
 
 def test_six_pipelines_at_once_land_on_postgres_and_survive_a_restart(server, tmp_path):
@@ -103,7 +94,7 @@ def test_six_pipelines_at_once_land_on_postgres_and_survive_a_restart(server, tm
 
     check(MlflowClient(server.url))
     stop(server)
-    assert not _answers(server.url)  # both stopped
+    assert not answers_health(server.url)  # both stopped
     assert start(server) == server.url  # restarted on the same cluster: nothing lost
     check(MlflowClient(server.url))
 

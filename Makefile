@@ -18,12 +18,30 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-.PHONY: help install anomaly-detect anomaly-pneumonia anomaly-medical augment colorize transfer share schedule serve model-index models-measure anomaly-bench bench bench-quick test test-slow lint format tracking-server tracking-server-stop mlflow-ui clean
+.PHONY: help install spark anomaly-detect anomaly-pneumonia anomaly-medical augment colorize transfer share schedule serve model-index models-measure anomaly-bench bench bench-quick test test-slow lint format tracking-server tracking-server-stop mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
 install: $(STAMP) ## create .venv and install priorworks (torch CPU first)
+
+SPARK_STAMP := $(VENV)/.spark-stamp
+$(SPARK_STAMP): $(STAMP)
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Java 17 (Debian's openjdk-17-jre-headless) for Spark ..."; \
+			apt-get update -q && apt-get install -y -q openjdk-17-jre-headless; \
+		else \
+			echo "Spark needs Java 17 or newer: apt-get install openjdk-17-jre-headless (as root)"; \
+			exit 2; \
+		fi; \
+	fi
+	@echo "installing pyspark (priorworks[spark]) into $(VENV) ..."
+	$(PY) -m pip install --quiet -e ".[dev,spark]"
+	@touch $(SPARK_STAMP)
+
+spark: $(SPARK_STAMP) ## install pyspark and check Java 17+, for `priorworks score --engine spark`
 
 anomaly-detect: $(STAMP) ## train a flow on digits, detect anomalies, log to MLflow (ARGS="--set k=v")
 	$(VENV)/bin/priorworks run anomaly-detect $(ARGS)
@@ -74,7 +92,7 @@ bench-quick: $(STAMP) ## the speed suite shrunk to check itself (minutes; number
 test: $(STAMP) ## run the test suite (fast tests; < 10 min on 2 cores)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-test-slow: $(STAMP) ## run the slow checks (real data sets, longer training, faults, 20x the fuzz cases)
+test-slow: $(STAMP) $(SPARK_STAMP) ## run the slow checks (real data sets, longer training, faults, 20x the fuzz cases)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 	PRIORWORKS_FUZZ=thorough $(PY) -m pytest -q tests/fuzz $(PYTEST_ARGS)
 

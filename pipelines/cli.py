@@ -76,23 +76,48 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     quiet_libraries()
-    from pipelines.tracking.scoring import score_path
+    from genmodels.errors import DataError
+    from pipelines.tracking.scoring import ScoreSummary, score_path
 
     quiet_libraries()
-    summary = score_path(
-        args.model,
-        args.input,
-        args.out,
-        args.batch_size,
-        args.target_fpr,
-        args.threshold,
-        args.maps,
-        args.runtime,
-    )
+    summary: ScoreSummary
+    if args.engine == "spark":
+        from pipelines.tracking.spark_scoring import score_with_spark
+
+        if args.maps is not None:
+            raise DataError("--maps is written by the local engine only; drop --engine spark")
+        summary = score_with_spark(
+            args.model,
+            args.input,
+            args.out,
+            args.batch_size,
+            args.target_fpr,
+            args.threshold,
+            args.runtime,
+            args.executors,
+            args.spark_master,
+            args.executor_cores,
+        )
+    else:
+        summary = score_path(
+            args.model,
+            args.input,
+            args.out,
+            args.batch_size,
+            args.target_fpr,
+            args.threshold,
+            args.maps,
+            args.runtime,
+        )
     print(
         f"scored {summary.images} image(s): {summary.flagged} flagged as anomalous; "
         f"wrote {summary.out}"
     )
+    if summary.failed:
+        print(
+            f"{summary.failed} input(s) could not be scored (not in {summary.out.name}); "
+            f"each is named with the reason in {summary.errors}"
+        )
     how = "recalibrated" if summary.recalibrated else "calibrated at training"
     print(
         f"threshold {summary.threshold:.6g} ({how}): a false-positive rate of at most "
@@ -261,6 +286,27 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("torch", "onnx"),
         default="torch",
         help="score with eager torch (default) or the model's ONNX export on ONNX Runtime",
+    )
+    score.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="this process (default), or Spark: executors score in parallel and a file that "
+        "cannot be decoded is reported in <out>.errors.csv instead of stopping the job "
+        "(needs `make spark`); inputs may also be a Parquet table of encoded files",
+    )
+    score.add_argument(
+        "--executors",
+        type=int,
+        default=2,
+        help="Spark executors (default 2; on this machine, that many executor processes)",
+    )
+    score.add_argument("--executor-cores", type=int, default=1, help="cores per Spark executor")
+    score.add_argument(
+        "--spark-master",
+        metavar="URL",
+        help="a Spark cluster to run on (spark://host:7077, yarn, k8s://...) instead of this "
+        "machine; the inputs must be at a path the executors see",
     )
     score.set_defaults(func=_cmd_score)
     colorize = sub.add_parser(

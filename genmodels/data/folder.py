@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,23 +36,34 @@ def max_image_pixels() -> int:
 def read_image(path: Path) -> np.ndarray:
     """One image as ``(H, W)`` or ``(H, W, 3)``; integer dtype of the file's bit depth. Images
     larger than :func:`max_image_pixels` are refused before they are decoded."""
+    return _decoded(path, str(path))
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """An image file's bytes held in memory (a table cell), decoded as :func:`read_image` decodes
+    the file; errors name ``name``."""
+    return _decoded(io.BytesIO(data), name)
+
+
+def _decoded(source: Path | io.BytesIO, name: str) -> np.ndarray:
     limit = max_image_pixels()
     try:
-        with Image.open(path) as im:  # reads the header only: the size is known, nothing decoded
+        with Image.open(source) as im:  # reads the header only: the size is known, nothing decoded
             width, height = im.size
             if width * height > limit:
                 raise DataError(
-                    f"{path}: {width}x{height} pixels is more than the limit of {limit:,} for one "
+                    f"{name}: {width}x{height} pixels is more than the limit of {limit:,} for one "
                     "image (set PRIORWORKS_MAX_IMAGE_PIXELS to allow it, or shrink the image)"
                 )
             im.load()
             if im.mode not in _CHANNELS:
                 raise DataError(
-                    f"{path}: unsupported image mode '{im.mode}'; use grayscale (L, I;16) or RGB"
+                    f"{name}: unsupported image mode '{im.mode}'; use grayscale (L, I;16) or RGB"
                 )
             arr = np.asarray(im)
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
-        raise DataError(f"{path}: corrupt or unreadable image ({err})") from None
+        detail = str(err).replace(f" {source!r}", "")  # PIL names a BytesIO by its repr
+        raise DataError(f"{name}: corrupt or unreadable image ({detail})") from None
     if arr.dtype == np.int32:  # PIL mode "I": 16-bit PNGs often open this way
         arr = arr.astype(np.uint16)
     return arr
@@ -93,7 +105,8 @@ class _SameFormat:
         return arr
 
 
-def _folder_files(root: Path) -> list[tuple[Path, str | None]]:
+def image_files(root: Path) -> list[tuple[Path, str | None]]:
+    """``(file, class folder or None)`` for every image under ``root``, in reading order."""
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found")
     files = _list_files(root)
@@ -112,7 +125,7 @@ def iter_image_folder(root: str | Path, batch_size: int) -> Iterator[ImageSet]:
     """The images under ``root`` (same rules as :func:`load_image_folder`, labels ignored) in
     chunks of ``batch_size`` files: memory holds one chunk, whatever the folder's size."""
     root = Path(root)
-    files = _folder_files(root)
+    files = image_files(root)
     check = _SameFormat()
     for start in range(0, len(files), batch_size):
         chunk = [path for path, _ in files[start : start + batch_size]]
@@ -128,7 +141,7 @@ def load_image_folder(root: str | Path) -> dict[str, ImageSet]:
     accepted (not mixed). A file that breaks a rule raises :class:`DataError` naming it.
     """
     root = Path(root)
-    files = _folder_files(root)
+    files = image_files(root)
     check = _SameFormat()
     arrays = [check(path, read_image(path)) for path, _ in files]
     labels_txt = [label for _, label in files]

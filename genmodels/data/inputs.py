@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from monai.transforms import Resize
 
-from genmodels.data.folder import IMAGE_SUFFIXES, iter_image_folder, read_image
+from genmodels.data.folder import IMAGE_SUFFIXES, image_files, iter_image_folder, read_image
 from genmodels.data.imageset import ImageSet, imageset_from_arrays, luma
 from genmodels.data.medical import as_plain_tensor, medical_files, normalize_slices, read_slices
 from genmodels.data.npz import iter_npz_images
@@ -38,6 +38,31 @@ def _medical_chunks(path: Path, size: tuple[int, int], batch_size: int) -> Itera
         yield ImageSet(normalize_slices(slices, size), None, levels=256, ids=tuple(ids))
 
 
+def _unsupported(path: Path) -> DataError:
+    return DataError(
+        f"{path}: unsupported input; use .npz, an image ({', '.join(IMAGE_SUFFIXES)}), "
+        "NIfTI (.nii, .nii.gz), DICOM (.dcm), or a folder of them"
+    )
+
+
+def input_files(path: str | Path) -> list[tuple[str, Path]]:
+    """``(id, file)`` for every file :func:`iter_inputs` would read at ``path`` (not an npz), in
+    its order, with the ids it gives (slices of a volume add ``#k`` to their file's id)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    medical = medical_files(path)
+    if medical:
+        if path.is_file():
+            return [(path.name, path)]
+        return [(str(file.relative_to(path)), file) for file in medical]
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise _unsupported(path)
+        return [(path.name, path)]
+    return [(str(file.relative_to(path)), file) for file, _ in image_files(path)]
+
+
 def _raw_chunks(path: Path, size: tuple[int, int], batch_size: int) -> Iterator[ImageSet]:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -47,10 +72,7 @@ def _raw_chunks(path: Path, size: tuple[int, int], batch_size: int) -> Iterator[
         yield from _medical_chunks(path, size, batch_size)
     elif path.is_file():
         if path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise DataError(
-                f"{path}: unsupported input; use .npz, an image ({', '.join(IMAGE_SUFFIXES)}), "
-                "NIfTI (.nii, .nii.gz), DICOM (.dcm), or a folder of them"
-            )
+            raise _unsupported(path)
         arr = read_image(path)
         stack = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)[None]
         yield imageset_from_arrays(stack, None, str(path), ids=(path.name,))

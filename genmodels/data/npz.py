@@ -80,10 +80,13 @@ def _read_header(fh: object, source: str) -> tuple[tuple[int, ...], bool, np.dty
     return shape, fortran, dtype
 
 
-def iter_npz_images(path: str | Path, batch_size: int) -> Iterator[ImageSet]:
-    """Every ``<split>_images`` array of an npz file in chunks of ``batch_size`` images, read
-    row by row from the archive (compressed or not): memory holds one chunk, not the array.
-    Ids are ``<file>[<split>]:<index>``, as :func:`load_npz` names them."""
+def iter_npz_arrays(
+    path: str | Path, batch_size: int
+) -> Iterator[tuple[str, tuple[str, ...], np.ndarray]]:
+    """``(source, ids, raw rows)`` for every ``<split>_images`` array of an npz file, in chunks
+    of ``batch_size`` rows read from the archive (compressed or not) as they are consumed:
+    memory holds one chunk, not the array. Ids are ``<file>[<split>]:<index>``, as
+    :func:`load_npz` names them; the rows keep the file's dtype."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -107,7 +110,13 @@ def iter_npz_images(path: str | Path, batch_size: int) -> Iterator[ImageSet]:
                         raise DataError(f"{source}: the array is truncated")
                     chunk = np.frombuffer(raw, dtype=dtype).reshape(n, *shape[1:])
                     ids = tuple(f"{source}:{i}" for i in range(start, start + n))
-                    yield imageset_from_arrays(chunk, None, source, ids=ids)
+                    yield source, ids, chunk
+
+
+def iter_npz_images(path: str | Path, batch_size: int) -> Iterator[ImageSet]:
+    """:func:`iter_npz_arrays` as :class:`ImageSet` chunks (intensities in [0, 1])."""
+    for source, ids, chunk in iter_npz_arrays(path, batch_size):
+        yield imageset_from_arrays(chunk, None, source, ids=ids)
 
 
 def load_usps(path: str | Path) -> dict[str, ImageSet]:

@@ -36,23 +36,37 @@ def _resolve(uri: str) -> str:
     return uri
 
 
-def load_scoring_model(uri: str, runtime: str = "torch") -> tuple[Any, Detector]:
+def load_scoring_model(
+    uri: str, runtime: str = "torch", copy_to: Path | None = None
+) -> tuple[Any, Detector]:
     """The logged pyfunc model and the detector inside it (which knows the image shape).
 
     The URI resolves against the same tracking store as ``priorworks run`` (``MLFLOW_TRACKING_URI``
     or ``mlflow/mlflow.db``), whatever MLflow's process-wide default was. ``runtime``: ``torch``
     or ``onnx`` (the detector's ONNX export, through ONNX Runtime), as the pyfunc's predict uses.
+    ``copy_to``: a new folder (its parent exists) that receives a copy of the model's files first,
+    to ship them elsewhere; the model is then loaded from the copy.
     """
     if runtime not in RUNTIMES:
         raise DataError(f"--runtime must be one of {', '.join(RUNTIMES)}, got '{runtime}'")
     resolved = _resolve(uri)
     use_store(existing=resolved.startswith(("runs:/", "models:/")))
     try:
+        if copy_to is not None:
+            into = tempfile.mkdtemp(dir=copy_to.parent, prefix=".download-")
+            Path(mlflow.artifacts.download_artifacts(resolved, dst_path=into)).rename(copy_to)
+            resolved = str(copy_to)
         loaded = mlflow.pyfunc.load_model(resolved, model_config={"runtime": runtime})
     except Exception as err:  # MLflow raises several types for unknown runs, names, aliases
         raise ModelURIError(
             f"cannot load model '{uri}' from the store {mlflow.get_registry_uri()}: {err}"
         ) from None
+    return loaded, checked_scorer(loaded, uri, runtime)
+
+
+def checked_scorer(loaded: Any, uri: str, runtime: str) -> Detector:
+    """The detector inside a loaded pyfunc model; refused when it is not a priorworks anomaly
+    model, or has no ONNX export and ``runtime`` asks for one."""
     scorer = loaded.unwrap_python_model()
     if not isinstance(getattr(scorer, "detector", None), Detector):
         raise ModelURIError(f"'{uri}' is not a priorworks anomaly model")
@@ -61,7 +75,7 @@ def load_scoring_model(uri: str, runtime: str = "torch") -> tuple[Any, Detector]
             f"'{uri}' has no ONNX export (logged before priorworks exported detectors); "
             "score it with --runtime torch"
         )
-    return loaded, scorer.detector
+    return scorer.detector
 
 
 @dataclass(frozen=True)
@@ -72,9 +86,11 @@ class ScoreSummary:
     threshold: float
     promised_fpr: float  # on normal images like the calibration ones
     recalibrated: bool  # the threshold was moved from the one set at training
+    failed: int = 0  # rows that could not be scored (Spark engine; the local engine stops)
+    errors: Path | None = None  # the CSV naming them and why
 
 
-def _recalibrate(
+def recalibrate(
     loaded: Any, detector: Detector, target_fpr: float | None, threshold: float | None
 ) -> Detector:
     """Move the logged model's threshold (``target_fpr`` or ``threshold``), or keep it."""
@@ -92,6 +108,15 @@ def _map_kind(detector: Detector) -> str:
         return map_kind(detector)
     except CapabilityError as err:
         raise DataError(f"--maps: {err}") from None
+
+
+def checked_out_path(out: Path) -> Path:
+    """``out`` when it can name the CSV to write; a DataError saying why not otherwise."""
+    if out.is_dir():
+        raise DataError(f"{out}: is a folder; --out names the CSV file to write")
+    if out.parent and not out.parent.exists():
+        raise DataError(f"{out.parent}: output folder does not exist")
+    return out
 
 
 def score_path(
@@ -116,12 +141,8 @@ def score_path(
     if batch_size < 1:
         raise DataError(f"--batch-size must be at least 1, got {batch_size}")
     loaded, detector = load_scoring_model(uri, runtime)
-    detector = _recalibrate(loaded, detector, target_fpr, threshold)
-    out = Path(out)
-    if out.is_dir():
-        raise DataError(f"{out}: is a folder; --out names the CSV file to write")
-    if out.parent and not out.parent.exists():
-        raise DataError(f"{out.parent}: output folder does not exist")
+    detector = recalibrate(loaded, detector, target_fpr, threshold)
+    out = checked_out_path(Path(out))
     if maps is not None and Path(maps).resolve() == out.resolve():
         raise DataError(f"{out}: --out and --maps name the same path; give each its own")
     kind = _map_kind(detector) if maps is not None else None

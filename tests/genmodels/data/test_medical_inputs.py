@@ -6,9 +6,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from medical_files import write_dicom
 from PIL import Image
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from genmodels.data.inputs import load_inputs
 from genmodels.data.medical import read_slices
@@ -17,24 +16,6 @@ from genmodels.errors import DataError
 
 def _write_nifti(path, volume):
     nib.save(nib.Nifti1Image(volume, affine=np.eye(4)), str(path))
-
-
-def _write_dicom(path, pixels: np.ndarray):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = (
-        meta.MediaStorageSOPClassUID,
-        meta.MediaStorageSOPInstanceUID,
-    )
-    ds.Modality, ds.PatientID = "OT", "anon"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    ds.save_as(str(path), enforce_file_format=True)
 
 
 def _ramp(h: int, w: int, top: int) -> np.ndarray:
@@ -58,8 +39,8 @@ def test_a_16_bit_nifti_volume_becomes_one_normalized_resized_image_per_slice(tm
 
 def test_dicom_slices_in_a_folder_are_read_in_order_with_their_paths(tmp_path):
     (tmp_path / "series").mkdir()
-    _write_dicom(tmp_path / "series" / "a.dcm", _ramp(20, 20, 1000))
-    _write_dicom(tmp_path / "series" / "b.dcm", _ramp(20, 20, 1000)[::-1])
+    write_dicom(tmp_path / "series" / "a.dcm", _ramp(20, 20, 1000))
+    write_dicom(tmp_path / "series" / "b.dcm", _ramp(20, 20, 1000)[::-1])
     images = load_inputs(tmp_path, (1, 10, 10), 17)
     assert images.ids == ("series/a.dcm", "series/b.dcm")
     a, b = images.images
@@ -97,7 +78,7 @@ def test_a_medical_folder_is_a_labelled_data_set_resized_by_the_spec(tmp_path):
     for label, top in (("normal", 1000), ("lesion", 3000)):
         (tmp_path / label).mkdir()
         _write_nifti(tmp_path / label / "vol.nii.gz", np.stack([_ramp(24, 24, top)] * 2, -1))
-    _write_dicom(tmp_path / "lesion" / "extra.dcm", _ramp(30, 30, 500))
+    write_dicom(tmp_path / "lesion" / "extra.dcm", _ramp(30, 30, 500))
     with pytest.raises(DataError, match="differs from .*set data.image_size"):
         load_dataset("medical", tmp_path)
     data = load_dataset("medical", tmp_path, image_size=(12, 12))["all"]

@@ -83,10 +83,10 @@ models-measure: $(STAMP) ## train and measure every zoo model on USPS (ARGS="--e
 anomaly-bench: $(STAMP) ## the anomaly-medical recipe on PneumoniaMNIST, RetinaMNIST, USPS and digits; updates benchmarks/results/anomaly.md (~45 min)
 	$(PY) benchmarks/anomaly_bench.py --spec anomaly-medical --datasets pneumoniamnist retinamnist usps digits --out anomaly-bench-medical --update-results $(ARGS)
 
-bench: $(STAMP) ## speed suite: overhead, scoring, scaling, sampling, end to end (~40 min; ARGS="--only ...")
+bench: $(STAMP) $(SPARK_STAMP) ## speed suite: overhead, scoring, scaling, sampling, end to end (~40 min; ARGS="--only ...")
 	$(PY) -m benchmarks.speed $(ARGS)
 
-bench-quick: $(STAMP) ## the speed suite shrunk to check itself (minutes; numbers not reported)
+bench-quick: $(STAMP) $(SPARK_STAMP) ## the speed suite shrunk to check itself (minutes; numbers not reported)
 	$(PY) -m benchmarks.speed --quick $(ARGS)
 
 test: $(STAMP) ## run the test suite (fast tests; < 10 min on 2 cores)

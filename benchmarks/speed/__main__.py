@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.speed [--quick]
         [--only overhead scoring scaling sampling validation contention roofline runtime
-                cold-start end-to-end]
+                cold-start spark end-to-end]
         [--targets anomaly-detect augment colorize transfer share test]
 
 Each part prints its table as it finishes and saves it under ``benchmarks/results/bench-*.csv``
@@ -30,12 +30,13 @@ from benchmarks.speed.runtime import measure_runtime
 from benchmarks.speed.sampling import measure_sampling
 from benchmarks.speed.scaling import measure_scaling
 from benchmarks.speed.scoring import measure_scoring
+from benchmarks.speed.spark import measure_spark
 from benchmarks.speed.validation import measure_validation
 from genmodels.data.imageset import ImageSet
 
 PARTS = (
     "overhead", "scoring", "scaling", "sampling", "validation", "contention", "roofline",
-    "runtime", "cold-start", "end-to-end",
+    "runtime", "cold-start", "spark", "end-to-end",
 )  # fmt: skip
 
 
@@ -53,6 +54,7 @@ def _parts(quick: bool, targets: tuple[str, ...]) -> dict[str, Callable[[ImageSe
             "roofline": lambda ims: measure_roofline(ims, repeats=1, models=("vae",)),
             "runtime": lambda ims: measure_runtime(("vae",), rounds=1, seconds=0.1),
             "cold-start": lambda ims: measure_cold_start(ims, repeats=1),
+            "spark": lambda ims: measure_spark(ims, n=600),
             "end-to-end": lambda ims: measure_end_to_end(("anomaly-detect",)),
         }
     return {
@@ -65,6 +67,7 @@ def _parts(quick: bool, targets: tuple[str, ...]) -> dict[str, Callable[[ImageSe
         "roofline": measure_roofline,
         "runtime": lambda ims: measure_runtime(),
         "cold-start": measure_cold_start,
+        "spark": measure_spark,
         "end-to-end": lambda ims: measure_end_to_end(targets),
     }
 

@@ -79,7 +79,14 @@ class ClassConditional(GenerativeModel):
         if self.likelihood is Likelihood.NONE or len(batch) < 2:
             return super().validation_step(batch, batch_idx)
         bpd = bits_per_dim(self.conditional_log_likelihood(batch[0], batch[1]), self.num_dims)
-        self.log("val_bpd", bpd.mean(), on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
+        self.log(
+            "val_bpd",
+            bpd.mean(),
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(batch[0]),
+            sync_dist=True,
+        )
         return bpd.mean()
 
     def marginal(self, per_class: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:

@@ -232,7 +232,16 @@ class GenerativeModel(pl.LightningModule):
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor | None:
         n = len(batch[0])
         bpd = self.bits_per_dim(batch[0]).mean()
-        self.log("val_bpd", bpd, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        # averaged over every process of a data-parallel training, so all agree on the best epoch
+        self.log(
+            "val_bpd",
+            bpd,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=n,
+            sync_dist=True,
+        )
         return bpd
 
     def configure_optimizers(self) -> Any:

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import ImageSet
+from genmodels.distributed import broadcast_from_leader
 from genmodels.errors import PriorworksError
 from genmodels.private import (
     DPSGD,
@@ -47,6 +48,8 @@ class TrainConfig:
     progress_bar: bool = False
     accelerator: str = "cpu"
     devices: int = 1  # > 1: data-parallel processes (with strategy ddp / ddp_spawn)
+    num_nodes: int = 1  # > 1: machines, each running `devices` processes (strategy ddp)
+    resume: bool = True  # continue from last.ckpt in the checkpoint folder when there is one
     strategy: str = "auto"  # Lightning strategy: auto, ddp, ddp_spawn, ...
     privacy: PrivacyConfig | None = None  # DP-SGD through Opacus (genmodels.private)
 
@@ -208,6 +211,7 @@ def _fit(
         max_epochs=config.max_epochs,
         accelerator=config.accelerator,
         devices=config.devices,
+        num_nodes=config.num_nodes,
         strategy=config.strategy,
         logger=loggers if loggers else False,
         callbacks=callbacks,
@@ -227,7 +231,7 @@ def _fit(
         model,
         train_loader,
         _loader(val, config.batch_size, shuffle=False, seed=seed),
-        ckpt_path=str(last) if last.is_file() else None,
+        ckpt_path=str(last) if config.resume and last.is_file() else None,
     )
     best = checkpoint.best_model_path if model.monitor is not None else ""
     score = checkpoint.best_model_score
@@ -235,8 +239,13 @@ def _fit(
     if model.monitor is not None and last.is_file() and (not best or score is None):
         # spawned processes (ddp_spawn) trained: the callback state lives in their checkpoints
         best, score, epochs = _recover_from_checkpoints(last)
-    if best:
+    state = None
+    if best and trainer.is_global_zero:
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+    # only rank 0 writes checkpoints: the other processes of a multi-node training (which may
+    # not see its files) get the best weights from it
+    state = broadcast_from_leader(state)
+    if state is not None:
         model.load_state_dict(state)
     model.eval()
     return FitResult(

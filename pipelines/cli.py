@@ -24,13 +24,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     share()
 
+    from pipelines.ops.distributed_run import distributed_role
+
     overrides = [*args.set, *(["reuse=false"] if args.retrain else [])]
     spec = load_spec(args.spec, overrides, args.preset)
     print(
         f"priorworks: running '{spec.name}' (task {spec.task.name}, "
         f"model {spec.model.name}, data {spec.data.name})"
     )
-    result = run_pipeline(spec)
+    with distributed_role(spec) as role:
+        result = run_pipeline(role.spec)
+    if not role.leader:
+        print(f"rank {role.rank} of {role.world}: done; rank 0 recorded the run")
+        return result.exit_code
     import pandas as pd
 
     with pd.option_context(

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,13 @@ import mlflow
 from genmodels.contract import Capability, GenerativeModel
 from genmodels.data.fingerprint import data_fingerprint
 from genmodels.data.imageset import ImageSet
+from genmodels.distributed import global_rank
 from genmodels.errors import DataError
 from genmodels.persistence import load_model, save_model
 from genmodels.private import PrivacyReport
 from genmodels.registry import build_model
 from genmodels.training import FitResult, TrainingDivergedError, fit_model, seed_all
+from pipelines.ops.distributed_run import world_size
 from pipelines.spec.pipeline import PipelineSpec
 from pipelines.tracking.artifacts import log_bytes
 from pipelines.tracking.store import STORE_DIR
@@ -192,13 +196,19 @@ def train_stage(
         else:
             logger = MLFlowLogger(tracking_uri=uri, run_id=run.info.run_id)
             ckpt_dir = checkpoint_dir(key)
-            if (ckpt_dir / "last.ckpt").is_file():
+            config = spec.train.config(**overrides)
+            if world_size(spec) > 1:
+                # each process would need the same checkpoint to resume: a distributed
+                # training starts over, and only rank 0 (which writes them) clears old ones
+                config = replace(config, resume=False)
+                if global_rank(os.environ, spec.train.devices) == 0 and ckpt_dir.exists():
+                    log(f"{model.name} ({role}): distributed training starts over")
+                    shutil.rmtree(ckpt_dir, ignore_errors=True)
+            elif (ckpt_dir / "last.ckpt").is_file():
                 log(f"resuming {model.name} ({role}) from the checkpoint of an interrupted run")
                 mlflow.set_tag("resumed", "true")
             try:
-                fit = fit_model(
-                    model, train, val, spec.train.config(**overrides), spec.seed, [logger], ckpt_dir
-                )
+                fit = fit_model(model, train, val, config, spec.seed, [logger], ckpt_dir)
             except TrainingDivergedError as err:
                 raise TrainingDivergedError(
                     f"{err}; the last good checkpoint is kept in {ckpt_dir}"

@@ -177,6 +177,7 @@ class DCGAN(GenerativeModel):
             on_step=False,
             on_epoch=True,
             batch_size=real.shape[0],
+            sync_dist=True,
         )
         return None
 

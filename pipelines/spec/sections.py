@@ -75,8 +75,18 @@ class TrainSpec(Section):
     progress_bar: bool = False
     accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
     devices: int = Field(1, ge=1)  # > 1 with strategy ddp_spawn (CPU, gloo) or ddp (GPUs)
+    num_nodes: int = Field(1, ge=1)  # > 1: machines of a multi-node launch (strategy ddp)
     strategy: Literal["auto", "ddp", "ddp_spawn"] = "auto"
     privacy: PrivacySpec | None = None  # differentially private training (DP-SGD)
+
+    @model_validator(mode="after")
+    def _nodes_need_ddp(self) -> TrainSpec:
+        if self.num_nodes > 1 and self.strategy != "ddp":
+            raise ValueError(
+                f"train.num_nodes={self.num_nodes} needs train.strategy: ddp (every node runs "
+                "the same command; see docs/operations.md, 'Training across machines')"
+            )
+        return self
 
     def config(self, **overrides: Any) -> TrainConfig:
         """The training settings for :func:`genmodels.training.fit_model`."""

@@ -250,11 +250,13 @@ def selection_summary(selected: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def update_results(path: Path, name: str, text: str) -> None:
+def update_results(
+    path: Path, name: str, text: str, writer: str = "benchmarks/anomaly_bench.py"
+) -> None:
     """Put ``text`` between the ``name`` markers of a results file (added at its end the first
     time), leaving the rest of the file as it is."""
     begin, end = (
-        f"<!-- begin: {name} (written by benchmarks/anomaly_bench.py) -->",
+        f"<!-- begin: {name} (written by {writer}) -->",
         f"<!-- end: {name} -->",
     )
     block = f"{begin}\n{text.strip()}\n{end}"

@@ -62,6 +62,8 @@ def _one_draw(
     clf = config.classifier
     rows: list[dict[str, object]] = []
 
+    fit_seconds = 0.0  # the generator's fit, shared by every arm that uses its samples
+
     def record(arm: str, model: ClassifierModule, n_real: int, gen: Generated | None, t0: float):
         rows.append(
             {
@@ -73,6 +75,7 @@ def _one_draw(
                 "n_generated": 0 if gen is None else len(gen.labels),
                 "kept_fraction": 1.0 if gen is None else gen.kept_fraction,
                 "seconds": time.perf_counter() - t0,
+                "generator_seconds": 0.0 if gen is None else fit_seconds,
             }
         )
 

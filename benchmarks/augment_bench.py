@@ -1,0 +1,141 @@
+"""Augmentation benchmark: the ``augment`` recipe as shipped, unchanged, on several data sets.
+
+    .venv/bin/python benchmarks/augment_bench.py
+        [--datasets usps pneumoniamnist retinamnist cifar10] [--ks 10 50]
+        [--seeds 0 1 2 3 4] [--out augment-bench] [--set key=value ...] [--update-results]
+
+For each data set, one pipeline run of the bundled ``augment`` spec (tracked in MLflow,
+experiment ``augment-bench``) with only the data, the k values, the seeds and where results go
+changed; every model, training and task setting is the spec's, the same for all data sets. Each
+run draws k labelled images per class from the training split, fits the generator on them, trains
+the classifier of every arm and measures it on the test split, which nothing else sees.
+
+Saved under ``benchmarks/results/<out>*`` (CSV and Markdown, with the command): the per-draw rows
+of every run, the per-arm summary, and the cross-data-set table: per data set and k, real-only
+accuracy, the paired gain of classic warps over real-only, and of each generated arm over
+real-only and over classic warps (95% t-intervals over seeds), the train-on-generated accuracy
+(the generator's fidelity check), the generator's fit time and the wall time of the run. With
+``--update-results`` the cross table also goes into ``benchmarks/results/augment.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from mlflow.tracking import MlflowClient
+
+if __package__ in (None, ""):  # run as a script: this repository's benchmarks, not a namesake
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.anomaly_tables import update_results
+from benchmarks.speed.common import save_table
+from pipelines.cli import quiet_libraries
+from pipelines.runner import run_pipeline
+from pipelines.spec.loading import load_spec
+
+RESULTS = Path(__file__).parent / "results"
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATASETS: dict[str, dict[str, Any]] = {
+    "usps": {"name": "usps", "path": str(SHARED / "digits/usps.npz")},
+    "pneumoniamnist": {
+        "name": "pneumoniamnist",
+        "path": str(SHARED / "medical/pneumoniamnist.npz"),
+    },
+    "retinamnist": {"name": "medmnist", "path": str(SHARED / "medical/retinamnist.npz")},
+    "cifar10": {"name": "cifar10", "path": str(SHARED / "cifar10/train_jpg.tar.gz")},
+}
+GENERATED = ("real+classic+gen", "real+classic+gen-pretrain")
+ARMS = ["real", "real+classic", *GENERATED, "synthetic-only"]
+
+
+def _interval(row: pd.Series, prefix: str) -> str:
+    if prefix not in row or pd.isna(row[prefix]):
+        return "-"
+    return f"{row[prefix]:+.3f} [{row[f'{prefix}_ci_low']:+.3f}, {row[f'{prefix}_ci_high']:+.3f}]"
+
+
+def cross_table(summaries: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per data set and k: what the issue's targets are judged on."""
+    out = []
+    for (dataset, k), group in summaries.groupby(["dataset", "k"], sort=False):
+        arms = group.set_index("arm")
+        draws = rows[(rows["dataset"] == dataset) & (rows["k"] == k)]
+        entry: dict[str, object] = {
+            "data": dataset,
+            "k": k,
+            "seeds": int(arms.loc["real", "seeds"]),
+            "real": f"{arms.loc['real', 'mean']:.3f} [{arms.loc['real', 'ci_low']:.3f}, "
+            f"{arms.loc['real', 'ci_high']:.3f}]",
+            "classic vs real": _interval(arms.loc["real+classic"], "gain"),
+        }
+        for arm in GENERATED:
+            if arm in arms.index:
+                short = "gen" if arm == "real+classic+gen" else "pretrain"
+                entry[f"{short} vs real"] = _interval(arms.loc[arm], "gain")
+                entry[f"{short} vs classic"] = _interval(arms.loc[arm], "gain_vs_classic")
+        if "synthetic-only" in arms.index:
+            entry["synthetic-only"] = f"{arms.loc['synthetic-only', 'mean']:.3f}"
+        fitted = draws[draws["generator_seconds"] > 0].drop_duplicates("seed")
+        entry["generator fit s"] = (
+            f"{fitted['generator_seconds'].mean():.0f}" if len(fitted) else "-"
+        )
+        out.append(entry)
+    return pd.DataFrame(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    parser.add_argument("--ks", nargs="+", type=int, default=[10, 50])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--arms", nargs="+", default=ARMS)
+    parser.add_argument("--out", default="augment-bench")
+    parser.add_argument("--set", action="append", default=[], help="extra spec overrides")
+    parser.add_argument("--update-results", action="store_true")
+    args = parser.parse_args()
+    quiet_libraries()
+    command = "python benchmarks/augment_bench.py " + " ".join(sys.argv[1:])
+    all_rows, all_summaries, walls = [], [], {}
+    for dataset in args.datasets:
+        data = yaml.safe_dump(DATASETS[dataset], default_flow_style=True).strip()
+        spec = load_spec(
+            "augment",
+            [
+                f"name=bench-augment-{dataset}",
+                f"data={data}",
+                f"task.ks={args.ks}",
+                f"task.seeds={args.seeds}",
+                f"task.arms=[{', '.join(args.arms)}]",
+                "output={experiment: augment-bench, sample_grid: 0, log_model: false}",
+                "reuse=false",
+                *args.set,
+            ],
+        )
+        start = time.perf_counter()
+        result = run_pipeline(spec)
+        walls[dataset] = time.perf_counter() - start
+        client = MlflowClient(result.tracking_uri)
+        for name, target in (("rows", all_rows), ("results", all_summaries)):
+            frame = pd.read_csv(client.download_artifacts(result.run_id, f"tables/{name}.csv"))
+            target.append(frame.assign(dataset=dataset))
+        print(f"{dataset}: {walls[dataset]:.0f} s", flush=True)
+    rows, summaries = pd.concat(all_rows), pd.concat(all_summaries)
+    table = cross_table(summaries, rows)
+    table["run wall s"] = table["data"].map(lambda d: f"{walls[d]:.0f}")
+    save_table(rows, f"{args.out}-rows", command)
+    save_table(summaries, f"{args.out}-summary", command)
+    text = save_table(table, args.out, command)
+    print(text)
+    if args.update_results:
+        update_results(RESULTS / "augment.md", args.out, text, "benchmarks/augment_bench.py")
+
+
+if __name__ == "__main__":
+    main()

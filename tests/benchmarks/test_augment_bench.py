@@ -1,0 +1,46 @@
+"""The augmentation benchmark's cross-data-set table: one row per data set and k, the gains the
+targets are judged on, read from the task's own summary and per-draw rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from benchmarks.augment_bench import DATASETS, cross_table
+from tasks.augment.experiment import summarize
+
+
+def _rows(dataset: str, gen_gain: float) -> pd.DataFrame:
+    rows = []
+    for seed in range(5):
+        for arm, acc in [
+            ("real", 0.70 + 0.01 * seed),
+            ("real+classic", 0.72 + 0.01 * seed),
+            ("real+classic+gen-pretrain", 0.72 + gen_gain + 0.01 * seed + 0.002 * (seed % 2)),
+            ("synthetic-only", 0.40),
+        ]:
+            generated = arm not in ("real", "real+classic")
+            rows.append({"k": 10, "seed": seed, "arm": arm, "accuracy": acc,
+                         "generator_seconds": 30.0 + seed if generated else 0.0})  # fmt: skip
+    return pd.DataFrame(rows).assign(dataset=dataset)
+
+
+def test_the_cross_table_reports_paired_gains_fidelity_and_generator_time():
+    rows = pd.concat([_rows("usps", 0.02), _rows("cifar10", -0.01)])
+    summaries = pd.concat(
+        summarize(r.drop(columns="dataset")).assign(dataset=d)
+        for d, r in rows.groupby("dataset", sort=False)
+    )
+    table = cross_table(summaries, rows).set_index("data")
+    assert list(table.index) == ["usps", "cifar10"]
+    assert table.loc["usps", "classic vs real"].startswith("+0.020 [+0.020, +0.020]")
+    low = float(table.loc["usps", "pretrain vs classic"].split("[")[1].split(",")[0])
+    high = float(table.loc["cifar10", "pretrain vs classic"].split(", ")[1].rstrip("]"))
+    assert low > 0 and high < 0  # ahead of classic on one, behind on the other
+    assert table.loc["usps", "synthetic-only"] == "0.400"
+    assert table.loc["usps", "generator fit s"] == "32"  # mean over seeds, counted once per draw
+    assert table.loc["usps", "seeds"] == 5
+
+
+def test_every_data_set_reads_from_the_shared_folder_with_a_known_loader():
+    assert set(DATASETS) == {"usps", "pneumoniamnist", "retinamnist", "cifar10"}
+    assert all("../shared/data" in spec["path"].replace("\\", "/") for spec in DATASETS.values())

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from anomaly_cli import runs_of
+from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
 
@@ -45,11 +46,13 @@ def test_two_nodes_record_one_run_like_a_single_process_run(tmp_path):
     # the same epochs and best validation score on both nodes: they trained one model
     trained = [re.findall(r"trained realnvp in [\d.]+ s \((.*?)\)", log) for log in logs]
     assert trained[0] and trained[0] == trained[1]
-    client, runs = runs_of(store)
+    _, runs = runs_of(store)
     assert {r.info.status for r in runs} == {"FINISHED"}
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 1
-    versions = client.search_model_versions("name='mn-detector'")
+    # the registry of this store, whatever registry an earlier test left process-wide
+    registry = MlflowClient(store, registry_uri=store)
+    versions = registry.search_model_versions("name='mn-detector'")
     assert [int(v.version) for v in versions] == [1]
     # a one-process run of the same spec records the same runs
     single = _priorworks([*ARGS, "--set", "output.experiment=single"], base)

@@ -242,6 +242,7 @@ class TrackedTrainer:
     ) -> None:
         self.spec, self.model_cls, self.uri, self.tags, self.log = spec, model_cls, uri, tags, log
         self.params: Mapping[str, Any] = dict(spec.model.params)
+        self.batch_size = spec.train.batch_size
 
     def build(
         self,

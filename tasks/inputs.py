@@ -25,6 +25,7 @@ class ModelTrainer(Protocol):
 
     model_cls: type[GenerativeModel]
     params: Mapping[str, Any]  # the spec's model.params
+    batch_size: int  # the spec's train.batch_size (to size a training by its number of steps)
 
     def build(
         self,

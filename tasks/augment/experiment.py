@@ -17,10 +17,16 @@ Arms:
                          generated images (with classic augmentation), then fine-tuned on the
                          real images with classic augmentation
     synthetic-only       generated images only (train on synthetic, test on real)
+
+What the generator sees (``generator_data``): ``kshot``, a new conditional generator per draw fit
+on the k labelled images alone; or ``unlabelled-pool``, one unconditional generator for every
+draw, fit on all training images without their labels (a semi-supervised protocol: labels come
+only from the k-shot classifier, which names each sample). The test split is never seen.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -39,7 +45,7 @@ from tasks.classifier import (
 )
 from tasks.fewshot import FewShot, draw_few_shot, with_images
 from tasks.generate import Generated, generate_labelled
-from tasks.inputs import TaskInputs
+from tasks.inputs import ModelTrainer, TaskInputs
 from tasks.plots import ci_curves
 from tasks.result import TaskResult
 from tasks.stats import mean_ci
@@ -57,6 +63,7 @@ def _one_draw(
     k: int | None,
     seed: int,
     log: Callable[[str], None],
+    shared_fit_seconds: float = 0.0,
 ) -> list[dict[str, object]]:
     few: FewShot = draw_few_shot(pool, k, seed)
     clf = config.classifier
@@ -94,7 +101,7 @@ def _one_draw(
     t0 = time.perf_counter()
     gen_train = with_warped_copies(few.fit, config.generator_copies, seed + 1, config.flips)
     generative = fit_generator(gen_train, few.val, seed)
-    fit_seconds = time.perf_counter() - t0
+    fit_seconds = time.perf_counter() - t0 + shared_fit_seconds
     per_class = max(1, round(config.multiplier * len(few.fit) / num_classes))
 
     def labeller(images: torch.Tensor) -> torch.Tensor:
@@ -152,13 +159,35 @@ def run_augment(
     fit_generator: GeneratorFit,
     config: AugmentSpec,
     log: Callable[[str], None] = print,
+    shared_fit_seconds: float = 0.0,
 ) -> pd.DataFrame:
-    """One row per (k, seed, arm): test accuracy and what the arm trained on."""
+    """One row per (k, seed, arm): test accuracy and what the arm trained on.
+    ``shared_fit_seconds``: the fit of a generator shared by every draw, counted in each row of
+    an arm that uses it (``generator_seconds``)."""
     rows = []
     for k in (None if k == "all" else int(k) for k in config.ks):
         for seed in config.seeds:
-            rows += _one_draw(pool, test, num_classes, fit_generator, config, k, seed, log)
+            rows += _one_draw(
+                pool, test, num_classes, fit_generator, config, k, seed, log, shared_fit_seconds
+            )
     return pd.DataFrame(rows)
+
+
+def fit_pool_generator(
+    models: ModelTrainer, pool: ImageSet, steps: int, seed: int
+) -> tuple[GenerativeModel, float]:
+    """The spec's (unconditional) model fit on every pool image without its label, for about
+    ``steps`` optimizer steps (a tenth of the pool, drawn under ``seed``, validates); the model
+    and the seconds it took. Recorded as the stage ``generator-pool``."""
+    t0 = time.perf_counter()
+    unlabelled = ImageSet(pool.images, None, levels=pool.levels)
+    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, len(pool) // 10)
+    fit, val = unlabelled.subset(order[n_val:]), unlabelled.subset(order[:n_val])
+    epochs = max(1, round(steps / math.ceil(len(fit) / models.batch_size)))
+    model = models.build(pool.image_shape, pool.levels, seed)
+    models.fit(model, fit, val, role="generator-pool", max_epochs=epochs)
+    return model, time.perf_counter() - t0
 
 
 def _paired_gain(
@@ -235,7 +264,22 @@ def run(inputs: TaskInputs[AugmentSpec]) -> TaskResult:
         inputs.models.fit_unrecorded(model, fit, val, seed)
         return model
 
-    rows = run_augment(pool, test, num_classes, fit_generator, inputs.spec, inputs.log)
+    shared = 0.0
+    result.params["generator_data"] = inputs.spec.generator_data
+    if inputs.spec.generator_data == "unlabelled-pool" and inputs.spec.needs_generator:
+        generative, shared = fit_pool_generator(
+            inputs.models, pool, inputs.spec.pool_generator_steps, inputs.seed
+        )
+        inputs.log(
+            f"generator '{generative.name}' fit on {len(pool)} unlabelled training images in "
+            f"{shared:.1f} s; the k-shot classifier of each draw labels its samples"
+        )
+        result.metrics["generator_pool_seconds"] = shared
+
+        def fit_generator(fit: ImageSet, val: ImageSet, seed: int) -> GenerativeModel:
+            return generative
+
+    rows = run_augment(pool, test, num_classes, fit_generator, inputs.spec, inputs.log, shared)
     summary = summarize(rows)
     for _, r in summary.iterrows():
         key = f"{metric_name(str(r['arm']))}.k{r['k']}"

@@ -48,6 +48,13 @@ class AugmentSpec(TaskSpec):
     # generated images per real training image in the pretraining set of
     # real+classic+gen-pretrain (many: a generator's samples cost nothing)
     pretrain_multiplier: float = Field(25.0, gt=0)
+    # what the generator sees: `kshot`, the k labelled images of each draw (a conditional model
+    # learns their classes); `unlabelled-pool`, every training image without its label, fit once
+    # for all draws (an unconditional model; the k-shot classifier labels its samples)
+    generator_data: Literal["kshot", "unlabelled-pool"] = "kshot"
+    # the unlabelled-pool generator's training length in optimizer steps, whatever the pool's
+    # size (epochs = steps / batches per epoch, at least one)
+    pool_generator_steps: int = Field(3000, ge=1)
     classifier: ClassifierSpec = Field(default_factory=lambda: ClassifierSpec())
 
     requirement: ClassVar[TaskRequirement] = TaskRequirement(
@@ -70,6 +77,12 @@ class AugmentSpec(TaskSpec):
     def check_model(self, model_cls: type[GenerativeModel]) -> None:
         super().check_model(model_cls)
         unlabelled = not model_cls.supports(Capability.CONDITIONAL)
+        if self.needs_generator and self.generator_data == "unlabelled-pool" and not unlabelled:
+            raise CapabilityError(
+                f"model '{model_cls.name}' is class-conditional, but task.generator_data: "
+                "unlabelled-pool fits the generator without labels: choose an unconditional "
+                "model (e.g. vae, realnvp, pixelcnn, dcgan)"
+            )
         if self.needs_generator and unlabelled and "real" not in self.arms:
             raise CapabilityError(
                 f"model '{model_cls.name}' is unconditional: its samples are labelled by the "

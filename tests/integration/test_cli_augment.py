@@ -55,3 +55,33 @@ def test_gan_without_real_arm_is_refused_and_bad_k_is_a_spec_error(mlflow_store,
     assert "every k must be >= 2" in capsys.readouterr().err
     client = MlflowClient(mlflow_store)
     assert client.get_experiment_by_name("it-augment") is None  # refused before any run
+
+
+def test_an_unlabelled_pool_generator_is_fit_once_as_a_recorded_stage(mlflow_store, capsys):
+    pool = [
+        "model.name=vae",
+        "task.generator_data=unlabelled-pool",
+        "task.pool_generator_steps=30",
+        "task.arms=[real, real+classic+gen-pretrain, synthetic-only]",
+    ]
+    assert main(_args(*pool)) == 0
+    assert "fit on 897 unlabelled training images" in capsys.readouterr().out
+    client = MlflowClient(mlflow_store)
+    exp = client.get_experiment_by_name("it-augment")
+    runs = client.search_runs([exp.experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    stages = [r for r in runs if r.info.run_name == "train:vae:generator-pool"]
+    assert len(stages) == 1  # one generator for both seeds and every k
+    # the pool: 897 digits, a tenth validates; 30 steps of 32 -> one epoch of 26 batches
+    assert stages[0].data.metrics["epochs_run"] == 1
+    assert parent.data.params["generator_data"] == "unlabelled-pool"
+    rows = pd.read_csv(client.download_artifacts(parent.info.run_id, "tables/rows.csv"))
+    generated = rows[rows["arm"] != "real"]
+    shared = parent.data.metrics["generator_pool_seconds"]
+    assert (generated["generator_seconds"] >= shared).all() and (rows["arm"] == "real").any()
+    assert (rows.loc[rows["arm"] == "real", "generator_seconds"] == 0).all()
+    # a class-conditional model cannot learn from unlabelled images
+    code = main(_args("task.generator_data=unlabelled-pool"))
+    assert (
+        code == 2 and "unlabelled-pool fits the generator without labels" in capsys.readouterr().err
+    )

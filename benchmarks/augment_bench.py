@@ -67,6 +67,7 @@ def cross_table(summaries: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
         draws = rows[(rows["dataset"] == dataset) & (rows["k"] == k)]
         entry: dict[str, object] = {
             "data": dataset,
+            "generator (what it saw)": group["generator"].iloc[0] if "generator" in group else "-",
             "k": k,
             "seeds": int(arms.loc["real", "seeds"]),
             "real": f"{arms.loc['real', 'mean']:.3f} [{arms.loc['real', 'ci_low']:.3f}, "
@@ -103,6 +104,7 @@ def main() -> None:
     quiet_libraries()
     command = "python benchmarks/augment_bench.py " + " ".join(sys.argv[1:])
     all_rows, all_summaries, walls = [], [], {}
+    text = ""
     for dataset in args.datasets:
         data = yaml.safe_dump(DATASETS[dataset], default_flow_style=True).strip()
         spec = load_spec(
@@ -122,19 +124,31 @@ def main() -> None:
         result = run_pipeline(spec)
         walls[dataset] = time.perf_counter() - start
         client = MlflowClient(result.tracking_uri)
+        task = spec.task
+        saw = (
+            "k-shot, labelled"
+            if getattr(task, "generator_data", "kshot") == "kshot"
+            else ("training pool, unlabelled")
+        )
         for name, target in (("rows", all_rows), ("results", all_summaries)):
             frame = pd.read_csv(client.download_artifacts(result.run_id, f"tables/{name}.csv"))
-            target.append(frame.assign(dataset=dataset))
+            target.append(frame.assign(dataset=dataset, generator=f"{spec.model.name} ({saw})"))
         print(f"{dataset}: {walls[dataset]:.0f} s", flush=True)
-    rows, summaries = pd.concat(all_rows), pd.concat(all_summaries)
-    table = cross_table(summaries, rows)
-    table["run wall s"] = table["data"].map(lambda d: f"{walls[d]:.0f}")
-    save_table(rows, f"{args.out}-rows", command)
-    save_table(summaries, f"{args.out}-summary", command)
-    text = save_table(table, args.out, command)
+        # saved after every data set: a long run that stops keeps what it finished
+        text = _save(pd.concat(all_rows), pd.concat(all_summaries), walls, args.out, command)
     print(text)
     if args.update_results:
         update_results(RESULTS / "augment.md", args.out, text, "benchmarks/augment_bench.py")
+
+
+def _save(
+    rows: pd.DataFrame, summaries: pd.DataFrame, walls: dict[str, float], out: str, command: str
+) -> str:
+    table = cross_table(summaries, rows)
+    table["run wall s"] = table["data"].map(lambda d: f"{walls[d]:.0f}")
+    save_table(rows, f"{out}-rows", command)
+    save_table(summaries, f"{out}-summary", command)
+    return save_table(table, out, command)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ Arms:
                          the classifier is first trained on ``pretrain_multiplier`` x as many
                          generated images (with classic augmentation), then fine-tuned on the
                          real images with classic augmentation
+    real+classic+pseudo-pretrain
+                         the same with unlabelled training images instead of generated ones,
+                         labelled by the real-data classifier (pseudo-labels, no generator):
+                         what a generator fit on the unlabelled pool has to beat
     synthetic-only       generated images only (train on synthetic, test on real)
 
 What the generator sees (``generator_data``): ``kshot``, a new conditional generator per draw fit
@@ -95,6 +99,19 @@ def _one_draw(
         classic = classic_augmentation(seed, config.flips)
         model = train_classifier(few.fit, few.val, num_classes, clf, seed, classic)
         record("real+classic", model, len(few.fit), None, t0)
+    if "real+classic+pseudo-pretrain" in config.arms:
+        t0 = time.perf_counter()
+        many = max(1, round(config.pretrain_multiplier * len(few.fit)))
+        chosen = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:many]
+        images = pool.images[chosen]
+        labels = predict_proba(real_model, images).argmax(dim=1)
+        pseudo = ImageSet(images, labels, levels=pool.levels)
+        pretrained = train_classifier(
+            pseudo, few.val, num_classes, clf, seed, classic_augmentation(seed, config.flips)
+        )
+        warps = classic_augmentation(seed, config.flips)
+        model = train_classifier(few.fit, few.val, num_classes, clf, seed, warps, init=pretrained)
+        record("real+classic+pseudo-pretrain", model, len(few.fit), None, t0)
     if not config.needs_generator:
         return rows
 

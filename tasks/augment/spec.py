@@ -19,11 +19,12 @@ ArmName = Literal[
     "real+classic+gen",
     "real+gen-filtered",
     "real+classic+gen-pretrain",
+    "real+classic+pseudo-pretrain",
     "synthetic-only",
 ]
 ARMS: tuple[ArmName, ...] = get_args(ArmName)
-#: the arms that train on real images alone (no generator is fit when only these run)
-REAL_ONLY_ARMS: tuple[ArmName, ...] = ("real", "real+classic")
+#: the arms that need no generator (none is fit when only these run)
+REAL_ONLY_ARMS: tuple[ArmName, ...] = ("real", "real+classic", "real+classic+pseudo-pretrain")
 
 
 def _default_ks() -> list[int | Literal["all"]]:

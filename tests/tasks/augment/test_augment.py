@@ -78,9 +78,9 @@ def test_test_images_never_reach_the_generator_or_any_classifier(monkeypatch):
     config = AugmentSpec(ks=(4,), seeds=(0,), generator_copies=2, classifier=TINY_CLASSIFIER)
     rows = run_augment(pool, test, 3, spy_fit, config, log=lambda _: None)
     assert set(rows["arm"]) == set(ARMS)
-    # 7 classifier fits (the filter kept nothing from the tiny generator, so that arm reuses the
-    # real classifier; the pretrain arm fits twice) + the generator
-    assert len(seen) == 2 * 8
+    # 9 classifier fits (the filter kept nothing from the tiny generator, so that arm reuses the
+    # real classifier; each pretrain arm fits twice) + the generator
+    assert len(seen) == 2 * 10
     for images in seen:
         assert not (images == marker).flatten(1).all(1).any()
 
@@ -187,6 +187,40 @@ def test_pretrain_arm_trains_on_generated_images_then_fine_tunes_on_the_real_one
     assert row["n_real"] == 9 and row["n_generated"] == 45
     with pytest.raises(ValueError, match=r"pretrain_multiplier\s+Input should be greater than 0"):
         AugmentSpec(pretrain_multiplier=0)
+
+
+def test_pseudo_label_arm_pretrains_on_unlabelled_pool_images_named_by_the_real_classifier(
+    monkeypatch,
+):
+    pool, test = _pool(), _pool(n_per_class=4, seed=1)
+    calls: list[dict[str, object]] = []
+    original_train = experiment.train_classifier
+
+    def spy_train(train, val, *args, init=None, **kwargs):
+        model = original_train(train, val, *args, init=init, **kwargs)
+        calls.append({"train": train, "init": init, "model": model})
+        return model
+
+    def no_generator(*args):
+        raise AssertionError("the pseudo-label arm fits no generator")
+
+    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    config = AugmentSpec(
+        ks=(4,), seeds=(0,), arms=("real", "real+classic+pseudo-pretrain"),
+        pretrain_multiplier=2, classifier=TINY_CLASSIFIER,
+    )  # fmt: skip
+    rows = run_augment(pool, test, 3, no_generator, config, log=lambda _: None)
+    real, pretrain, finetune = calls
+    pseudo = pretrain["train"]
+    # 2 x 9 pool images (real ones, from the training pool only), labelled by the real classifier
+    assert len(pseudo) == 18 and pretrain["init"] is None
+    pool_rows = {tuple(r.flatten().tolist()) for r in pool.images}
+    assert {tuple(r.flatten().tolist()) for r in pseudo.images} <= pool_rows
+    named = experiment.predict_proba(real["model"], pseudo.images).argmax(dim=1)
+    assert torch.equal(pseudo.labels, named)
+    assert finetune["init"] is pretrain["model"]
+    assert set(rows["arm"]) == {"real", "real+classic+pseudo-pretrain"}
+    assert (rows["generator_seconds"] == 0).all()
 
 
 def test_fine_tuning_starts_from_the_given_weights_and_leaves_them_untouched():

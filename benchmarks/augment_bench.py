@@ -50,6 +50,12 @@ DATASETS: dict[str, dict[str, Any]] = {
     "cifar10": {"name": "cifar10", "path": str(SHARED / "cifar10/train_jpg.tar.gz")},
 }
 GENERATED = ("real+classic+gen", "real+classic+gen-pretrain")
+#: the table's name for each arm compared with real and with classic warps
+SHORT = {
+    "real+classic+gen": "gen",
+    "real+classic+gen-pretrain": "pretrain",
+    "real+classic+pseudo-pretrain": "pseudo",
+}
 ARMS = ["real", "real+classic", *GENERATED, "synthetic-only"]
 
 
@@ -74,9 +80,8 @@ def cross_table(summaries: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
             f"{arms.loc['real', 'ci_high']:.3f}]",
             "classic vs real": _interval(arms.loc["real+classic"], "gain"),
         }
-        for arm in GENERATED:
+        for arm, short in SHORT.items():
             if arm in arms.index:
-                short = "gen" if arm == "real+classic+gen" else "pretrain"
                 entry[f"{short} vs real"] = _interval(arms.loc[arm], "gain")
                 entry[f"{short} vs classic"] = _interval(arms.loc[arm], "gain_vs_classic")
         if "synthetic-only" in arms.index:
@@ -132,7 +137,8 @@ def main() -> None:
         )
         for name, target in (("rows", all_rows), ("results", all_summaries)):
             frame = pd.read_csv(client.download_artifacts(result.run_id, f"tables/{name}.csv"))
-            target.append(frame.assign(dataset=dataset, generator=f"{spec.model.name} ({saw})"))
+            generator = f"{spec.model.name} ({saw})" if task.needs_generator else "none"
+            target.append(frame.assign(dataset=dataset, generator=generator))
         print(f"{dataset}: {walls[dataset]:.0f} s", flush=True)
         # saved after every data set: a long run that stops keeps what it finished
         text = _save(pd.concat(all_rows), pd.concat(all_summaries), walls, args.out, command)

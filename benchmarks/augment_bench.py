@@ -37,6 +37,7 @@ from benchmarks.speed.common import save_table
 from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
 from pipelines.spec.loading import load_spec
+from tasks.stats import mean_ci
 
 RESULTS = Path(__file__).parent / "results"
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -94,6 +95,37 @@ def cross_table(summaries: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def paired_between(
+    rows_a: pd.DataFrame, arm_a: str, rows_b: pd.DataFrame, arm_b: str
+) -> pd.DataFrame:
+    """Per data set and k: ``arm_a`` of one bench run minus ``arm_b`` of another, paired by
+    seed (95% t-interval). Refused unless both runs drew the same k-shot sets, which their
+    identical ``real`` accuracies show."""
+    out = []
+    for (dataset, k), a in rows_a.groupby(["dataset", "k"], sort=False):
+        b = rows_b[(rows_b["dataset"] == dataset) & (rows_b["k"] == k)]
+        real_a, real_b = (r[r["arm"] == "real"].set_index("seed")["accuracy"] for r in (a, b))
+        if b.empty or not real_a.sort_index().equals(real_b.sort_index()):
+            raise ValueError(f"{dataset}, k={k}: the two runs did not draw the same k-shot sets")
+        acc_a, acc_b = (
+            r[r["arm"] == arm].set_index("seed")["accuracy"] for r, arm in ((a, arm_a), (b, arm_b))
+        )
+        difference = (acc_a - acc_b).dropna()
+        gain = mean_ci(difference, 0.95)
+        interval = f"{gain['mean']:+.3f} [{gain['ci_low']:+.3f}, {gain['ci_high']:+.3f}]"
+        out.append(
+            {"data": dataset, "k": k, "seeds": len(difference), f"{arm_a} - {arm_b}": interval}
+        )
+    return pd.DataFrame(out)
+
+
+def _compare(first: str, second: str, command: str) -> None:
+    """``--compare OUT:ARM OUT:ARM``: the paired difference of two saved bench runs' arms."""
+    (out_a, arm_a), (out_b, arm_b) = (spec.split(":", 1) for spec in (first, second))
+    rows_a, rows_b = (pd.read_csv(RESULTS / f"{out}-rows.csv") for out in (out_a, out_b))
+    print(save_table(paired_between(rows_a, arm_a, rows_b, arm_b), f"{out_a}-vs-{out_b}", command))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -105,9 +137,20 @@ def main() -> None:
     parser.add_argument("--out", default="augment-bench")
     parser.add_argument("--set", action="append", default=[], help="extra spec overrides")
     parser.add_argument("--update-results", action="store_true")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar="OUT:ARM",
+        help="instead of running: the paired difference between an arm of one saved run and an "
+        "arm of another (e.g. augment-bench-pool:real+classic+gen-pretrain "
+        "augment-bench-pseudo:real+classic+pseudo-pretrain)",
+    )
     args = parser.parse_args()
     quiet_libraries()
     command = "python benchmarks/augment_bench.py " + " ".join(sys.argv[1:])
+    if args.compare:
+        _compare(*args.compare, command)
+        return
     all_rows, all_summaries, walls = [], [], {}
     text = ""
     for dataset in args.datasets:

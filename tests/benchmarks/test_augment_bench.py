@@ -4,8 +4,9 @@ targets are judged on, read from the task's own summary and per-draw rows."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from benchmarks.augment_bench import DATASETS, cross_table
+from benchmarks.augment_bench import DATASETS, cross_table, paired_between
 from tasks.augment.experiment import summarize
 
 
@@ -44,3 +45,14 @@ def test_the_cross_table_reports_paired_gains_fidelity_and_generator_time():
 def test_every_data_set_reads_from_the_shared_folder_with_a_known_loader():
     assert set(DATASETS) == {"usps", "pneumoniamnist", "retinamnist", "cifar10"}
     assert all("../shared/data" in spec["path"].replace("\\", "/") for spec in DATASETS.values())
+
+
+def test_two_runs_are_compared_seed_by_seed_only_when_they_drew_the_same_sets():
+    a = _rows("usps", 0.02)
+    b = _rows("usps", 0.01).replace("real+classic+gen-pretrain", "real+classic+pseudo-pretrain")
+    table = paired_between(a, "real+classic+gen-pretrain", b, "real+classic+pseudo-pretrain")
+    (cell,) = table.iloc[:, -1]
+    assert cell.startswith("+0.010 [") and int(table["seeds"].iloc[0]) == 5
+    other_draws = b.assign(accuracy=b["accuracy"] + (b["arm"] == "real") * 0.05)
+    with pytest.raises(ValueError, match="usps, k=10: the two runs did not draw the same"):
+        paired_between(a, "real+classic+gen-pretrain", other_draws, "real+classic+pseudo-pretrain")

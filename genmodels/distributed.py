@@ -28,8 +28,9 @@ def global_rank(env: Mapping[str, str], devices_per_node: int = 1) -> int:
     """
     values = {name: _rank_value(env, name) for name in RANK_VARIABLES}
     for name in ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
-        if values[name] is not None:
-            return int(values[name] or 0)
+        rank = values[name]
+        if rank is not None:
+            return rank
     return (values["NODE_RANK"] or 0) * devices_per_node + (values["LOCAL_RANK"] or 0)
 
 

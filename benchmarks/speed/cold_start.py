@@ -9,32 +9,18 @@ and one forward pass.
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from benchmarks.speed.common import cli_wall
 from benchmarks.speed.scoring import log_bench_model
 from genmodels.data.imageset import ImageSet
 
-ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {"--help": "< 1 s", "models": "< 1 s"}
-
-
-def _wall(args: list[str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, capture_output=True, text=True
-    )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"priorworks {' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    return wall
 
 
 def measure_cold_start(images: ImageSet, repeats: int = 3) -> pd.DataFrame:
@@ -52,7 +38,7 @@ def measure_cold_start(images: ImageSet, repeats: int = 3) -> pd.DataFrame:
                                 str(Path(tmp) / "s.csv")],
         }  # fmt: skip
         for name, args in commands.items():
-            walls = [_wall(args) for _ in range(repeats)]
+            walls = [cli_wall(args) for _ in range(repeats)]
             rows.append(
                 {
                     "command": f"priorworks {name}",

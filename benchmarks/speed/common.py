@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +20,22 @@ from genmodels.data.imageset import ImageSet
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 USPS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "digits" / "usps.npz"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli_wall(args: list[str]) -> float:
+    """Seconds from start to exit of ``priorworks <args>`` in a fresh process (this interpreter,
+    run from the repository root); a RuntimeError with its stderr if it fails."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"priorworks {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return wall
 
 
 def bench_images() -> tuple[str, ImageSet]:

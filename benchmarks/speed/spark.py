@@ -12,19 +12,16 @@ score difference).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from benchmarks.speed.common import cli_wall
 from benchmarks.speed.scoring import log_bench_model, write_inputs
 from genmodels.data.imageset import ImageSet
 
-ROOT = Path(__file__).resolve().parents[2]
 ENGINES = {
     "local (torch, 2 threads)": [],
     "spark 1 executor x 1 core": ["--engine", "spark", "--executors", "1"],
@@ -41,14 +38,7 @@ ENGINES = {
 
 
 def _score(uri: str, inputs: Path, out: Path, extra: list[str]) -> float:
-    command = [sys.executable, "-m", "pipelines.cli", "score", "--model", uri,
-               "--input", str(inputs), "--out", str(out), *extra]  # fmt: skip
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[3:])} failed:\n{done.stderr[-3000:]}")
-    return wall
+    return cli_wall(["score", "--model", uri, "--input", str(inputs), "--out", str(out), *extra])
 
 
 def measure_spark(images: ImageSet, n: int = 16000) -> pd.DataFrame:

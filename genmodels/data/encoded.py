@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genmodels.data.folder import IMAGE_SUFFIXES, decode_image
+from genmodels.data.folder import IMAGE_SUFFIXES, decode_image, one_image
 from genmodels.data.imageset import ImageSet, imageset_from_arrays
 from genmodels.data.medical import normalize_slices, read_slices
 from genmodels.errors import DataError
@@ -72,9 +72,7 @@ def decode_file(data: bytes, name: str, size: tuple[int, int]) -> ImageSet:
             raise DataError(f"{name}: not a readable .npy array ({err})") from None
         return imageset_from_arrays(np.asarray(array)[None], None, name, ids=(name,))
     if kind == "image":
-        array = decode_image(data, name)
-        stack = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)[None]
-        return imageset_from_arrays(stack, None, name, ids=(name,))
+        return one_image(decode_image(data, name), name, name)
     suffix = {"nifti": ".nii", "nifti.gz": ".nii.gz", "dicom": ".dcm"}[kind]
     # MONAI's readers take a path: the bytes go through a private temporary file
     with tempfile.TemporaryDirectory(prefix="priorworks-decode-") as tmp:

@@ -121,6 +121,11 @@ def _nchw(stack: np.ndarray) -> np.ndarray:
     return stack.transpose(0, 3, 1, 2) if stack.ndim == 4 else stack  # (N, H, W, 3) -> NCHW
 
 
+def one_image(array: np.ndarray, source: str, image_id: str) -> ImageSet:
+    """One decoded image (:func:`read_image`, :func:`decode_image`) as a set of one."""
+    return imageset_from_arrays(_nchw(array[None]), None, source, ids=(image_id,))
+
+
 def iter_image_folder(root: str | Path, batch_size: int) -> Iterator[ImageSet]:
     """The images under ``root`` (same rules as :func:`load_image_folder`, labels ignored) in
     chunks of ``batch_size`` files: memory holds one chunk, whatever the folder's size."""

@@ -16,8 +16,14 @@ import numpy as np
 import torch
 from monai.transforms import Resize
 
-from genmodels.data.folder import IMAGE_SUFFIXES, image_files, iter_image_folder, read_image
-from genmodels.data.imageset import ImageSet, imageset_from_arrays, luma
+from genmodels.data.folder import (
+    IMAGE_SUFFIXES,
+    image_files,
+    iter_image_folder,
+    one_image,
+    read_image,
+)
+from genmodels.data.imageset import ImageSet, luma
 from genmodels.data.medical import as_plain_tensor, medical_files, normalize_slices, read_slices
 from genmodels.data.npz import iter_npz_images
 from genmodels.errors import DataError
@@ -73,9 +79,7 @@ def _raw_chunks(path: Path, size: tuple[int, int], batch_size: int) -> Iterator[
     elif path.is_file():
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise _unsupported(path)
-        arr = read_image(path)
-        stack = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)[None]
-        yield imageset_from_arrays(stack, None, str(path), ids=(path.name,))
+        yield one_image(read_image(path), str(path), path.name)
     else:
         yield from iter_image_folder(path, batch_size)
 

@@ -12,7 +12,6 @@ single-process ``score`` fits files, and scored in chunks of ``batch_size`` by t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,8 +123,8 @@ class RowScorer:
 
 
 def _bytes_of(row: Any) -> bytes:
-    content = getattr(row, "content", None)
-    if content is not None and not (isinstance(content, float) and math.isnan(content)):
+    content = getattr(row, "content", None)  # Arrow gives None for a null cell
+    if content is not None:
         return bytes(content)
     path = getattr(row, "path", None)
     if not path:

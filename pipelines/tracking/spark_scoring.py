@@ -208,8 +208,6 @@ def _table_frame(spark: Any, path: Path) -> Any:
 
 def _input_frame(spark: Any, inputs: Path, staging: Path, slots: int) -> Any:
     """The rows to score: ``order, file`` and ``content`` (tables) or ``path`` (files)."""
-    if not inputs.exists():
-        raise DataError(f"{inputs}: no such file or folder")
     if inputs.is_file() and inputs.suffix.lower() == ".npz":
         return _table_frame(spark, _staged_npz(inputs, staging))
     if _parquet_source(inputs):

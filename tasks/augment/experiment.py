@@ -90,6 +90,13 @@ def _one_draw(
             }
         )
 
+    def pretrain_then_fine_tune(pretrain: ImageSet) -> ClassifierModule:
+        """Train on ``pretrain``, then fine-tune on the real k-shot images; warps in both."""
+        warps = classic_augmentation(seed, config.flips)
+        first = train_classifier(pretrain, few.val, num_classes, clf, seed, warps)
+        warps = classic_augmentation(seed, config.flips)
+        return train_classifier(few.fit, few.val, num_classes, clf, seed, warps, init=first)
+
     t0 = time.perf_counter()
     real_model = train_classifier(few.fit, few.val, num_classes, clf, seed)
     if "real" in config.arms:
@@ -105,12 +112,7 @@ def _one_draw(
         chosen = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:many]
         images = pool.images[chosen]
         labels = predict_proba(real_model, images).argmax(dim=1)
-        pseudo = ImageSet(images, labels, levels=pool.levels)
-        pretrained = train_classifier(
-            pseudo, few.val, num_classes, clf, seed, classic_augmentation(seed, config.flips)
-        )
-        warps = classic_augmentation(seed, config.flips)
-        model = train_classifier(few.fit, few.val, num_classes, clf, seed, warps, init=pretrained)
+        model = pretrain_then_fine_tune(ImageSet(images, labels, levels=pool.levels))
         record("real+classic+pseudo-pretrain", model, len(few.fit), None, t0)
     if not config.needs_generator:
         return rows
@@ -155,11 +157,7 @@ def _one_draw(
         g = torch.Generator().manual_seed(seed)
         pretrain_set = generate_labelled(generative, many, num_classes, g, labeller)
         synthetic = ImageSet(pretrain_set.images, pretrain_set.labels, levels=pool.levels)
-        pretrained = train_classifier(
-            synthetic, few.val, num_classes, clf, seed, classic_augmentation(seed, config.flips)
-        )
-        augment = classic_augmentation(seed, config.flips)
-        model = train_classifier(few.fit, few.val, num_classes, clf, seed, augment, init=pretrained)
+        model = pretrain_then_fine_tune(synthetic)
         record("real+classic+gen-pretrain", model, len(few.fit), pretrain_set, t0)
     if "synthetic-only" in config.arms:
         t0 = time.perf_counter()

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
 
 import pytest
 from anomaly_cli import runs_of
+from cli_process import start_priorworks
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -21,11 +20,6 @@ ARGS = ["run", "anomaly-detect", "--preset", "tiny", "--set", "task.baselines=[]
 DDP = ["--set", "train.strategy=ddp", "--set", "train.num_nodes=2"]
 
 
-def _priorworks(args, env):
-    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-
-
 def test_two_nodes_record_one_run_like_a_single_process_run(tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with socket.socket() as s:
@@ -34,7 +28,7 @@ def test_two_nodes_record_one_run_like_a_single_process_run(tmp_path):
     base = {**os.environ, "MLFLOW_TRACKING_URI": store, "MASTER_ADDR": "127.0.0.1",
             "MASTER_PORT": port}  # fmt: skip
     base.pop("PRIORWORKS_ARTIFACT_ROOT", None)
-    nodes = [_priorworks([*ARGS, *DDP], {**base, "NODE_RANK": str(rank)}) for rank in (0, 1)]
+    nodes = [start_priorworks([*ARGS, *DDP], {**base, "NODE_RANK": str(rank)}) for rank in (0, 1)]
     logs = []
     for proc in nodes:
         out, _ = proc.communicate(timeout=600)
@@ -55,7 +49,7 @@ def test_two_nodes_record_one_run_like_a_single_process_run(tmp_path):
     versions = registry.search_model_versions("name='mn-detector'")
     assert [int(v.version) for v in versions] == [1]
     # a one-process run of the same spec records the same runs
-    single = _priorworks([*ARGS, "--set", "output.experiment=single"], base)
+    single = start_priorworks([*ARGS, "--set", "output.experiment=single"], base)
     out, _ = single.communicate(timeout=600)
     assert single.returncode == 0, out[-3000:]
     _, single_runs = runs_of(store, "single")

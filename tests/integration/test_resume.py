@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_process import start_priorworks
 from mlflow.tracking import MlflowClient
 
 COMMON = [
@@ -32,10 +32,7 @@ TASKS = {  # a task's command line, and the metrics a resumed run must reproduce
 def _start(cwd: Path, args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
     env.pop("PRIORWORKS_ARTIFACT_ROOT", None)
-    cmd = [sys.executable, "-m", "pipelines.cli", *args]
-    return subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    return start_priorworks(args, env, cwd)
 
 
 def _runs(cwd: Path):

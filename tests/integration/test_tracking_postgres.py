@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from cli_process import start_priorworks
 from mlflow.tracking import MlflowClient
 
 from pipelines.ops.tracking_server import Server, answers_health, main, start, stop
@@ -42,11 +43,8 @@ def test_six_pipelines_at_once_land_on_postgres_and_survive_a_restart(server, tm
     env = {**os.environ, "MLFLOW_TRACKING_URI": server.url}
     env.pop("PRIORWORKS_ARTIFACT_ROOT", None)
     procs = [
-        subprocess.Popen(
+        start_priorworks(
             [
-                sys.executable,
-                "-m",
-                "pipelines.cli",
                 "run",
                 "anomaly-detect",
                 "--preset",
@@ -62,11 +60,8 @@ def test_six_pipelines_at_once_land_on_postgres_and_survive_a_restart(server, tm
                 "--set",
                 "task.compressor_baselines=[]",
             ],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            env,
+            tmp_path,
         )
         for seed in range(6)
     ]

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_process import start_priorworks
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -32,11 +32,8 @@ def test_concurrent_pipelines_all_land_on_one_server(server, tmp_path):
     env = {**os.environ, "MLFLOW_TRACKING_URI": server}
     env.pop("PRIORWORKS_ARTIFACT_ROOT", None)
     procs = [
-        subprocess.Popen(
+        start_priorworks(
             [
-                sys.executable,
-                "-m",
-                "pipelines.cli",
                 "run",
                 "transfer",
                 "--preset",
@@ -46,11 +43,8 @@ def test_concurrent_pipelines_all_land_on_one_server(server, tmp_path):
                 "--set",
                 f"seed={seed}",
             ],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            env,
+            tmp_path,
         )
         for seed in range(3)
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from logged_detector import log_gmm_detector
 from mlflow.exceptions import MlflowException
 from zoo_params import tiny_params
 
@@ -43,14 +44,8 @@ def test_mlflow_logged_model_scores_like_the_trained_model(name, tiny_images, ml
     [(np.nan, "1 of 4 images hold NaN or infinite values"), (7.0, "outside \\[0, 1\\]")],
 )
 def test_logged_model_refuses_images_it_cannot_score(bad, message, tiny_images, mlflow_store):
-    cls = get_model_class("gmm")
-    model = cls(tiny_images.image_shape, tiny_images.levels, **tiny_params(cls))
-    fit_model(model, tiny_images, tiny_images, TrainConfig(max_epochs=1, batch_size=20, patience=0))
-    threshold = ConformalThreshold.fit(score_images(model, tiny_images.images[:30], "bpd"), 0.1)
-    _, experiment_id = setup_experiment("zoo-mlflow")
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        log_detector(Detector(model, make_score("bpd"), threshold))
-    loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    run_id = log_gmm_detector(tiny_images, "zoo-mlflow")
+    loaded = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     x = tiny_images.images[:4].numpy().astype(np.float32)
     assert len(loaded.predict(x)) == 4  # the same images, clean, are scored
     x[2, 0, 1, 1] = bad

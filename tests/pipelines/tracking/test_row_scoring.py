@@ -7,33 +7,20 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from logged_detector import log_gmm_detector
 from PIL import Image
-from zoo_params import tiny_params
 
 import mlflow
 from genmodels.data.inputs import load_inputs
-from genmodels.registry import get_model_class
-from genmodels.training import TrainConfig, fit_model
-from pipelines.tracking.model_export import log_detector
 from pipelines.tracking.row_scoring import OUTPUT_COLUMNS, RowScorer
-from pipelines.tracking.store import setup_experiment
-from tasks.anomaly.detector import Detector
-from tasks.anomaly.scores import make_score, score_images
-from tasks.anomaly.threshold import ConformalThreshold
 
 
 @pytest.fixture
 def model_dir(tiny_images, mlflow_store, tmp_path):
     """A logged GMM detector of 4x4 images, copied to a local folder (as a job ships it)."""
-    cls = get_model_class("gmm")
-    model = cls(tiny_images.image_shape, tiny_images.levels, **tiny_params(cls))
-    fit_model(model, tiny_images, tiny_images, TrainConfig(max_epochs=1, batch_size=20, patience=0))
-    threshold = ConformalThreshold.fit(score_images(model, tiny_images.images[:30], "bpd"), 0.1)
-    _, experiment_id = setup_experiment("rows")
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        log_detector(Detector(model, make_score("bpd"), threshold), onnx=False)
+    run_id = log_gmm_detector(tiny_images, "rows")
     return mlflow.artifacts.download_artifacts(
-        f"runs:/{run.info.run_id}/model", dst_path=str(tmp_path / "copy")
+        f"runs:/{run_id}/model", dst_path=str(tmp_path / "copy")
     )
 
 

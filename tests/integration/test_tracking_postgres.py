@@ -87,11 +87,11 @@ def test_six_pipelines_at_once_land_on_postgres_and_survive_a_restart(server, tm
             champion = client.get_model_version_by_alias(name, "champion")
             assert champion.run_id in {r.info.run_id for r in parents}
 
-    check(MlflowClient(server.url))
+    check(MlflowClient(server.url, registry_uri=server.url))  # not a registry left process-wide
     stop(server)
     assert not answers_health(server.url)  # both stopped
     assert start(server) == server.url  # restarted on the same cluster: nothing lost
-    check(MlflowClient(server.url))
+    check(MlflowClient(server.url, registry_uri=server.url))  # not a registry left process-wide
 
 
 def test_a_missing_postgres_is_named(monkeypatch, tmp_path, capsys):

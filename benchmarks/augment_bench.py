@@ -24,15 +24,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import yaml
 from mlflow.tracking import MlflowClient
 
 if __package__ in (None, ""):  # run as a script: this repository's benchmarks, not a namesake
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.anomaly_tables import update_results
+from benchmarks.bench_data import DATASETS, data_overrides
 from benchmarks.speed.common import save_table
 from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
@@ -40,16 +39,6 @@ from pipelines.spec.loading import load_spec
 from tasks.stats import mean_ci
 
 RESULTS = Path(__file__).parent / "results"
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-DATASETS: dict[str, dict[str, Any]] = {
-    "usps": {"name": "usps", "path": str(SHARED / "digits/usps.npz")},
-    "pneumoniamnist": {
-        "name": "pneumoniamnist",
-        "path": str(SHARED / "medical/pneumoniamnist.npz"),
-    },
-    "retinamnist": {"name": "medmnist", "path": str(SHARED / "medical/retinamnist.npz")},
-    "cifar10": {"name": "cifar10", "path": str(SHARED / "cifar10/train_jpg.tar.gz")},
-}
 GENERATED = ("real+classic+gen", "real+classic+gen-pretrain")
 #: the table's name for each arm compared with real and with classic warps
 SHORT = {
@@ -154,12 +143,11 @@ def main() -> None:
     all_rows, all_summaries, walls = [], [], {}
     text = ""
     for dataset in args.datasets:
-        data = yaml.safe_dump(DATASETS[dataset], default_flow_style=True).strip()
         spec = load_spec(
             "augment",
             [
                 f"name=bench-augment-{dataset}",
-                f"data={data}",
+                *data_overrides(dataset),
                 f"task.ks={args.ks}",
                 f"task.seeds={args.seeds}",
                 f"task.arms=[{', '.join(args.arms)}]",

@@ -69,8 +69,13 @@ class GMM(ClassicalDensity):
 
     def _sample_flat(self, n: int, generator: torch.Generator | None) -> Tensor:
         comp = torch.multinomial(self.log_weights.exp(), n, replacement=True, generator=generator)
-        eps = torch.randn(n, self.num_dims, 1, generator=generator, dtype=torch.float64)
-        # P^T (x - mu) = eps  =>  x = mu + P^{-T} eps, covariance (P P^T)^{-1}
-        chol_t = self.precision_chol[comp].transpose(1, 2)
-        offset = torch.linalg.solve_triangular(chol_t, eps, upper=False).squeeze(-1)
-        return self.means[comp] + offset
+        eps = torch.randn(n, self.num_dims, generator=generator, dtype=torch.float64)
+        # P^T (x - mu) = eps  =>  x = mu + P^{-T} eps, covariance (P P^T)^{-1}; one solve per
+        # component for all its draws (a (D, D) factor per draw would not fit in memory)
+        out = torch.empty_like(eps)
+        for k in comp.unique().tolist():
+            rows = (comp == k).nonzero().squeeze(1)
+            chol_t = self.precision_chol[k].T
+            offset = torch.linalg.solve_triangular(chol_t, eps[rows].T, upper=False).T
+            out[rows] = self.means[k] + offset
+        return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -63,6 +63,18 @@ class ImageSet:
             class_names=self.class_names,
             ids=tuple(self.ids[i] for i in idx.tolist()) if self.ids else (),
         )
+
+
+def to_gray(images: ImageSet) -> ImageSet:
+    """Colour images as BT.601 luma on their own intensity grid (one channel); gray images as
+    they are. Labels, class names and ids are kept."""
+    if images.image_shape[0] == 1:
+        return images
+    if images.image_shape[0] != 3:
+        raise DataError(f"cannot make {images.image_shape[0]}-channel images gray: RGB expected")
+    steps = images.levels - 1
+    gray = torch.round(luma(images.images).clamp(0, 1) * steps) / steps
+    return replace(images, images=gray.to(images.images.dtype))
 
 
 def concatenate(parts: list[ImageSet]) -> ImageSet:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from genmodels.data.catalog import DATASETS, load_dataset
-from genmodels.data.imageset import ImageSet, concatenate
+from genmodels.data.imageset import ImageSet, concatenate, to_gray
 from genmodels.data.splits import carve_splits
 from genmodels.errors import DataError
 from genmodels.settings import Section
@@ -53,6 +53,7 @@ class DataSpec(Section):
     split_seed: int = 0
     image_size: tuple[int, int] | None = None  # resize every image (H, W); medical slices too
     max_images: int | None = Field(None, ge=1)  # cap each split (seeded, stratified draw)
+    grayscale: bool = False  # colour images to BT.601 luma, one channel (gray ones unchanged)
 
     @field_validator("image_size")
     @classmethod
@@ -89,7 +90,8 @@ def _test_images(data: DataSpec, source: HeldOutSource, like: ImageSet) -> Image
 
 def load_splits(data: DataSpec) -> dict[str, ImageSet]:
     """Load ``data.name``, carve missing splits with ``data.split_seed``, cap each at
-    ``data.max_images`` (a seeded, stratified draw). With ``data.test``, the test split comes
+    ``data.max_images`` (a seeded, stratified draw), and with ``data.grayscale`` make colour
+    images luma. With ``data.test``, the test split comes
     from that source instead (the main source's own test split, if any, is not used; only
     ``val`` is carved from it)."""
     splits = load_dataset(data.name, data.path, data.image_size)
@@ -100,6 +102,7 @@ def load_splits(data: DataSpec) -> dict[str, ImageSet]:
         if "train" not in splits:
             raise DataError(f"data '{data.name}' has no training images besides its test split")
         splits["test"] = _test_images(data, data.test, splits["train"])
-    return carve_splits(
+    carved = carve_splits(
         splits, data.val_fraction, data.test_fraction, data.split_seed, data.max_images
     )
+    return {k: to_gray(v) for k, v in carved.items()} if data.grayscale else carved

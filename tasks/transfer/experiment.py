@@ -28,10 +28,11 @@ from tasks.classifier import accuracy, features, predict_proba, train_classifier
 from tasks.fewshot import draw_few_shot
 from tasks.generate import sample_images
 from tasks.inputs import TaskInputs
+from tasks.latent_sampling import latent_mixture_sampler
 from tasks.plots import ci_curves
 from tasks.result import TaskResult
 from tasks.stats import mean_ci
-from tasks.transfer.sources import diagnose, mixed_pairs, warped_copies
+from tasks.transfer.sources import diagnose, mixed_pairs, pool_draws, warped_copies
 from tasks.transfer.spec import TransferSpec
 from tasks.transfer.students import make_student
 
@@ -91,6 +92,14 @@ def _order(
     return uncertain_order(soft, n, config.focus_share, rng)
 
 
+def _val_accuracy(
+    student: object, x_val: np.ndarray | None, val_labels: np.ndarray | None
+) -> float:
+    if x_val is None or val_labels is None:
+        return float("nan")
+    return float((student.predict(x_val) == val_labels).mean())  # type: ignore[attr-defined]
+
+
 def _pair_errors(pred: np.ndarray, labels: np.ndarray, pair: tuple[int, int] | None) -> int:
     if pair is None:
         return 0
@@ -99,14 +108,20 @@ def _pair_errors(pred: np.ndarray, labels: np.ndarray, pair: tuple[int, int] | N
 
 
 def _candidates(
-    source: str, n: int, real: Tensor, sample: Sampler, generator: torch.Generator, seed: int
-) -> Tensor:
+    source: str, n: int, real: Tensor, pool: Tensor, sample: Sampler, generator: torch.Generator,
+    seed: int,
+) -> Tensor:  # fmt: skip
     if n == 0:
         return real[:0]
     if source == "generator":
         return sample(n, generator)
     if source == "warps":
         return warped_copies(real, n, seed)
+    if source == "pool":
+        return pool_draws(pool, n, seed)
+    if source == "generator+warps":
+        both = torch.cat([sample(n - n // 2, generator), warped_copies(real, n // 2, seed)])
+        return both[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
     return mixed_pairs(real, n, seed)
 
 
@@ -120,15 +135,21 @@ def run_transfer(
     config: TransferSpec,
     log: Callable[[str], None] = print,
     embed: Embedding | None = None,
+    val: ImageSet | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows ``(seed, student, source, mode, n)``: accuracy on the test images, agreement with the
-    teacher there, the share of the teacher-student gap closed, errors on the top confused pair;
-    and rows ``(seed, source)`` diagnosing each candidate pool (with the teacher's features
+    teacher there, the share of the teacher-student gap closed, errors on the top confused pair
+    (and, given labelled ``val`` images, accuracy and gap closed there: what choices are made
+    on); and rows ``(seed, source)`` diagnosing each candidate pool (with the teacher's features
     ``embed``, its k-NN precision and recall against the real ``pool``)."""
     teacher_test = teacher(test_images).argmax(1).numpy()
     labels = test_labels.numpy()
     teacher_acc = float((teacher_test == labels).mean())
     x_test = _flat(test_images)
+    x_val, val_labels, teacher_val = None, None, float("nan")
+    if val is not None and val.labels is not None and len(val):
+        x_val, val_labels = _flat(val.images), val.labels.numpy()
+        teacher_val = float((teacher(val.images).argmax(1).numpy() == val_labels).mean())
     cap = config.fidelity_images
     real_features = None
     if embed is not None:
@@ -146,7 +167,9 @@ def run_transfer(
         n_cand = int(max(config.ns) * config.candidates) if max(config.ns) else 0
         pools = {}
         for source in config.sources:
-            candidates = _candidates(source, n_cand, real_images, sample, generator, seed)
+            candidates = _candidates(
+                source, n_cand, real_images, pool.images, sample, generator, seed
+            )
             said = teacher(candidates) if n_cand else torch.zeros(0, num_classes)
             pools[source] = (candidates, said)
             if len(candidates) > 5:
@@ -163,6 +186,7 @@ def run_transfer(
             base = make_student(name, seed).fit(x_real, soft_real)
             base_seconds = time.perf_counter() - t0
             base_acc = float((base.predict(x_test) == labels).mean())
+            base_val = _val_accuracy(base, x_val, val_labels)
             pairs = confused_pairs(base.predict(_flat(probe)), teacher_probe, config.focus_pairs)
             top_pair = pairs[0] if pairs else None
             for source, (candidates, soft_cand) in pools.items():
@@ -181,6 +205,8 @@ def run_transfer(
                         seconds = time.perf_counter() - t0 + (base_seconds if n == 0 else 0.0)
                         acc = float((pred == labels).mean())
                         gap = teacher_acc - base_acc
+                        val_acc = _val_accuracy(student, x_val, val_labels)
+                        val_gap = teacher_val - base_val
                         rows.append(
                             {
                                 "seed": seed,
@@ -195,6 +221,11 @@ def run_transfer(
                                 "pair": f"{top_pair[0]}-{top_pair[1]}" if top_pair else "",
                                 "pair_errors": _pair_errors(pred, labels, top_pair),
                                 "seconds": seconds,  # the student's fit and test predictions
+                                "val_accuracy": val_acc,
+                                "teacher_val_accuracy": teacher_val,
+                                "val_gap_closed": (val_acc - base_val) / val_gap
+                                if val_gap > 0
+                                else float("nan"),
                             }
                         )
             log(f"seed {seed} {name}: real-only {base_acc:.3f}, teacher {teacher_acc:.3f}")
@@ -231,6 +262,9 @@ def summarize(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             "pair_errors": float(group["pair_errors"].mean()),
             "seconds": float(group["seconds"].mean()) if "seconds" in group else float("nan"),
         }
+        if "val_accuracy" in group:  # what choices are made on (the test columns only report)
+            row["val_accuracy"] = float(group["val_accuracy"].mean())
+            row["val_gap_closed"] = float(group["val_gap_closed"].mean())
         out.append(row)
     return pd.DataFrame(out)
 
@@ -246,15 +280,20 @@ def paired_gains(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     ours = rows[(rows["source"] == "generator") & (rows["n"] > 0)].set_index(keys)["accuracy"]
     out = []
     for baseline in [s for s in dict.fromkeys(rows["source"]) if s != "generator"]:
-        theirs = rows[rows["source"] == baseline].set_index(keys)["accuracy"]
-        gain = (ours - theirs.reindex(ours.index)).rename("gain").reset_index()
+        theirs = rows[rows["source"] == baseline].set_index(keys)
+        gain = (ours - theirs["accuracy"].reindex(ours.index)).rename("gain").to_frame()
+        if "val_accuracy" in rows:
+            val_ours = rows[(rows["source"] == "generator") & (rows["n"] > 0)].set_index(keys)
+            gain["val_gain"] = val_ours["val_accuracy"] - theirs["val_accuracy"].reindex(ours.index)
+        gain = gain.reset_index()
         for (student, mode, n), group in gain.groupby(["student", "mode", "n"], sort=False):
             ci = mean_ci(group["gain"], confidence)
-            out.append(
-                {"student": student, "baseline": baseline, "mode": mode, "n": n,
-                 "seeds": len(group), "gain": ci["mean"], "ci_low": ci["ci_low"],
-                 "ci_high": ci["ci_high"]}
-            )  # fmt: skip
+            entry = {"student": student, "baseline": baseline, "mode": mode, "n": n,
+                     "seeds": len(group), "gain": ci["mean"], "ci_low": ci["ci_low"],
+                     "ci_high": ci["ci_high"]}  # fmt: skip
+            if "val_gain" in group:
+                entry["val_gain"] = float(group["val_gain"].mean())
+            out.append(entry)
     return pd.DataFrame(out)
 
 
@@ -301,12 +340,12 @@ def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
         params={"n_train": len(train), "n_test": len(test), "num_classes": num_classes}
     )
     log(f"data: {inputs.data_name}: train {len(train)}, val {len(val)}, test {len(test)}")
+    generator = inputs.models.build(train.image_shape, train.levels, inputs.seed, num_classes)
     t0 = time.perf_counter()
     teacher = train_classifier(train, val, num_classes, spec.teacher, inputs.seed)
     teacher_acc = accuracy(teacher, test)
     result.metrics.update(teacher_accuracy=teacher_acc, teacher_seconds=time.perf_counter() - t0)
     log(f"teacher: test accuracy {teacher_acc:.3f} ({time.perf_counter() - t0:.1f} s)")
-    generator = inputs.models.build(train.image_shape, train.levels, inputs.seed, num_classes)
     t0 = time.perf_counter()
     fit = inputs.models.fit(generator, train, val)
     result.metrics["generator_seconds"] = time.perf_counter() - t0
@@ -314,6 +353,12 @@ def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
 
     def sample(n: int, rng: torch.Generator) -> Tensor:
         return sample_images(generator, n, num_classes, rng)
+
+    if spec.sampling == "latent-mixture":
+        sample = latent_mixture_sampler(
+            generator, train.images, spec.latent_components, inputs.seed
+        )
+        log(f"sampling: decoded codes from a {spec.latent_components}-component code mixture")
 
     rows, diagnosis = run_transfer(
         train,
@@ -325,6 +370,7 @@ def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
         spec,
         log,
         embed=lambda images: features(teacher, images),
+        val=val,
     )
     summary = summarize(rows)
     for _, r in summary.iterrows():

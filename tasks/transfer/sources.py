@@ -6,7 +6,12 @@ labelled by the teacher.
 * ``mixup``: convex mixtures ``t a + (1 - t) b`` of two of the k real images, any classes,
   ``t`` uniform in [0, 1] (images between classes, where the teacher's soft labels say most).
 
-The last two need no generative model: they are the baselines a generator must beat to earn its
+* ``generator+warps``: half of each, shuffled together (does the generator add to the warps?);
+* ``pool``: the training images themselves (the teacher's and the generator's), drawn at
+  random: not a transfer through generated images but its ceiling, what a generator that
+  reproduced its training images exactly would give.
+
+Warps and mixup need no generative model: they are the baselines a generator must beat to earn its
 place. :func:`diagnose` says what a set of such images carries: how sure the teacher is about
 them, how its labels spread over the classes, and how close they lie to real images in the
 teacher's feature space (k-NN precision and recall).
@@ -24,7 +29,7 @@ from torch import Tensor
 from tasks.fidelity import precision_recall_density_coverage
 from tasks.warps import classic_augmentation
 
-SourceName = Literal["generator", "warps", "mixup"]
+SourceName = Literal["generator", "warps", "mixup", "generator+warps", "pool"]
 SOURCE_NAMES: tuple[SourceName, ...] = get_args(SourceName)
 
 
@@ -33,6 +38,14 @@ def warped_copies(real: Tensor, n: int, seed: int) -> Tensor:
     generator = torch.Generator().manual_seed(seed)
     index = torch.randint(0, len(real), (n,), generator=generator)
     return classic_augmentation(seed)(real[index])
+
+
+def pool_draws(pool: Tensor, n: int, seed: int) -> Tensor:
+    """``n`` training images drawn at random: without replacement while the pool lasts."""
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(pool), generator=generator)
+    repeats = -(-n // len(pool))
+    return pool[order.repeat(repeats)[:n]]
 
 
 def mixed_pairs(real: Tensor, n: int, seed: int) -> Tensor:

@@ -7,11 +7,12 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from genmodels.contract import Capability
+from genmodels.contract import Capability, GenerativeModel
 from tasks.classifier import ClassifierSpec
+from tasks.latent_sampling import check_latent
 from tasks.requirements import TaskRequirement
 from tasks.spec import TaskSpec
-from tasks.transfer.sources import SOURCE_NAMES, SourceName
+from tasks.transfer.sources import SourceName
 from tasks.transfer.students import StudentName
 
 
@@ -28,8 +29,15 @@ class TransferSpec(TaskSpec):
     ns: list[int] = Field(default_factory=lambda: [0, 250, 500, 1000, 2000], min_length=1)
     students: list[StudentName] = Field(default_factory=lambda: _default_students(), min_length=1)
     # where the added images come from, each labelled by the teacher: the generator's samples,
-    # and the baselines it must beat, warps and mixup of the k real images
-    sources: list[SourceName] = Field(default_factory=lambda: list(SOURCE_NAMES), min_length=1)
+    # the baselines it must beat (warps and mixup of the k real images) and, on request, the
+    # ceiling (pool: the training images themselves)
+    sources: list[SourceName] = Field(
+        default_factory=lambda: ["generator", "warps", "mixup"], min_length=1
+    )
+    # how the generator is sampled: its own sampler (prior), or for an unconditional latent model
+    # (vae) decoded codes drawn from a Gaussian mixture fit to its training images' codes
+    sampling: Literal["prior", "latent-mixture"] = "prior"
+    latent_components: int = Field(20, ge=1)  # of that mixture
     fidelity_images: int = Field(1000, ge=10)  # per set, for k-NN precision and recall
     focus: bool = True  # also run the arm focused on the most confused class pairs
     # also run the arm taking focus_share of the images where the teacher is least sure
@@ -44,6 +52,11 @@ class TransferSpec(TaskSpec):
     requirement: ClassVar[TaskRequirement] = TaskRequirement(
         "transfer", capabilities=frozenset({Capability.SAMPLE})
     )
+
+    def check_model(self, model_cls: type[GenerativeModel]) -> None:
+        super().check_model(model_cls)
+        if self.sampling == "latent-mixture":
+            check_latent(model_cls)
 
     @field_validator("ns")
     @classmethod

@@ -98,3 +98,32 @@ def test_subsample_draws_exactly_n_stratified_and_seeded():
     assert not torch.equal(a.images, subsample(ims, 10, seed=4).images)
     assert subsample(ims, None, 0) is ims and subsample(ims, 500, 0) is ims
     assert len(subsample(ims, 1, 0)) == 1  # fewer than the classes: drawn without strata
+
+
+def test_grayscale_makes_every_split_luma_and_keeps_labels():
+    from genmodels.data.spec import DataSpec, load_splits
+
+    colour = load_splits(DataSpec(name="photos"))
+    gray = load_splits(DataSpec(name="photos", grayscale=True))
+    assert set(gray) == set(colour)
+    for split, ims in gray.items():
+        rgb = colour[split].images.double()
+        assert ims.image_shape == (1, 16, 16) and ims.levels == 256
+        expected = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
+        # BT.601 luma, on the 8-bit grid: within half a level of the exact weighted sum
+        assert (ims.images[:, 0].double() - expected).abs().max() <= 0.5 / 255 + 1e-6
+        levels = ims.images * 255
+        assert torch.allclose(levels, levels.round(), atol=1e-4)
+        assert torch.equal(ims.labels, colour[split].labels)
+    # gray data sets stay as they are
+    digits = load_splits(DataSpec(name="digits"))
+    same = load_splits(DataSpec(name="digits", grayscale=True))
+    assert torch.equal(digits["train"].images, same["train"].images)
+
+
+def test_grayscale_refuses_images_that_are_not_rgb():
+    from genmodels.data.imageset import to_gray
+
+    two = ImageSet(torch.zeros(2, 2, 4, 4), None, levels=256)
+    with pytest.raises(DataError, match="2-channel"):
+        to_gray(two)

@@ -173,3 +173,54 @@ def test_the_uncertain_arm_takes_the_images_the_teacher_is_least_sure_of():
     assert list(order[:2]) == [1, 3]  # the two highest entropies first
     assert len(order) == len(set(order.tolist())) == 4  # then two others, none twice
     assert set(order[2:].tolist()) <= {0, 2, 4, 5}
+
+
+def test_validation_images_score_every_student_apart_from_the_test_images(data):
+    """Choices are made on validation accuracy: it is reported beside the test accuracy, from
+    the validation labels alone (planted validation labels move it, never the test columns)."""
+    pool, test_images, labels = data
+    g = torch.Generator().manual_seed(9)
+    val_labels = torch.arange(3).repeat(20)
+    val = ImageSet(_images(CENTRES[val_labels], g), val_labels, 256)
+    run = lambda v: run_transfer(  # noqa: E731
+        pool, test_images, labels, 3, _teacher, _sample, CONFIG, log=lambda _: None, val=v
+    )[0]
+    rows = run(val)
+    assert rows["val_accuracy"].between(0, 1).all()
+    assert rows["val_accuracy"].max() > 0.8  # the oracle's labels teach the student
+    real_only = rows[rows["n"] == 0]
+    closed = real_only["val_gap_closed"]  # nan where the student already equals the teacher
+    assert ((closed == 0) | closed.isna()).all()
+    wrong = run(ImageSet(val.images, (val_labels + 1) % 3, 256))
+    assert rows["accuracy"].equals(wrong["accuracy"])
+    assert (wrong["val_accuracy"] < rows["val_accuracy"] - 0.5).all()
+    assert _run(data)["val_accuracy"].isna().all()  # no validation images, no validation columns
+
+
+def test_the_pool_source_draws_the_training_images_themselves(data):
+    from tasks.transfer.sources import pool_draws
+
+    pool = data[0].images
+    drawn = pool_draws(pool, len(pool), 0)
+    # without replacement while the pool lasts: every training image once
+    assert sorted(map(bytes, drawn.numpy())) == sorted(map(bytes, pool.numpy()))
+    twice = pool_draws(pool, 2 * len(pool) + 3, 0)
+    assert len(twice) == 2 * len(pool) + 3 and torch.equal(twice[: len(pool)], drawn)
+    config = CONFIG.model_copy(update={"sources": ["generator", "pool"]})
+    rows, _ = run_transfer(
+        data[0], data[1], data[2], 3, _teacher, _sample, config, log=lambda _: None
+    )
+    assert set(rows["source"]) == {"generator", "pool"}
+
+
+def test_generator_and_warps_share_the_candidates_half_and_half():
+    from tasks.transfer.experiment import _candidates
+
+    real = torch.zeros(6, 1, 4, 4)  # warps of black images stay black
+    ones = lambda n, g: torch.ones(n, 1, 4, 4)  # noqa: E731  the "generator"
+    both = _candidates("generator+warps", 11, real, real, ones, torch.Generator(), seed=0)
+    generated = both.flatten(1).mean(1) == 1
+    assert len(both) == 11 and int(generated.sum()) == 6  # n - n // 2 generated, the rest warps
+    assert not generated[:6].all()  # shuffled together, not one block after the other
+    again = _candidates("generator+warps", 11, real, real, ones, torch.Generator(), seed=0)
+    assert torch.equal(both, again)

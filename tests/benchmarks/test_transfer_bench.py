@@ -1,0 +1,66 @@
+"""The transfer benchmark's tables: gap closed as a ratio of means, the generator's paired gain
+over the warps, and the table the recipe is chosen on (validation only)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from benchmarks.transfer_bench import choice_table, cross_table, gap_closed
+
+
+def _rows(dataset: str, generator: str, gen: float, val_gen: float) -> pd.DataFrame:
+    """Real-only 0.80 (val 0.70), teacher 0.90 (val 0.90), warps 0.85 (val 0.80) at n = 100;
+    the generator ``gen`` (val ``val_gen``); seed s adds 0.01 s to every accuracy."""
+    rows = []
+    for seed in range(3):
+        shift = 0.01 * seed
+        for source, acc, val in [("generator", gen, val_gen), ("warps", 0.85, 0.80)]:
+            for n, a, v in [(0, 0.80, 0.70), (100, acc, val)]:
+                rows.append({"seed": seed, "student": "kernel-ridge", "source": source,
+                             "mode": "random", "n": n, "accuracy": a + shift,
+                             "val_accuracy": v + shift, "teacher_accuracy": 0.90,
+                             "teacher_val_accuracy": 0.90, "seconds": 1.0})  # fmt: skip
+    return pd.DataFrame(rows).assign(dataset=dataset, generator=generator)
+
+
+def test_gap_closed_is_a_ratio_of_means_on_either_split():
+    rows = _rows("usps", "vae", 0.88, 0.85)
+    closed = gap_closed(rows)
+    # (0.89 - 0.81) / (0.90 - 0.81): the seeds' shift cancels in the means
+    assert closed["generator"] == pytest.approx(0.08 / 0.09)
+    assert closed["warps"] == pytest.approx(0.05 / 0.09)
+    assert gap_closed(rows, "val")["generator"] == pytest.approx(0.15 / 0.19)
+
+
+def test_the_cross_table_pairs_the_generator_with_the_warps_by_seed():
+    rows = _rows("usps", "vae", 0.88, 0.85)
+    sources = pd.DataFrame(
+        [{"seed": 0, "source": s, "precision": p, "recall": r, "dataset": "usps",
+          "generator": "vae"} for s, p, r in [("generator", 0.9, 0.5), ("warps", 0.8, 0.7)]]
+    )  # fmt: skip
+    (row,) = cross_table(rows, sources).to_dict("records")
+    assert row["n"] == 100 and row["seeds"] == 3
+    assert row["gen - warps (test)"].startswith("+0.030 [+0.030, +0.030]")  # the same every seed
+    assert row["val: gen - warps"] == "+0.050"
+    assert row["generator closed"] == "0.89" and row["warps closed"] == "0.56"
+    assert row["generator precision / recall"] == "0.90 / 0.50"
+
+
+def test_the_recipe_is_chosen_on_validation_not_on_test():
+    # gmm is better on test, vae on validation: the choice table ranks by validation
+    rows = pd.concat(
+        [
+            _rows("usps", "gmm", 0.89, 0.75),
+            _rows("cifar10", "gmm", 0.89, 0.75),
+            _rows("usps", "vae", 0.84, 0.85),
+            _rows("cifar10", "vae", 0.84, 0.80),
+        ]
+    )
+    table = choice_table(rows)
+    assert list(table["generator"]) == ["vae", "gmm"]
+    vae = table.iloc[0]
+    assert vae["datasets"] == 2
+    assert vae["val_gap_closed"] == pytest.approx((0.15 / 0.19 + 0.10 / 0.19) / 2)
+    assert vae["worst_val_gap_closed"] == pytest.approx(0.10 / 0.19)
+    assert table.iloc[1]["test_gap_closed"] > vae["test_gap_closed"]

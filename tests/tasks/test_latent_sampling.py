@@ -1,0 +1,51 @@
+"""Sampling a VAE where its training images' codes lie (ex-post code density)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genmodels.classical.gmm import GMM
+from genmodels.errors import CapabilityError
+from genmodels.vae.module import VAE, ConditionalVAE
+from tasks.latent_sampling import fit_code_mixture, latent_mixture_sampler
+
+
+def test_the_code_mixture_draws_where_the_codes_are_not_between_them():
+    rng = np.random.default_rng(0)
+    codes = np.concatenate([rng.normal(-4, 0.3, (200, 2)), rng.normal(4, 0.3, (200, 2))])
+    draw = fit_code_mixture(codes, 2, seed=0)
+    z = draw(2000, torch.Generator().manual_seed(1))
+    assert z.shape == (2000, 2) and z.dtype == torch.float64
+    distance = (z.abs() - 4).abs().max(1).values
+    assert float((distance < 1.2).float().mean()) > 0.99  # around the two clusters ...
+    assert float((z[:, 0].abs() < 2).float().mean()) < 0.01  # ... never in the gap between
+    share = float((z[:, 0] > 0).double().mean())
+    assert 0.45 < share < 0.55  # each cluster as often as it holds codes
+    again = draw(2000, torch.Generator().manual_seed(1))
+    assert torch.equal(z, again)  # seeded
+
+
+def test_a_vae_is_sampled_as_decoded_mean_images_on_its_grid():
+    torch.manual_seed(0)
+    model = VAE((1, 4, 4), 17, hidden_channels=8, latent_dim=3)
+    images = torch.rand(64, 1, 4, 4)
+    sample = latent_mixture_sampler(model, images, components=4, seed=0)
+    x = sample(10, torch.Generator().manual_seed(0))
+    assert x.shape == (10, 1, 4, 4)
+    assert torch.equal(x, torch.round(x * 16) / 16) and x.min() >= 0 and x.max() <= 1
+    assert torch.equal(x, sample(10, torch.Generator().manual_seed(0)))
+    assert sample(0, torch.Generator()).shape == (0, 1, 4, 4)
+
+
+def test_models_without_codes_or_with_labelled_codes_are_refused():
+    images = torch.rand(16, 1, 4, 4)
+    for model in (
+        GMM((1, 4, 4), 17, n_components=1),
+        ConditionalVAE((1, 4, 4), 17, hidden_channels=8, latent_dim=3, num_classes=2),
+    ):
+        with pytest.raises(CapabilityError, match="encoder and a decoder"):
+            latent_mixture_sampler(model, images, components=2, seed=0)
+    with pytest.raises(ValueError, match="at least as many images"):
+        latent_mixture_sampler(VAE((1, 4, 4), 17, latent_dim=3), images[:3], 4, seed=0)

@@ -64,7 +64,7 @@ SAW = {
     "vae-cond": "train split, labelled",
     "wgan-gp": "train split, labelled",
 }
-SOURCES = ("generator", "warps", "mixup", "generator+warps", "pool")
+SOURCES = ("generator", "warps", "mixup", "generator-and-warps", "pool")
 
 
 def _interval(values: pd.Series) -> str:
@@ -117,8 +117,8 @@ def cross_table(rows: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
             entry["val: gen closed"] = f"{val_closed['generator']:.2f}"
             entry["val: warps closed"] = f"{val_closed['warps']:.2f}"
             entry["val: gen - warps"] = f"{(val['generator'] - val['warps']).mean():+.3f}"
-        if "generator+warps" in test and "warps" in test:
-            both = "generator+warps"
+        if "generator-and-warps" in test and "warps" in test:
+            both = "generator-and-warps"
             entry["gen+warps - warps (test)"] = _interval(test[both] - test["warps"])
             entry["val: gen+warps - warps"] = f"{(val[both] - val['warps']).mean():+.3f}"
         entry["student s"] = f"{top['seconds'].mean():.1f}"  # one fit and its predictions
@@ -138,7 +138,7 @@ def choice_table(rows: pd.DataFrame) -> pd.DataFrame:
     out = []
     random = rows[rows["mode"] == "random"]
     for (generator, student), group in random.groupby(["generator", "student"], sort=False):
-        for arm in ("generator", "generator+warps"):
+        for arm in ("generator", "generator-and-warps"):
             if arm not in set(group["source"]):
                 continue
             per_set = [

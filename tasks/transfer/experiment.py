@@ -119,7 +119,7 @@ def _candidates(
         return warped_copies(real, n, seed)
     if source == "pool":
         return pool_draws(pool, n, seed)
-    if source == "generator+warps":
+    if source == "generator-and-warps":
         both = torch.cat([sample(n - n // 2, generator), warped_copies(real, n // 2, seed)])
         return both[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
     return mixed_pairs(real, n, seed)

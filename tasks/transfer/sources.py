@@ -6,7 +6,7 @@ labelled by the teacher.
 * ``mixup``: convex mixtures ``t a + (1 - t) b`` of two of the k real images, any classes,
   ``t`` uniform in [0, 1] (images between classes, where the teacher's soft labels say most).
 
-* ``generator+warps``: half of each, shuffled together (does the generator add to the warps?);
+* ``generator-and-warps``: half of each, shuffled together (does the generator add to the warps?);
 * ``pool``: the training images themselves (the teacher's and the generator's), drawn at
   random: not a transfer through generated images but its ceiling, what a generator that
   reproduced its training images exactly would give.
@@ -29,7 +29,7 @@ from torch import Tensor
 from tasks.fidelity import precision_recall_density_coverage
 from tasks.warps import classic_augmentation
 
-SourceName = Literal["generator", "warps", "mixup", "generator+warps", "pool"]
+SourceName = Literal["generator", "warps", "mixup", "generator-and-warps", "pool"]
 SOURCE_NAMES: tuple[SourceName, ...] = get_args(SourceName)
 
 

@@ -87,7 +87,7 @@ def test_a_vae_sampled_from_its_code_mixture_and_the_pool_ceiling(mlflow_store, 
     vae = ["model.name=vae", "model.params={hidden_channels: 8, latent_dim: 4}"]
     code = main(
         _args(*vae, "task.sampling=latent-mixture", "task.latent_components=2",
-              "task.sources=[generator, pool]", "train.max_epochs=1")
+              "task.sources=[generator, generator-and-warps, pool]", "train.max_epochs=1")
     )  # fmt: skip
     assert code == 0
     assert "2-component code mixture" in capsys.readouterr().out
@@ -95,7 +95,7 @@ def test_a_vae_sampled_from_its_code_mixture_and_the_pool_ceiling(mlflow_store, 
     runs = client.search_runs([client.get_experiment_by_name("it-transfer").experiment_id])
     (run,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     rows = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/rows.csv"))
-    assert set(rows["source"]) == {"generator", "pool"}
+    assert set(rows["source"]) == {"generator", "generator-and-warps", "pool"}
     assert rows["val_accuracy"].between(0, 1).all()  # scored on validation too
     # a model without codes is refused before anything trains
     assert main(_args("task.sampling=latent-mixture")) == 2

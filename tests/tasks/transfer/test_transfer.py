@@ -218,9 +218,9 @@ def test_generator_and_warps_share_the_candidates_half_and_half():
 
     real = torch.zeros(6, 1, 4, 4)  # warps of black images stay black
     ones = lambda n, g: torch.ones(n, 1, 4, 4)  # noqa: E731  the "generator"
-    both = _candidates("generator+warps", 11, real, real, ones, torch.Generator(), seed=0)
+    both = _candidates("generator-and-warps", 11, real, real, ones, torch.Generator(), seed=0)
     generated = both.flatten(1).mean(1) == 1
     assert len(both) == 11 and int(generated.sum()) == 6  # n - n // 2 generated, the rest warps
     assert not generated[:6].all()  # shuffled together, not one block after the other
-    again = _candidates("generator+warps", 11, real, real, ones, torch.Generator(), seed=0)
+    again = _candidates("generator-and-warps", 11, real, real, ones, torch.Generator(), seed=0)
     assert torch.equal(both, again)

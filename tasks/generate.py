@@ -19,6 +19,7 @@ from genmodels.contract import Capability, GenerativeModel
 from genmodels.errors import CapabilityError
 
 Labeller = Callable[[Tensor], Tensor]  # images -> class probabilities (N, K)
+Sampler = Callable[[int, torch.Generator], Tensor]  # (n, generator) -> images (n, C, H, W)
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,18 @@ class Generated:
 
 
 def _draws(
-    model: GenerativeModel, n: int, num_classes: int, generator: torch.Generator, max_batch: int
-) -> Iterator[tuple[Tensor, Tensor | None]]:
+    model: GenerativeModel, n: int, num_classes: int, generator: torch.Generator, max_batch: int,
+    sampler: Sampler | None = None,
+) -> Iterator[tuple[Tensor, Tensor | None]]:  # fmt: skip
     """``n`` samples in batches of ``max_batch``: ``(images, intended classes)``, the classes
-    cycling through ``0..num_classes-1`` for a CONDITIONAL model, None for an unconditional one."""
+    cycling through ``0..num_classes-1`` for a CONDITIONAL model, None for an unconditional one
+    (drawn by ``sampler`` where one is given instead of the model's own sampler)."""
     conditional = model.supports(Capability.CONDITIONAL)
     for start in range(0, n, max_batch):
         size = min(max_batch, n - start)
+        if sampler is not None and not conditional:
+            yield sampler(size, generator).cpu(), None
+            continue
         wanted = torch.arange(start, start + size) % num_classes if conditional else None
         yield model.sample(size, condition=wanted, generator=generator).cpu(), wanted
 
@@ -60,8 +66,10 @@ def generate_labelled(
     labeller: Labeller | None = None,
     filter_threshold: float | None = None,
     max_batch: int = 512,
+    sampler: Sampler | None = None,
 ) -> Generated:
-    """About ``per_class`` samples per class (fewer after a filter), with labels."""
+    """About ``per_class`` samples per class (fewer after a filter), with labels; an
+    unconditional model's draws come from ``sampler`` where one is given."""
     if not model.supports(Capability.SAMPLE):
         raise CapabilityError(
             f"model '{model.name}' cannot sample; generated data needs a model that samples"
@@ -76,7 +84,8 @@ def generate_labelled(
     if filter_threshold is not None and labeller is None:
         raise ValueError("the quality filter needs a labeller to judge the samples")
     parts = []
-    for images, wanted in _draws(model, per_class * num_classes, num_classes, generator, max_batch):
+    draws = _draws(model, per_class * num_classes, num_classes, generator, max_batch, sampler)
+    for images, wanted in draws:
         if wanted is None:
             assert labeller is not None
             wanted = labeller(images).argmax(1)

@@ -11,6 +11,7 @@ the model's intensity grid, without pixel noise.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import torch
@@ -21,6 +22,8 @@ from genmodels.contract import Capability, GenerativeModel
 from genmodels.errors import CapabilityError
 
 Sampler = Callable[[int, torch.Generator], Tensor]  # (n, generator) -> images (n, C, H, W)
+#: how a generator is sampled: its own sampler, or decoded codes from its codes' mixture
+Sampling = Literal["prior", "latent-mixture"]
 
 
 def _codes(model: GenerativeModel, images: Tensor, batch: int) -> np.ndarray:

@@ -50,6 +50,7 @@ from tasks.classifier import (
 from tasks.fewshot import FewShot, draw_few_shot, with_images
 from tasks.generate import Generated, generate_labelled
 from tasks.inputs import ModelTrainer, TaskInputs
+from tasks.latent_sampling import latent_mixture_sampler
 from tasks.plots import ci_curves
 from tasks.result import TaskResult
 from tasks.stats import mean_ci
@@ -120,6 +121,10 @@ def _one_draw(
     t0 = time.perf_counter()
     gen_train = with_warped_copies(few.fit, config.generator_copies, seed + 1, config.flips)
     generative = fit_generator(gen_train, few.val, seed)
+    sampler = None
+    if config.sampling == "latent-mixture":  # codes of the images the generator trained on
+        seen = pool.images if config.generator_data == "unlabelled-pool" else gen_train.images
+        sampler = latent_mixture_sampler(generative, seen, config.latent_components, seed)
     fit_seconds = time.perf_counter() - t0 + shared_fit_seconds
     per_class = max(1, round(config.multiplier * len(few.fit) / num_classes))
 
@@ -127,10 +132,11 @@ def _one_draw(
         return predict_proba(real_model, images)
 
     g = torch.Generator().manual_seed(seed)
-    generated = generate_labelled(generative, per_class, num_classes, g, labeller)
+    generated = generate_labelled(generative, per_class, num_classes, g, labeller, sampler=sampler)
     log(
         f"k={k} seed={seed}: generator '{generative.name}' fit in {fit_seconds:.1f} s, "
         f"{len(generated.labels)} samples"
+        + (f" (decoded codes of a {config.latent_components}-component mixture)" if sampler else "")
     )
     mixed = with_images(few.fit, generated.images, generated.labels)
     for arm in ("real+gen", "real+classic+gen"):
@@ -143,8 +149,9 @@ def _one_draw(
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(seed)
         kept = generate_labelled(
-            generative, per_class, num_classes, g, labeller, config.filter_threshold
-        )
+            generative, per_class, num_classes, g, labeller, config.filter_threshold,
+            sampler=sampler,
+        )  # fmt: skip
         if len(kept.labels):
             filtered = with_images(few.fit, kept.images, kept.labels)
             model = train_classifier(filtered, few.val, num_classes, clf, seed)
@@ -155,7 +162,9 @@ def _one_draw(
         t0 = time.perf_counter()
         many = max(1, round(config.pretrain_multiplier * len(few.fit) / num_classes))
         g = torch.Generator().manual_seed(seed)
-        pretrain_set = generate_labelled(generative, many, num_classes, g, labeller)
+        pretrain_set = generate_labelled(
+            generative, many, num_classes, g, labeller, sampler=sampler
+        )
         synthetic = ImageSet(pretrain_set.images, pretrain_set.labels, levels=pool.levels)
         model = pretrain_then_fine_tune(synthetic)
         record("real+classic+gen-pretrain", model, len(few.fit), pretrain_set, t0)

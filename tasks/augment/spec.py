@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from genmodels.contract import Capability, GenerativeModel
 from genmodels.errors import CapabilityError
 from tasks.classifier import ClassifierSpec
+from tasks.latent_sampling import Sampling, check_latent
 from tasks.requirements import TaskRequirement
 from tasks.spec import TaskSpec
 
@@ -56,6 +57,10 @@ class AugmentSpec(TaskSpec):
     # the unlabelled-pool generator's training length in optimizer steps, whatever the pool's
     # size (epochs = steps / batches per epoch, at least one)
     pool_generator_steps: int = Field(3000, ge=1)
+    # how the generator is sampled: `prior`, its own sampler; `latent-mixture` (an unconditional
+    # vae), decoded codes from a Gaussian mixture fit to the codes of the images it trained on
+    sampling: Sampling = "prior"
+    latent_components: int = Field(20, ge=1)  # of that mixture
     classifier: ClassifierSpec = Field(default_factory=lambda: ClassifierSpec())
 
     requirement: ClassVar[TaskRequirement] = TaskRequirement(
@@ -84,6 +89,8 @@ class AugmentSpec(TaskSpec):
                 "unlabelled-pool fits the generator without labels: choose an unconditional "
                 "model (e.g. vae, realnvp, pixelcnn, dcgan)"
             )
+        if self.needs_generator and self.sampling == "latent-mixture":
+            check_latent(model_cls)
         if self.needs_generator and unlabelled and "real" not in self.arms:
             raise CapabilityError(
                 f"model '{model_cls.name}' is unconditional: its samples are labelled by the "

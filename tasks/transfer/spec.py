@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from genmodels.contract import Capability, GenerativeModel
 from tasks.classifier import ClassifierSpec
-from tasks.latent_sampling import check_latent
+from tasks.latent_sampling import Sampling, check_latent
 from tasks.requirements import TaskRequirement
 from tasks.spec import TaskSpec
 from tasks.transfer.sources import SourceName
@@ -36,7 +36,7 @@ class TransferSpec(TaskSpec):
     )
     # how the generator is sampled: its own sampler (prior), or for an unconditional latent model
     # (vae) decoded codes drawn from a Gaussian mixture fit to its training images' codes
-    sampling: Literal["prior", "latent-mixture"] = "prior"
+    sampling: Sampling = "prior"
     latent_components: int = Field(20, ge=1)  # of that mixture
     fidelity_images: int = Field(1000, ge=10)  # per set, for k-NN precision and recall
     focus: bool = True  # also run the arm focused on the most confused class pairs

@@ -85,3 +85,21 @@ def test_an_unlabelled_pool_generator_is_fit_once_as_a_recorded_stage(mlflow_sto
     assert (
         code == 2 and "unlabelled-pool fits the generator without labels" in capsys.readouterr().err
     )
+
+
+def test_a_pool_vae_sampled_from_its_code_mixture(mlflow_store, capsys):
+    pool = [
+        "model.name=vae",
+        "task.generator_data=unlabelled-pool",
+        "task.pool_generator_steps=30",
+        "task.sampling=latent-mixture",
+        "task.latent_components=3",
+        "task.arms=[real, real+classic+gen-pretrain]",
+    ]
+    assert main(_args(*pool)) == 0
+    assert "decoded codes of a 3-component mixture" in capsys.readouterr().out
+    client = MlflowClient(mlflow_store)
+    runs = client.search_runs([client.get_experiment_by_name("it-augment").experiment_id])
+    (run,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    rows = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/rows.csv"))
+    assert rows["accuracy"].between(0, 1).all() and len(rows) == 2 * 2  # arms x seeds

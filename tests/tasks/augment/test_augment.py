@@ -256,3 +256,22 @@ def test_summary_pairs_each_arm_with_real_and_with_classic_augmentation():
     assert summary.loc["real+classic", "gain"] == pytest.approx(0.15)
     assert pd.isna(summary.loc["real+classic", "gain_vs_classic"])
     assert pd.isna(summary.loc["real", "gain"])
+
+
+def test_an_unconditional_models_draws_come_from_a_given_sampler():
+    cls = get_model_class("vae")
+    model = cls((1, 6, 6), 17, **tiny_params(cls))
+    half = lambda n, g: torch.full((n, 1, 6, 6), 0.5)  # noqa: E731
+    out = generate_labelled(
+        model, 3, 3, torch.Generator(), labeller=lambda x: torch.eye(3)[[2] * len(x)],
+        sampler=half,
+    )  # fmt: skip
+    assert len(out.images) == 9 and bool((out.images == 0.5).all())
+    assert out.labels.tolist() == [2] * 9  # the labeller still names them
+
+
+def test_latent_mixture_sampling_is_refused_for_models_without_codes():
+    spec = AugmentSpec(sampling="latent-mixture", generator_data="unlabelled-pool")
+    with pytest.raises(CapabilityError, match="encoder and a decoder"):
+        spec.check_model(get_model_class("realnvp"))
+    spec.check_model(get_model_class("vae"))  # an unconditional VAE has them

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmarks.transfer_bench import choice_table, cross_table, gap_closed
+from benchmarks.transfer_bench import choice_table, cross_table, diagnosis_table, gap_closed
 
 
 def _rows(dataset: str, generator: str, gen: float, val_gen: float) -> pd.DataFrame:
@@ -35,16 +35,25 @@ def test_gap_closed_is_a_ratio_of_means_on_either_split():
 
 def test_the_cross_table_pairs_the_generator_with_the_warps_by_seed():
     rows = _rows("usps", "vae", 0.88, 0.85)
-    sources = pd.DataFrame(
-        [{"seed": 0, "source": s, "precision": p, "recall": r, "dataset": "usps",
-          "generator": "vae"} for s, p, r in [("generator", 0.9, 0.5), ("warps", 0.8, 0.7)]]
-    )  # fmt: skip
-    (row,) = cross_table(rows, sources).to_dict("records")
+    (row,) = cross_table(rows).to_dict("records")
     assert row["n"] == 100 and row["seeds"] == 3
-    assert row["gen - warps (test)"].startswith("+0.030 [+0.030, +0.030]")  # the same every seed
-    assert row["val: gen - warps"] == "+0.050"
-    assert row["generator closed"] == "0.89" and row["warps closed"] == "0.56"
-    assert row["generator precision / recall"] == "0.90 / 0.50"
+    assert row["real only"] == "0.810" and row["gen"] == "0.890" and row["warps"] == "0.860"
+    assert row["gen - warps"].startswith("+0.030 [+0.030, +0.030]")  # the same every seed
+    assert row["warps closed"] == "0.56"
+    (val,) = cross_table(rows, "val").to_dict("records")
+    assert val["gen - warps"] == "+0.050" and val["real only"] == "0.710"
+    assert "student s" not in val
+
+
+def test_the_diagnosis_averages_each_source_over_seeds():
+    sources = pd.DataFrame(
+        [{"seed": seed, "source": s, "confidence": 0.9, "entropy": 0.2, "precision": p + seed,
+          "recall": r, "dataset": "usps", "generator": "vae"}
+         for seed in (0, 1) for s, p, r in [("generator", 0.5, 0.5), ("warps", 0.7, 0.7)]]
+    )  # fmt: skip
+    table = diagnosis_table(sources).set_index("source")
+    assert table.loc["generator", "precision"] == pytest.approx(1.0)  # (0.5 + 1.5) / 2
+    assert table.loc["warps", "recall"] == pytest.approx(0.7)
 
 
 def test_the_recipe_is_chosen_on_validation_not_on_test():

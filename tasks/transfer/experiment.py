@@ -81,12 +81,24 @@ def uncertain_order(soft: Tensor, n: int, share: float, rng: np.random.Generator
     return np.concatenate([hits, rest]).astype(int)
 
 
+def class_balanced(order: np.ndarray, soft: Tensor) -> np.ndarray:
+    """``order`` rearranged so that every prefix holds the teacher's classes as evenly as the
+    candidates allow: round-robin over the classes, each class's candidates in their order in
+    ``order`` (a class that runs out leaves the rest to the others)."""
+    labels = soft.argmax(1).numpy()[order]
+    rank = np.zeros(len(order), dtype=int)
+    for c in np.unique(labels):
+        members = labels == c
+        rank[members] = np.arange(int(members.sum()))
+    return order[np.lexsort((labels, rank))]
+
+
 def _order(
     mode: str, soft: Tensor, pairs: list[tuple[int, int]], n: int, config: TransferSpec,
     random_order: np.ndarray, rng: np.random.Generator,
 ) -> np.ndarray:  # fmt: skip
     if mode == "random":
-        return random_order[:n]
+        return (class_balanced(random_order, soft) if config.balance else random_order)[:n]
     if mode == "focused":
         return focused_order(soft, pairs, n, config.focus_share, rng)
     return uncertain_order(soft, n, config.focus_share, rng)

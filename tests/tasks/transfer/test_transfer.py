@@ -224,3 +224,18 @@ def test_generator_and_warps_share_the_candidates_half_and_half():
     assert not generated[:6].all()  # shuffled together, not one block after the other
     again = _candidates("generator-and-warps", 11, real, real, ones, torch.Generator(), seed=0)
     assert torch.equal(both, again)
+
+
+def test_the_balanced_order_takes_the_teachers_classes_in_turn():
+    from tasks.transfer.experiment import class_balanced
+
+    labels = [0, 0, 0, 0, 0, 0, 1, 1, 2]  # class 0 is two thirds of the candidates
+    soft = torch.eye(3)[labels]
+    order = np.array([8, 0, 1, 6, 2, 3, 7, 4, 5])
+    balanced = class_balanced(order, soft)
+    assert sorted(balanced.tolist()) == list(range(9))  # a rearrangement
+    assert [labels[i] for i in balanced[:3]] == [0, 1, 2]  # one of each first
+    assert [labels[i] for i in balanced[3:5]] == [0, 1]  # then class 2 has run out
+    # within a class, the random order is kept
+    assert [i for i in balanced if labels[i] == 0] == [0, 1, 2, 3, 4, 5]
+    assert [i for i in balanced if labels[i] == 1] == [6, 7]

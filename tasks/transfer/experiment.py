@@ -363,9 +363,10 @@ def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
     result.metrics["generator_seconds"] = time.perf_counter() - t0
     log(f"generator {generator.name}: {time.perf_counter() - t0:.1f} s ({fit.epochs} epochs)")
 
-    def sample(n: int, rng: torch.Generator) -> Tensor:
+    def prior_draws(n: int, rng: torch.Generator) -> Tensor:
         return sample_images(generator, n, num_classes, rng)
 
+    sample: Sampler = prior_draws
     if spec.sampling == "latent-mixture":
         sample = latent_mixture_sampler(
             generator, train.images, spec.latent_components, inputs.seed

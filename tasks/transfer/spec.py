@@ -20,6 +20,10 @@ def _default_students() -> list[StudentName]:
     return ["svc", "kernel-ridge"]
 
 
+def _default_sources() -> list[SourceName]:
+    return ["generator", "warps", "mixup"]
+
+
 class TransferSpec(TaskSpec):
     """Transfer: a CNN teacher labels generated images, kernel-machine students learn from them."""
 
@@ -31,9 +35,7 @@ class TransferSpec(TaskSpec):
     # where the added images come from, each labelled by the teacher: the generator's samples,
     # the baselines it must beat (warps and mixup of the k real images) and, on request, the
     # ceiling (pool: the training images themselves)
-    sources: list[SourceName] = Field(
-        default_factory=lambda: ["generator", "warps", "mixup"], min_length=1
-    )
+    sources: list[SourceName] = Field(default_factory=lambda: _default_sources(), min_length=1)
     # how the generator is sampled: its own sampler (prior), or for an unconditional latent model
     # (vae) decoded codes drawn from a Gaussian mixture fit to its training images' codes
     sampling: Sampling = "prior"

@@ -36,7 +36,7 @@ from benchmarks.speed.common import save_table
 from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
 from pipelines.spec.loading import load_spec
-from tasks.stats import mean_ci
+from tasks.stats import interval_text, mean_ci
 
 RESULTS = Path(__file__).parent / "results"
 GENERATED = ("real+classic+gen", "real+classic+gen-pretrain")
@@ -52,7 +52,7 @@ ARMS = ["real", "real+classic", *GENERATED, "synthetic-only"]
 def _interval(row: pd.Series, prefix: str) -> str:
     if prefix not in row or pd.isna(row[prefix]):
         return "-"
-    return f"{row[prefix]:+.3f} [{row[f'{prefix}_ci_low']:+.3f}, {row[f'{prefix}_ci_high']:+.3f}]"
+    return interval_text(row[prefix], row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"])
 
 
 def cross_table(summaries: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
@@ -101,7 +101,7 @@ def paired_between(
         )
         difference = (acc_a - acc_b).dropna()
         gain = mean_ci(difference, 0.95)
-        interval = f"{gain['mean']:+.3f} [{gain['ci_low']:+.3f}, {gain['ci_high']:+.3f}]"
+        interval = interval_text(gain["mean"], gain["ci_low"], gain["ci_high"])
         out.append(
             {"data": dataset, "k": k, "seeds": len(difference), f"{arm_a} - {arm_b}": interval}
         )

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/transfer_bench.py
         [--datasets usps pneumoniamnist retinamnist cifar10] [--generators gmm vae vae-latent]
         [--seeds 0 1 2] [--ns 0 4000] [--students kernel-ridge svc] [--max-images 6000]
-        [--out transfer-bench] [--set key=value ...] [--update-results]
+        [--out transfer-bench] [--set key=value ...] [--update-results] [--tables-only]
 
 For each data set and generator, one pipeline run of the bundled ``transfer`` spec (tracked in
 MLflow, experiment ``transfer-bench``; a generator already trained on the same data is reused,
@@ -19,12 +19,14 @@ Every student is scored on the validation split as well as on the test split. Wh
 ships is chosen on the validation columns; the test columns only report.
 
 Saved under ``benchmarks/results/<out>*`` (CSV and Markdown, with the command): every row, the
-diagnosis of every source, and the cross table per data set, generator and student at the
-largest n: teacher and real-only accuracy, the share of the teacher-student gap each source
-closes (test), the generator's paired gain over the warps (test, 95% t-interval over seeds), the
-same two on validation, the generator's k-NN precision and recall in the teacher's features, and
-the time of each part. ``--update-results`` also puts the cross table into
-``benchmarks/results/transfer.md``.
+diagnosis of every source and the time of each run; per data set, generator and student at the
+largest n, the test table and the validation table (teacher, real-only and per-source accuracy,
+the share of the teacher-student gap the warps and the mixed source close, the paired gains over
+the warps, with 95% t-intervals over seeds on test); the choice table (validation gap closed of
+each generative arm, averaged over the data sets) and the diagnosis table (the teacher's
+confidence and entropy, k-NN precision and recall in its features). ``--update-results`` also
+puts them into ``benchmarks/results/transfer.md``; ``--tables-only`` rewrites them from the rows
+a run saved.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from benchmarks.speed.common import save_table
 from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
 from pipelines.spec.loading import load_spec
-from tasks.stats import mean_ci
+from tasks.stats import interval_text, mean_ci
 
 RESULTS = Path(__file__).parent / "results"
 #: generator -> its ``model`` section (every other setting is the spec's)
@@ -79,24 +81,24 @@ SHORT = {
 
 def _interval(values: pd.Series) -> str:
     ci = mean_ci(values.dropna(), 0.95)
-    return f"{ci['mean']:+.3f} [{ci['ci_low']:+.3f}, {ci['ci_high']:+.3f}]"
+    return interval_text(ci["mean"], ci["ci_low"], ci["ci_high"])
+
+
+def _columns(split: str) -> tuple[str, str]:
+    """The student's and the teacher's accuracy columns of the rows for ``test`` or ``val``."""
+    if split == "test":
+        return "accuracy", "teacher_accuracy"
+    return "val_accuracy", "teacher_val_accuracy"
 
 
 def gap_closed(group: pd.DataFrame, split: str = "test") -> pd.Series:
     """Per source at the group's largest n: ``(acc_n - acc_0) / (teacher - acc_0)`` from the
     accuracies' means over seeds (a ratio of means: stable where one seed's gap is tiny)."""
-    column, teacher = (
-        ("accuracy", "teacher_accuracy") if split == "test" else ("val_accuracy",
-                                                                  "teacher_val_accuracy")
-    )  # fmt: skip
+    column, teacher = _columns(split)
     real = group[group["n"] == 0][column].mean()
     top = group[group["n"] == group["n"].max()]
     gap = top[teacher].mean() - real
     return (top.groupby("source")[column].mean() - real) / gap
-
-
-def _means(top: pd.DataFrame, column: str) -> pd.Series:
-    return top.groupby("source")[column].mean()
 
 
 def cross_table(rows: pd.DataFrame, split: str = "test") -> pd.DataFrame:
@@ -105,17 +107,14 @@ def cross_table(rows: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     the real-only student and the student with each source, the share of the gap the mixed
     source and the warps close, and the paired gains over the warps (95% t-interval over seeds
     on test; the mean on validation)."""
-    column, teacher = (
-        ("accuracy", "teacher_accuracy") if split == "test" else ("val_accuracy",
-                                                                  "teacher_val_accuracy")
-    )  # fmt: skip
+    column, teacher = _columns(split)
     out = []
     keys = ["dataset", "generator", "student"]
     for (dataset, generator, student), group in rows[rows["mode"] == "random"].groupby(
         keys, sort=False
     ):
         top = group[group["n"] == group["n"].max()]
-        acc = _means(top, column)
+        acc = top.groupby("source")[column].mean()
         paired = top.pivot_table(index="seed", columns="source", values=column)
         closed = gap_closed(group, split)
         entry: dict[str, object] = {

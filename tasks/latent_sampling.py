@@ -19,6 +19,7 @@ from sklearn.mixture import GaussianMixture
 from torch import Tensor
 
 from genmodels.contract import Capability, GenerativeModel
+from genmodels.data.imageset import on_grid
 from genmodels.errors import CapabilityError
 
 Sampler = Callable[[int, torch.Generator], Tensor]  # (n, generator) -> images (n, C, H, W)
@@ -85,7 +86,6 @@ def latent_mixture_sampler(
         )
     model.eval()
     codes = fit_code_mixture(_codes(model, images, batch), components, seed)
-    steps = model.levels - 1
 
     def sample(n: int, generator: torch.Generator) -> Tensor:
         z = codes(n, generator).to(torch.get_default_dtype())
@@ -95,6 +95,6 @@ def latent_mixture_sampler(
                 for i in range(0, n, batch)
             ]
         x = torch.cat(parts) if parts else torch.empty(0, *model.image_shape)
-        return torch.round(x.clamp(0, 1) * steps) / steps
+        return on_grid(x, model.levels)
 
     return sample

@@ -15,6 +15,12 @@ from genmodels.errors import DataError
 LUMA = (0.299, 0.587, 0.114)
 
 
+def on_grid(x: Tensor, levels: int) -> Tensor:
+    """``x`` clamped to ``[0, 1]`` and rounded to the nearest of ``levels`` evenly spaced
+    values (the intensity grid of images with that many levels)."""
+    return torch.round(x.clamp(0, 1) * (levels - 1)) / (levels - 1)
+
+
 def luma(rgb: Tensor) -> Tensor:
     """``(B, 3, H, W)`` colour -> ``(B, 1, H, W)`` BT.601 luma."""
     w = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
@@ -72,8 +78,7 @@ def to_gray(images: ImageSet) -> ImageSet:
         return images
     if images.image_shape[0] != 3:
         raise DataError(f"cannot make {images.image_shape[0]}-channel images gray: RGB expected")
-    steps = images.levels - 1
-    gray = torch.round(luma(images.images).clamp(0, 1) * steps) / steps
+    gray = on_grid(luma(images.images), images.levels)
     return replace(images, images=gray.to(images.images.dtype))
 
 

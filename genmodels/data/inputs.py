@@ -23,7 +23,7 @@ from genmodels.data.folder import (
     one_image,
     read_image,
 )
-from genmodels.data.imageset import ImageSet, luma
+from genmodels.data.imageset import ImageSet, luma, on_grid
 from genmodels.data.medical import as_plain_tensor, medical_files, normalize_slices, read_slices
 from genmodels.data.npz import iter_npz_images
 from genmodels.errors import DataError
@@ -107,7 +107,7 @@ def conform(
     if tuple(x.shape[2:]) != (h, w):
         resize = Resize(spatial_size=(h, w), mode="area")
         x = torch.stack([as_plain_tensor(resize(img)) for img in x]).float()
-    x = torch.round(x.clamp(0, 1) * (levels - 1)) / (levels - 1)
+    x = on_grid(x, levels)
     return ImageSet(x, None, levels=levels, ids=images.ids)
 
 

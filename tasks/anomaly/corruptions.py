@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genmodels.data.imageset import on_grid
+
 LOCAL = (
     "patch-blend",
     "cut-paste",
@@ -227,6 +229,6 @@ def corrupt(
         else:
             x = _global(kind, x, g)
             masks[i] = True
-        out[i] = torch.round(x.clamp(0, 1) * (levels - 1)) / (levels - 1)
+        out[i] = on_grid(x, levels)
         assigned[i] = kind
     return Corrupted(out.to(images.dtype), masks, tuple(assigned))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tasks.stats import mean_ci
+from tasks.stats import interval_text, mean_ci
 
 #: The arms the task compares against (no learned prior over colour images, or a regression).
 BASELINE_ARMS: tuple[str, ...] = ("gray", "uniform", "mean-chroma", "regressor")
@@ -154,7 +154,7 @@ def describe_paired(paired: pd.DataFrame) -> list[str]:
     for _, r in paired.iterrows():
         lines.append(
             f"  {r['arm']} - {r['baseline']} {r['metric']} ({r['better']} is better): "
-            f"{r['mean']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "
+            f"{interval_text(r['mean'], r['ci_low'], r['ci_high'])}, "
             + (
                 f"better on {r['wins']:.0%} of {r['n']}"
                 if pd.notna(r["wins"])

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from genmodels.contract import GenerativeModel
+from genmodels.data.imageset import on_grid
 from genmodels.data.splits import subsample
 from genmodels.errors import DataError
 from tasks.colorize.chroma_flow import (
@@ -142,10 +143,6 @@ def _conditional_arm(
     return estimate, samples, truth_bpd
 
 
-def _snap(rgb: Tensor, levels: int) -> Tensor:
-    return torch.round(rgb.clamp(0, 1) * (levels - 1)) / (levels - 1)
-
-
 def _uncertainty_error_corr(samples: PosteriorSamples, estimate: Tensor, truth: Tensor) -> Tensor:
     """Per image: Pearson correlation over pixels between the samples' spread and the estimate's
     actual error (high when the samples disagree where the estimate is wrong)."""
@@ -180,7 +177,7 @@ def _rows(
     )
     if model is not None:
         with torch.no_grad():
-            frame["prior_bpd"] = model.bits_per_dim(_snap(est, model.levels)).double().numpy()
+            frame["prior_bpd"] = model.bits_per_dim(on_grid(est, model.levels)).double().numpy()
     if out.samples is not None:
         s = out.samples.rgb
         frame["best_of_k_psnr"] = best_of_k_psnr(s, truth).numpy()

@@ -34,7 +34,7 @@ from tasks.result import TaskResult
 from tasks.stats import mean_ci
 from tasks.transfer.sources import diagnose, mixed_pairs, pool_draws, warped_copies
 from tasks.transfer.spec import TransferSpec
-from tasks.transfer.students import make_student
+from tasks.transfer.students import Student, make_student
 
 Teacher = Callable[[Tensor], Tensor]  # images -> class probabilities (N, K)
 Sampler = Callable[[int, torch.Generator], Tensor]  # (n, generator) -> images (n, C, H, W)
@@ -105,11 +105,16 @@ def _order(
 
 
 def _val_accuracy(
-    student: object, x_val: np.ndarray | None, val_labels: np.ndarray | None
+    student: Student, x_val: np.ndarray | None, val_labels: np.ndarray | None
 ) -> float:
     if x_val is None or val_labels is None:
         return float("nan")
-    return float((student.predict(x_val) == val_labels).mean())  # type: ignore[attr-defined]
+    return float((student.predict(x_val) == val_labels).mean())
+
+
+def _closed(acc: float, base: float, teacher: float) -> float:
+    """The share of the teacher-student gap closed; NaN where there is no gap."""
+    return (acc - base) / (teacher - base) if teacher > base else float("nan")
 
 
 def _pair_errors(pred: np.ndarray, labels: np.ndarray, pair: tuple[int, int] | None) -> int:
@@ -216,9 +221,7 @@ def run_transfer(
                         pred = student.predict(x_test)
                         seconds = time.perf_counter() - t0 + (base_seconds if n == 0 else 0.0)
                         acc = float((pred == labels).mean())
-                        gap = teacher_acc - base_acc
                         val_acc = _val_accuracy(student, x_val, val_labels)
-                        val_gap = teacher_val - base_val
                         rows.append(
                             {
                                 "seed": seed,
@@ -229,15 +232,13 @@ def run_transfer(
                                 "accuracy": acc,
                                 "agreement": float((pred == teacher_test).mean()),
                                 "teacher_accuracy": teacher_acc,
-                                "gap_closed": (acc - base_acc) / gap if gap > 0 else float("nan"),
+                                "gap_closed": _closed(acc, base_acc, teacher_acc),
                                 "pair": f"{top_pair[0]}-{top_pair[1]}" if top_pair else "",
                                 "pair_errors": _pair_errors(pred, labels, top_pair),
                                 "seconds": seconds,  # the student's fit and test predictions
                                 "val_accuracy": val_acc,
                                 "teacher_val_accuracy": teacher_val,
-                                "val_gap_closed": (val_acc - base_val) / val_gap
-                                if val_gap > 0
-                                else float("nan"),
+                                "val_gap_closed": _closed(val_acc, base_val, teacher_val),
                             }
                         )
             log(f"seed {seed} {name}: real-only {base_acc:.3f}, teacher {teacher_acc:.3f}")
@@ -289,14 +290,16 @@ def paired_gains(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     if "generator" not in sources or len(sources) < 2:
         return pd.DataFrame()
     keys = ["seed", "student", "mode", "n"]
-    ours = rows[(rows["source"] == "generator") & (rows["n"] > 0)].set_index(keys)["accuracy"]
+    generated = rows[(rows["source"] == "generator") & (rows["n"] > 0)].set_index(keys)
+    ours = generated["accuracy"]
     out = []
     for baseline in [s for s in dict.fromkeys(rows["source"]) if s != "generator"]:
         theirs = rows[rows["source"] == baseline].set_index(keys)
         gain = (ours - theirs["accuracy"].reindex(ours.index)).rename("gain").to_frame()
         if "val_accuracy" in rows:
-            val_ours = rows[(rows["source"] == "generator") & (rows["n"] > 0)].set_index(keys)
-            gain["val_gain"] = val_ours["val_accuracy"] - theirs["val_accuracy"].reindex(ours.index)
+            gain["val_gain"] = generated["val_accuracy"] - theirs["val_accuracy"].reindex(
+                ours.index
+            )
         gain = gain.reset_index()
         for (student, mode, n), group in gain.groupby(["student", "mode", "n"], sort=False):
             ci = mean_ci(group["gain"], confidence)

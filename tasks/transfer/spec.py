@@ -39,10 +39,10 @@ class TransferSpec(TaskSpec):
     # how the generator is sampled: its own sampler (prior), or for an unconditional latent model
     # (vae) decoded codes drawn from a Gaussian mixture fit to its training images' codes
     sampling: Sampling = "prior"
+    latent_components: int = Field(20, ge=1)  # of that mixture
     # take the added images of the random arm evenly over the teacher's classes (as the k real
     # images are), not in the proportions the source happens to have
     balance: bool = False
-    latent_components: int = Field(20, ge=1)  # of that mixture
     fidelity_images: int = Field(1000, ge=10)  # per set, for k-NN precision and recall
     focus: bool = True  # also run the arm focused on the most confused class pairs
     # also run the arm taking focus_share of the images where the teacher is least sure

@@ -9,6 +9,8 @@ from mlflow.tracking import MlflowClient
 from pipelines.cli import main
 
 TINY = ["output.experiment=it-augment"]  # on top of the spec's `tiny` preset
+#: a VAE fit for 30 steps on the unlabelled training images
+POOL_VAE = ["model.name=vae", "task.generator_data=unlabelled-pool", "task.pool_generator_steps=30"]
 
 
 def _args(*extra: str) -> list[str]:
@@ -58,12 +60,7 @@ def test_gan_without_real_arm_is_refused_and_bad_k_is_a_spec_error(mlflow_store,
 
 
 def test_an_unlabelled_pool_generator_is_fit_once_as_a_recorded_stage(mlflow_store, capsys):
-    pool = [
-        "model.name=vae",
-        "task.generator_data=unlabelled-pool",
-        "task.pool_generator_steps=30",
-        "task.arms=[real, real+classic+gen-pretrain, synthetic-only]",
-    ]
+    pool = [*POOL_VAE, "task.arms=[real, real+classic+gen-pretrain, synthetic-only]"]
     assert main(_args(*pool)) == 0
     assert "fit on 897 unlabelled training images" in capsys.readouterr().out
     client = MlflowClient(mlflow_store)
@@ -89,9 +86,7 @@ def test_an_unlabelled_pool_generator_is_fit_once_as_a_recorded_stage(mlflow_sto
 
 def test_a_pool_vae_sampled_from_its_code_mixture(mlflow_store, capsys):
     pool = [
-        "model.name=vae",
-        "task.generator_data=unlabelled-pool",
-        "task.pool_generator_steps=30",
+        *POOL_VAE,
         "task.sampling=latent-mixture",
         "task.latent_components=3",
         "task.arms=[real, real+classic+gen-pretrain]",

@@ -189,6 +189,14 @@ def run_all(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
                             "map_baseline_pixel_auroc", np.nan
                         ),
                         "baseline_pro": run.data.metrics.get("map_baseline_pro", np.nan),
+                        "map_sigma": run.data.params.get("map_sigma"),
+                        "map_standardized": run.data.params.get("map_standardized"),
+                        "selection_pixel_auroc": run.data.metrics.get(
+                            "map_selection_pixel_auroc", np.nan
+                        ),
+                        "model_map_pixel_auroc": run.data.metrics.get(
+                            "map_model_pixel_auroc", np.nan
+                        ),
                     }
                 )
                 full = pd.read_csv(

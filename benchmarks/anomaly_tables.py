@@ -286,6 +286,15 @@ def map_summary(maps: pd.DataFrame) -> pd.DataFrame:
                 if "baseline_pixel_auroc" in maps
                 else {}
             ),
+            **(
+                {  # the model's own map, raw, on the same anomalies; the chosen map's score on
+                    # the validation anomalies it was chosen on
+                    "model_map_pixel_auroc": ("model_map_pixel_auroc", "mean"),
+                    "selection_pixel_auroc": ("selection_pixel_auroc", "mean"),
+                }
+                if "model_map_pixel_auroc" in maps
+                else {}
+            ),
         )
         .reset_index()
     )

@@ -23,7 +23,7 @@ from pipelines.tracking.map_files import MapWriter
 from pipelines.tracking.model_export import RUNTIMES
 from pipelines.tracking.store import use_store
 from tasks.anomaly.detector import Detector
-from tasks.anomaly.maps import anomaly_maps, map_kind
+from tasks.anomaly.maps import delivered_maps, map_kind
 
 
 class ModelURIError(PriorworksError):
@@ -103,9 +103,10 @@ def recalibrate(
         raise DataError(f"cannot recalibrate the threshold: {err}") from None
 
 
-def _map_kind(detector: Detector) -> str:
+def _check_maps(detector: Detector) -> None:
+    """A DataError before anything is written when the detector cannot draw maps."""
     try:
-        return map_kind(detector)
+        map_kind(detector)
     except CapabilityError as err:
         raise DataError(f"--maps: {err}") from None
 
@@ -145,7 +146,8 @@ def score_path(
     out = checked_out_path(Path(out))
     if maps is not None and Path(maps).resolve() == out.resolve():
         raise DataError(f"{out}: --out and --maps name the same path; give each its own")
-    kind = _map_kind(detector) if maps is not None else None
+    if maps is not None:
+        _check_maps(detector)
     writer = MapWriter(maps, inputs) if maps is not None else None
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     images = flagged = 0
@@ -158,7 +160,7 @@ def score_path(
                 images += len(frame)
                 flagged += int(frame["flagged"].sum())
                 if writer is not None:
-                    writer.add(chunk.ids, anomaly_maps(detector, chunk.images, kind))
+                    writer.add(chunk.ids, delivered_maps(detector, chunk.images))
         if writer is not None:
             writer.finish()
         os.replace(tmp, out)

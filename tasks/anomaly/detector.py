@@ -20,11 +20,14 @@ from genmodels.contract import GenerativeModel
 from genmodels.persistence import load_model, save_model
 from tasks.anomaly.complexity import Compressor
 from tasks.anomaly.layout import LayoutDensity
+from tasks.anomaly.map_setting import MapSetting
+from tasks.anomaly.patch_neighbours import PatchNeighbours
 from tasks.anomaly.scores import Score, gather_evidence, make_score
 from tasks.anomaly.threshold import ConformalThreshold
 
 #: the files of a saved detector, by role
 MODEL, BACKGROUND, CALIBRATION = "model", "background", "calibration"
+MAP_REFERENCES = "map_references"  # the normal images of a patch-nn map
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class Detector:
         layout: the layout density, kept only when the score needs it.
         compressor: the lossless compressor of code-length scores.
         batch_size: images per forward pass.
+        map_setting: the anomaly map it delivers (kind, smoothing, standardization); ``None``:
+            its model's own map, raw.
+        patches: the normal reference patches of a ``patch-nn`` map.
     """
 
     model: GenerativeModel
@@ -48,12 +54,17 @@ class Detector:
     layout: LayoutDensity | None = None
     compressor: Compressor = "png"
     batch_size: int = 256
+    map_setting: MapSetting | None = None
+    patches: PatchNeighbours | None = None
 
     def __post_init__(self) -> None:
         if self.score.uses_background and self.background is None:
             raise ValueError(f"score '{self.score.name}' needs its background model")
         if self.score.needs_layout and self.layout is None:
             raise ValueError(f"score '{self.score.name}' needs its layout density")
+        setting = self.map_setting
+        if setting is not None and setting.kind == "patch-nn" and self.patches is None:
+            raise ValueError("a patch-nn map needs its reference patches")
 
     @classmethod
     def keeping_what_it_uses(
@@ -115,6 +126,7 @@ class Detector:
             "calibration": self.threshold.calibration.tolist(),
             "batch_size": self.batch_size,
             "layout": self.layout.state() if self.layout is not None else None,
+            "maps": None if self.map_setting is None else self.map_setting.state(),
         }
 
     @classmethod
@@ -123,9 +135,11 @@ class Detector:
         state: Mapping[str, Any],
         model: GenerativeModel,
         background: GenerativeModel | None = None,
+        patches: PatchNeighbours | None = None,
     ) -> Detector:
-        """The detector of :meth:`state`, around its networks."""
+        """The detector of :meth:`state`, around its networks (and map references)."""
         score, threshold, layout, compressor, batch_size = rules_from_state(state)
+        maps = state.get("maps")
         return cls(
             model,
             score,
@@ -134,6 +148,8 @@ class Detector:
             layout,
             compressor,
             batch_size,
+            None if maps is None else MapSetting.from_state(maps),
+            patches,
         )
 
     def save(self, folder: str | Path) -> dict[str, str]:
@@ -145,16 +161,20 @@ class Detector:
         calibration = folder / "calibration.json"
         calibration.write_text(json.dumps(self.state()))
         files[CALIBRATION] = str(calibration)
+        if self.patches is not None:
+            files[MAP_REFERENCES] = str(self.patches.save(folder / "map_references.npy"))
         return files
 
     @classmethod
     def load(cls, files: Mapping[str, str | Path]) -> Detector:
         """The detector whose files :meth:`save` wrote."""
         background = files.get(BACKGROUND)
+        references = files.get(MAP_REFERENCES)
         return cls.from_state(
             json.loads(Path(files[CALIBRATION]).read_text()),
             load_model(files[MODEL]),
             load_model(background) if background else None,
+            PatchNeighbours.load(references) if references else None,
         )
 
 

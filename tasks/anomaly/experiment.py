@@ -340,7 +340,7 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
         {f"selected.{k}": primary.metrics[k] for k in (*KEY_METRICS, "fpr_at_threshold")
          if k in primary.metrics}
     )  # fmt: skip
-    if spec.maps:
-        judge_maps(result, detector, data, seed, log)
+    if spec.maps:  # the delivered detector carries the map it was judged by
+        result.model = detector = judge_maps(result, detector, data, seed, log)
     result.table = table.drop(columns=[c for c in SYNTHETIC_BREAKDOWN if c in table])
     return result

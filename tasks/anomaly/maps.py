@@ -9,9 +9,13 @@ A map is one number per pixel, higher = more anomalous, from what the detector's
   at each pixel, ``|d log p(x) / d x|`` summed over channels (how much the pixel's value moves
   the density);
 * ``layout``: each layout cell's share of the layout code length, spread over the pixels the
-  cell averages (for the layout scores).
+  cell averages (for the layout scores);
+* ``patch-nn``: no network: each pixel's patch against normal images' patches at about the same
+  place (:mod:`tasks.anomaly.patch_neighbours`).
 
-A model's maps are compared with a classical reference that needs no model,
+What a detector delivers is one of these, smoothed and standardized as its
+:class:`~tasks.anomaly.map_setting.MapSetting` says (:func:`delivered_maps`). A model's maps are
+compared with a classical reference that needs no model,
 :func:`nearest_normal_maps` (the absolute difference from the nearest normal training image).
 
 Maps are judged against known masks (the synthetic local anomalies of
@@ -30,13 +34,21 @@ from torch import Tensor
 from genmodels.contract import Capability
 from genmodels.errors import CapabilityError
 from tasks.anomaly.detector import Detector
+from tasks.anomaly.map_setting import MapSetting
 
-MAP_KINDS = ("pixel-nll", "gradient", "layout")
+MAP_KINDS = ("pixel-nll", "gradient", "layout", "patch-nn")
 
 
 def map_kind(detector: Detector) -> str:
-    """The map a detector draws: the layout's where its score reads a layout, else the best its
-    model can give."""
+    """The map a detector delivers: its map setting's kind, or else its model's own."""
+    if detector.map_setting is not None:
+        return detector.map_setting.kind
+    return model_map_kind(detector)
+
+
+def model_map_kind(detector: Detector) -> str:
+    """The map a detector's model draws: the layout's where its score reads a layout, else the
+    best its model can give."""
     model = detector.model
     if detector.layout is not None:
         return "layout"
@@ -80,6 +92,10 @@ def anomaly_maps(
                 raise ValueError("a layout map needs a detector with a layout density")
             cells = torch.from_numpy(detector.layout.cell_bits(x)).unsqueeze(1)
             part = F.interpolate(cells, size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+        elif kind == "patch-nn":
+            if detector.patches is None:
+                raise ValueError("a patch-nn map needs a detector with reference patches")
+            part = torch.from_numpy(detector.patches.maps(x))
         elif kind == "pixel-nll":
             with torch.no_grad():
                 part = detector.model.eval().pixel_nll(x.to(torch.get_default_dtype()))
@@ -87,6 +103,13 @@ def anomaly_maps(
             part = _gradient(detector, x)
         parts.append(part.detach().double().cpu())
     return torch.cat(parts).numpy() if parts else np.empty((0, h, w))
+
+
+def delivered_maps(detector: Detector, images: Tensor) -> np.ndarray:
+    """The maps ``(N, H, W)`` the detector delivers: its setting's kind, smoothed and
+    standardized as set (its model's own map, raw, where it carries no setting)."""
+    setting = detector.map_setting or MapSetting(model_map_kind(detector))
+    return setting(anomaly_maps(detector, images, setting.kind))
 
 
 def nearest_normal_maps(images: Tensor, normals: Tensor, batch_size: int = 256) -> np.ndarray:

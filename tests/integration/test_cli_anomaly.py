@@ -324,9 +324,19 @@ def test_score_command_reads_nifti_and_refuses_bad_inputs_without_writing(
 
 
 def test_the_delivered_detector_draws_maps_judged_on_known_masks(finished_run):
-    _, parent, _, _ = finished_run
-    # the tiny run's primary is realnvp:ensemble: a flow maps with its input gradient
-    assert parent.data.params["map_kind"] == "gradient"
+    client, parent, _, _ = finished_run
+    # the tiny run's primary is realnvp:ensemble: a flow maps with its input gradient, the
+    # patch-neighbour map is the other candidate; the one delivered is the best on the
+    # validation images' synthetic anomalies
+    table = pd.read_csv(client.download_artifacts(parent.info.run_id, "tables/map_candidates.csv"))
+    assert set(table["map_kind"]) == {"gradient", "patch-nn"} and len(table) == 12
+    best = table.loc[table["selection_pixel_auroc"].idxmax()]
+    assert parent.data.params["map_kind"] == best["map_kind"]
+    assert float(parent.data.params["map_sigma"]) == best["sigma"]
+    assert parent.data.metrics["map_selection_pixel_auroc"] == pytest.approx(
+        best["selection_pixel_auroc"]
+    )
+    assert table["test_pixel_auroc"].between(0, 1).all()
     assert 0.0 <= parent.data.metrics["map_pro"] <= 1.0
     # how good the maps are is measured by the bench; a 3-epoch flow on 8x8 digits maps poorly
     assert 0.0 <= parent.data.metrics["map_pixel_auroc"] <= 1.0
@@ -354,7 +364,7 @@ def test_score_writes_one_map_per_input_and_nifti_maps_in_the_input_geometry(
     from PIL import Image
 
     from pipelines.tracking.scoring import load_scoring_model
-    from tasks.anomaly.maps import anomaly_maps
+    from tasks.anomaly.maps import delivered_maps
 
     client, parent, _, _ = finished_run
     monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
@@ -368,11 +378,11 @@ def test_score_writes_one_map_per_input_and_nifti_maps_in_the_input_geometry(
     assert files == [f"new.npz_test_{i}.png" for i in range(5)]
     first = np.asarray(Image.open(maps / files[0]))
     assert first.shape == (8, 8) and first.min() == 0 and first.max() == 255
-    # the PNG is the detector's own map, stretched within the image
+    # the PNG is the detector's delivered map, stretched within the image
     _, detector = load_scoring_model(run_id)
     levels = detector.levels - 1  # the inputs were put on the model's level grid
     grid = np.round(images[:1, None] * levels) / levels
-    raw = anomaly_maps(detector, torch.from_numpy(grid.astype(np.float32)))[0]
+    raw = delivered_maps(detector, torch.from_numpy(grid.astype(np.float32)))[0]
     ranks = np.argsort(raw.ravel(), kind="stable")
     assert np.all(np.diff(first.ravel()[ranks].astype(int)) >= 0)
     # a NIfTI volume: its map has the volume's shape and affine

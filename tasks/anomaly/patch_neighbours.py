@@ -1,0 +1,115 @@
+"""A map of where an image is unusual that needs no network: each pixel's patch against the
+patches of normal images at (nearly) the same place.
+
+For every pixel, the ``patch`` x ``patch`` neighbourhood around it (edges reflected) is compared
+with the neighbourhoods of the reference normal images at the same position, shifted by up to
+``shift`` pixels either way; the map is the Euclidean distance to the nearest of them. This is the
+nearest-neighbour form of a density estimate over local patches, conditioned on position, so it
+suits images that are roughly aligned (scans, fundus photographs, centred digits): a region that
+no normal image shows at that place stands out, while structure that every normal image has
+there (ribs, vessels, edges) does not. The whole-image difference
+:func:`tasks.anomaly.maps.nearest_normal_maps` is its one-patch special case.
+
+Settings (5x5 patches, one-pixel shifts, at most 1,000 references) are fixed in advance; they
+were tried on synthetic local anomalies of PneumoniaMNIST's and RetinaMNIST's normal validation
+images (``benchmarks/results/anomaly.md``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+#: neighbourhood side in pixels, shift either way in pixels, most reference images kept
+PATCH, SHIFT, MAX_REFERENCES = 5, 1, 1000
+#: float32 elements of one block of distances (about 128 MB): bounds the memory per step
+_BLOCK = 2**25
+
+
+def _patches(images: Tensor, patch: int) -> Tensor:
+    """``(N, C * patch**2, H, W)``: each pixel's neighbourhood, edges reflected."""
+    n, _, h, w = images.shape
+    pad = patch // 2
+    mode = "reflect" if pad < min(h, w) else "replicate"
+    padded = F.pad(images.float(), (pad, pad, pad, pad), mode=mode)
+    return F.unfold(padded, patch).reshape(n, -1, h, w)
+
+
+@dataclass(frozen=True)
+class PatchNeighbours:
+    """Normal reference images and the patch comparison above.
+
+    Attributes:
+        references: ``(M, C, H, W)`` float32 normal images in [0, 1].
+        patch: neighbourhood side (odd).
+        shift: largest shift, in pixels, between a patch and the references' it is compared with.
+    """
+
+    references: Tensor
+    patch: int = PATCH
+    shift: int = SHIFT
+
+    def __post_init__(self) -> None:
+        if self.references.ndim != 4 or len(self.references) == 0:
+            raise ValueError(
+                f"references must be (M, C, H, W) with M >= 1, got {tuple(self.references.shape)}"
+            )
+        if self.patch < 1 or self.patch % 2 == 0 or self.shift < 0:
+            raise ValueError(
+                f"patch must be odd and positive and shift >= 0, got {self.patch}, {self.shift}"
+            )
+
+    @classmethod
+    def fit(
+        cls, normals: Tensor, seed: int, max_references: int = MAX_REFERENCES
+    ) -> PatchNeighbours:
+        """Keep up to ``max_references`` of ``normals`` (a seeded draw where there are more)."""
+        keep = torch.arange(len(normals))
+        if len(normals) > max_references:
+            g = torch.Generator().manual_seed(seed)
+            keep = torch.randperm(len(normals), generator=g)[:max_references].sort().values
+        return cls(normals[keep].float().contiguous())
+
+    def maps(self, images: Tensor) -> np.ndarray:
+        """``(N, H, W)`` float64: each pixel's distance to its nearest reference patch."""
+        if images.shape[1:] != self.references.shape[1:]:
+            raise ValueError(
+                f"images {tuple(images.shape[1:])} do not match the references "
+                f"{tuple(self.references.shape[1:])}"
+            )
+        n, _, h, w = images.shape
+        s = self.shift
+        refs = _patches(self.references, self.patch)
+        m, d = refs.shape[:2]
+        refs = F.pad(refs, (s, s, s, s), mode="replicate")
+        offsets = list(itertools.product(range(2 * s + 1), repeat=2))
+        per_block = max(1, _BLOCK // max(1, m * h * w))  # query images per block
+        out = []
+        for start in range(0, n, per_block):
+            block = images[start : start + per_block]
+            q = _patches(block, self.patch).reshape(len(block), d, h * w).permute(2, 0, 1)
+            q_sq = q.pow(2).sum(-1, keepdim=True)  # (L, n, 1)
+            best = torch.full((h * w, len(block)), float("inf"))
+            for dy, dx in offsets:  # the references moved by (dy - s, dx - s): (L, D, M)
+                r = refs[:, :, dy : dy + h, dx : dx + w].reshape(m, d, h * w).permute(2, 1, 0)
+                r_sq = r.pow(2).sum(1, keepdim=True)
+                dist = torch.baddbmm(q_sq + r_sq, q, r, alpha=-2.0)  # (L, n, M)
+                best = torch.minimum(best, dist.amin(-1))
+            out.append(best.clamp_min(0).sqrt().T.reshape(-1, h, w))
+        return torch.cat(out).double().numpy() if out else np.empty((0, h, w))
+
+    def save(self, path: str | Path) -> Path:
+        """The references as an ``.npy`` file (the settings travel in the detector's state)."""
+        path = Path(path)
+        np.save(path, self.references.numpy())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, patch: int = PATCH, shift: int = SHIFT) -> PatchNeighbours:
+        return cls(torch.from_numpy(np.load(path)), patch, shift)

@@ -197,6 +197,11 @@ def run_all(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
                         "model_map_pixel_auroc": run.data.metrics.get(
                             "map_model_pixel_auroc", np.nan
                         ),
+                        **{  # the delivered map per synthetic corruption
+                            k.removeprefix("map_"): v
+                            for k, v in run.data.metrics.items()
+                            if k.startswith("map_pixel_auroc.")
+                        },
                     }
                 )
                 full = pd.read_csv(

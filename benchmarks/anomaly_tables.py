@@ -295,6 +295,7 @@ def map_summary(maps: pd.DataFrame) -> pd.DataFrame:
                 if "model_map_pixel_auroc" in maps
                 else {}
             ),
+            **{c: (c, "mean") for c in maps.columns if c.startswith("pixel_auroc.")},
         )
         .reset_index()
     )

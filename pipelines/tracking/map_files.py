@@ -2,9 +2,9 @@
 
 One file per input image: a PNG for images, npz rows and DICOM slices (the map stretched to
 0-255 within the image, brighter = more anomalous), and for a NIfTI input one NIfTI volume of the
-raw map values in the input's own geometry (every slice's map resized back to the slice's size,
-stacked along the last axis, with the input's affine). The folder is filled under a temporary
-name and renamed at the end, so a failed run leaves no half-written maps.
+delivered map's values, unstretched, in the input's own geometry (every slice's map resized back
+to the slice's size, stacked along the last axis, with the input's affine). The folder is filled
+under a temporary name and renamed at the end, so a failed run leaves no half-written maps.
 """
 
 from __future__ import annotations

@@ -158,6 +158,12 @@ def judge_maps(
         map_baseline_pixel_auroc=pixel_auroc(reference, masks),
         map_baseline_pro=pro_score(reference, masks),
     )
+    kinds = np.asarray(local.kinds)
+    for corruption in LOCAL:  # which corruptions the delivered map sees, and which it misses
+        mine = kinds == corruption
+        if mine.any() and masks[mine].any():
+            auroc = pixel_auroc(maps[mine], masks[mine])
+            result.metrics[f"map_pixel_auroc.{corruption}"] = auroc
     if not table.empty:
         table = _candidates_on_test(mapping, data, table, local.images, masks)
         result.metrics["map_selection_pixel_auroc"] = float(table["selection_pixel_auroc"].max())

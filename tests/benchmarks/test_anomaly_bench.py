@@ -174,11 +174,13 @@ def test_the_maps_table_puts_the_model_free_reference_beside_each_map_kind():
             "baseline_pro": [0.3, 0.5, 0.35],
             "model_map_pixel_auroc": [0.5, 0.7, 0.5],
             "selection_pixel_auroc": [0.65, 0.85, 0.6],
+            "pixel_auroc.local-blur": [0.4, 0.6, 0.5],
         }
     )
     table = map_summary(runs).set_index("map_kind")
     assert table.loc["layout", "model_map_pixel_auroc"] == pytest.approx(0.6)
     assert table.loc["layout", "selection_pixel_auroc"] == pytest.approx(0.75)
+    assert table.loc["layout", "pixel_auroc.local-blur"] == pytest.approx(0.5)
     assert table.loc["layout", "runs"] == 2
     assert table.loc["layout", "pixel_auroc"] == pytest.approx(0.7)
     assert table.loc["layout", "nearest_normal_pixel_auroc"] == pytest.approx(0.8)

@@ -337,6 +337,9 @@ def test_the_delivered_detector_draws_maps_judged_on_known_masks(finished_run):
         best["selection_pixel_auroc"]
     )
     assert table["test_pixel_auroc"].between(0, 1).all()
+    # and per synthetic corruption: each local kind is scored on its own images
+    per_kind = [k for k in parent.data.metrics if k.startswith("map_pixel_auroc.")]
+    assert "map_pixel_auroc.local-noise" in per_kind and len(per_kind) == 6
     assert 0.0 <= parent.data.metrics["map_pro"] <= 1.0
     # how good the maps are is measured by the bench; a 3-epoch flow on 8x8 digits maps poorly
     assert 0.0 <= parent.data.metrics["map_pixel_auroc"] <= 1.0

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmarks.transfer_bench import choice_table, cross_table, diagnosis_table, gap_closed
+from benchmarks.transfer_bench import (
+    choice_table,
+    cross_table,
+    diagnosis_table,
+    gap_closed,
+    per_set_choice_table,
+)
 
 
 def _rows(dataset: str, generator: str, gen: float, val_gen: float) -> pd.DataFrame:
@@ -73,3 +79,17 @@ def test_the_recipe_is_chosen_on_validation_not_on_test():
     assert vae["val_gap_closed"] == pytest.approx((0.15 / 0.19 + 0.10 / 0.19) / 2)
     assert vae["worst_val_gap_closed"] == pytest.approx(0.10 / 0.19)
     assert table.iloc[1]["test_gap_closed"] > vae["test_gap_closed"]
+
+
+def test_the_per_set_choice_reads_validation_and_reports_test_against_the_warps():
+    # the generator wins on validation (0.85 vs 0.80) but loses on test (0.84 vs 0.85)
+    loses = per_set_choice_table(_rows("usps", "vae", 0.84, 0.85)).iloc[0]
+    assert loses["chosen"] == "gen 3" and loses["chosen accuracy"] == "0.850"  # + seed shifts
+    assert loses["chosen - warps"].startswith("-0.010 [-0.010, -0.010]")
+    # validation prefers the warps: they are what is delivered, at no gain
+    keeps = per_set_choice_table(_rows("retina", "vae", 0.95, 0.75)).iloc[0]
+    assert keeps["chosen"] == "warps 3" and keeps["chosen accuracy"] == "0.860"
+    assert keeps["chosen closed"] == "0.56" and keeps["chosen - warps"].startswith("+0.000")
+    # a tie on validation keeps the warps
+    tie = per_set_choice_table(_rows("pneu", "vae", 0.95, 0.80)).iloc[0]
+    assert tie["chosen"] == "warps 3"

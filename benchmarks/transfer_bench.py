@@ -48,6 +48,7 @@ from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
 from pipelines.spec.loading import load_spec
 from tasks.stats import interval_text, mean_ci
+from tasks.transfer.choice import CHOOSABLE, validation_picks
 
 RESULTS = Path(__file__).parent / "results"
 #: generator -> its ``model`` section (every other setting is the spec's)
@@ -175,49 +176,37 @@ def choice_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).sort_values("val_gap_closed", ascending=False)
 
 
-#: what a per-data-set choice picks among: the baseline and the generative arms
-CHOOSABLE = ("warps", "generator-and-warps", "generator")
-
-
 def per_set_choice_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """The recipe that chooses per data set: in each run (data set, generator, student, seed),
-    the source among :data:`CHOOSABLE` whose student has the best *validation* accuracy at the
-    largest n (the first of equals in that order, so a tie keeps the warps). Per data set,
-    generator and student: how often each source was chosen, the chosen student's test accuracy
-    and gap closed, and its paired test gain over the warps (95% t-interval over seeds)."""
+    """The recipe that chooses per data set (:mod:`tasks.transfer.choice`): in each run (data
+    set, generator, student, seed) the source whose student has the best *validation* accuracy
+    at the largest n, ties to the baselines. Per data set, generator and student: how often each
+    source was chosen, the chosen student's test accuracy and gap closed, and its paired test
+    gain over the warps (95% t-interval over seeds)."""
     out = []
     random = rows[rows["mode"] == "random"]
-    for (dataset, generator, student), group in random.groupby(
-        ["dataset", "generator", "student"], sort=False
-    ):
-        top = group[(group["n"] == group["n"].max()) & group["source"].isin(CHOOSABLE)]
-        if "warps" not in set(top["source"]):
+    for (dataset, generator), group in random.groupby(["dataset", "generator"], sort=False):
+        picks = validation_picks(group)
+        if picks.empty:
             continue
-        chosen, gains, picks = [], [], []
-        for _, run in top.groupby("seed", sort=True):
-            by_source = run.set_index("source")
-            order = [c for c in CHOOSABLE if c in by_source.index]
-            pick = max(order, key=lambda c: (by_source.loc[c, "val_accuracy"], -order.index(c)))
-            picks.append(pick)
-            chosen.append(by_source.loc[pick, "accuracy"])
-            gains.append(by_source.loc[pick, "accuracy"] - by_source.loc["warps", "accuracy"])
-        real = group[group["n"] == 0]["accuracy"].mean()
-        teacher = top["teacher_accuracy"].mean()
-        accuracy = float(pd.Series(chosen).mean())
-        out.append(
-            {
-                "data": dataset,
-                "generator": generator,
-                "student": student,
-                "seeds": len(picks),
-                "chosen": ", ".join(
-                    f"{SHORT[c]} {picks.count(c)}" for c in CHOOSABLE if c in picks
-                ),
-                "chosen accuracy": f"{accuracy:.3f}",
-                "chosen closed": f"{(accuracy - real) / (teacher - real):.2f}",
-                "chosen - warps": _interval(pd.Series(gains)),
-            }
-        )
+        for student, chosen in picks.groupby("student", sort=False):
+            real = group[(group["n"] == 0) & (group["student"] == student)]["accuracy"].mean()
+            teacher = group["teacher_accuracy"].mean()
+            accuracy = float(chosen["accuracy"].mean())
+            counts = chosen["source"].value_counts()
+            out.append(
+                {
+                    "data": dataset,
+                    "generator": generator,
+                    "student": student,
+                    "seeds": len(chosen),
+                    "chosen": ", ".join(
+                        f"{SHORT[c]} {counts[c]}" for c in CHOOSABLE if c in counts
+                    ),
+                    "chosen accuracy": f"{accuracy:.3f}",
+                    "chosen closed": f"{(accuracy - real) / (teacher - real):.2f}",
+                    "chosen - warps": _interval(chosen["accuracy"] - chosen["warps_accuracy"]),
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -323,9 +312,9 @@ def _save(
         "Validation split (what choices are made on):",
         "What the recipe is chosen on: validation gap closed, mean and worst over the data sets "
         "(test for the record):",
-        "A recipe that chooses per data set, on validation, among the warps, the mixed source "
-        "and the generator alone (test accuracy of the chosen student; gain over the warps with "
-        "its 95% t-interval over seeds):",
+        "A recipe that chooses per data set, on validation, among the warps, mixup, the mixed "
+        "source and the generator alone (test accuracy of the chosen student; gain over the "
+        "warps with its 95% t-interval over seeds):",
         "What each source carries (teacher's confidence, label entropy in bits, k-NN precision "
         "and recall against real training images in the teacher's features):",
         "Time of each run (seconds):",

@@ -31,7 +31,8 @@ from tasks.inputs import TaskInputs
 from tasks.latent_sampling import latent_mixture_sampler
 from tasks.plots import ci_curves
 from tasks.result import TaskResult
-from tasks.stats import mean_ci
+from tasks.stats import interval_text, mean_ci
+from tasks.transfer.choice import chosen_summary, validation_picks
 from tasks.transfer.sources import diagnose, mixed_pairs, pool_draws, warped_copies
 from tasks.transfer.spec import TransferSpec
 from tasks.transfer.students import Student, make_student
@@ -413,9 +414,20 @@ def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
     for _, r in gains.iterrows():
         key = f"{r['student']}.{r['mode']}.n{r['n']}"
         result.metrics[f"gain_over_{r['baseline']}.{key}"] = float(r["gain"])
+    chosen = chosen_summary(validation_picks(rows))
+    for _, r in chosen.iterrows():
+        key = f"{r['student']}.{r['mode']}"
+        result.metrics[f"chosen.acc.{key}"] = float(r["accuracy"])
+        line = f"validation chooses {r['chosen']} (seeds) for {key}: test {r['accuracy']:.3f}"
+        if "gain_over_warps" in r and pd.notna(r["gain_over_warps"]):
+            result.metrics[f"chosen.gain_over_warps.{key}"] = float(r["gain_over_warps"])
+            gain = interval_text(r["gain_over_warps"], r["gain_ci_low"], r["gain_ci_high"])
+            line += f", over the warps {gain}"
+        log(line)
     result.tables.update(
-        rows=rows, results=summary, confused_pair=pair_table(rows), sources=sources, gains=gains
-    )
+        rows=rows, results=summary, confused_pair=pair_table(rows), sources=sources, gains=gains,
+        chosen=chosen,
+    )  # fmt: skip
     result.figure("accuracy_vs_n", curves_figure(summary, teacher_acc))
     result.table = summary
     return result

@@ -44,6 +44,17 @@ def test_transfer_run_logs_curves_table_and_metrics(mlflow_store, capsys):
     assert set(pair["n"]) == {0, 40}
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/accuracy_vs_n.png" in plots
+    # the delivered source is chosen per seed on validation: its test accuracy is the chosen rows'
+    chosen = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/chosen.csv"))
+    assert len(chosen) == 2 * 3  # students x modes
+    rows = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/rows.csv"))
+    top = rows[(rows["n"] == 40) & (rows["student"] == "svc") & (rows["mode"] == "random")]
+    svc = chosen[(chosen["student"] == "svc") & (chosen["mode"] == "random")].iloc[0]
+    per_seed = [g[g["val_accuracy"] == g["val_accuracy"].max()] for _, g in top.groupby("seed")]
+    if all(len(best) == 1 for best in per_seed):  # no tie: each seed's top row is its choice
+        expected = sum(float(best["accuracy"].iloc[0]) for best in per_seed) / len(per_seed)
+        assert svc["accuracy"] == pytest.approx(expected)
+    assert metrics["chosen.acc.svc.random"] == pytest.approx(svc["accuracy"])
 
 
 def test_bad_transfer_specs_are_refused(mlflow_store, capsys):

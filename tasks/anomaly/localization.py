@@ -13,12 +13,11 @@ standardized on all of them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor
 
 from genmodels.errors import CapabilityError
 from tasks.anomaly.corruptions import LOCAL, corrupt
@@ -50,24 +49,33 @@ def _candidate_kinds(detector: Detector, log: Callable[[str], None]) -> list[str
         return ["patch-nn"]
 
 
-def _settings(kind: str, normal_maps: np.ndarray) -> list[MapSetting]:
-    return [
-        MapSetting.fit(kind, sigma, normal_maps if standardize else None)
-        for sigma in SIGMAS
-        for standardize in (False, True)
-    ]
+@dataclass(frozen=True)
+class MapChoice:
+    """What :func:`choose_map` decided.
+
+    Attributes:
+        detector: the detector carrying the chosen map setting (and its references for a
+            ``patch-nn`` map).
+        table: one row per candidate with ``selection_pixel_auroc``; empty when nothing was
+            chosen.
+        candidates: the candidates in the table's order, each as it would be delivered
+            (standardized on all normal validation images).
+        mapping: the detector holding the patch references too, to draw any candidate kind.
+    """
+
+    detector: Detector
+    table: pd.DataFrame
+    candidates: list[MapSetting]
+    mapping: Detector
 
 
 def choose_map(
-    detector: Detector, data: OneClassSplit, seed: int, log: Callable[[str], None],
-    patches: PatchNeighbours | None = None,
-) -> tuple[Detector, pd.DataFrame]:  # fmt: skip
-    """``detector`` carrying the map setting with the highest pixel AUROC on synthetic local
-    anomalies of normal validation images, and one row per candidate (``selection_pixel_auroc``).
-    With fewer than :data:`MIN_VALIDATION` validation images it keeps its model's own map, raw
-    (or the patch-neighbour map where the model has none). ``patches``: the references of the
-    patch-neighbour map (default: drawn from the normal training images)."""
-    patches = patches or PatchNeighbours.fit(data.train.images, seed)
+    detector: Detector, data: OneClassSplit, seed: int, log: Callable[[str], None]
+) -> MapChoice:
+    """The map setting with the highest pixel AUROC on synthetic local anomalies of normal
+    validation images. With fewer than :data:`MIN_VALIDATION` validation images the detector
+    keeps its model's own map, raw (or the patch-neighbour map where the model has none)."""
+    patches = PatchNeighbours.fit(data.train.images, seed)
     mapping = replace(detector, patches=patches)
     kinds = _candidate_kinds(detector, log)
     val = data.val.images
@@ -77,58 +85,41 @@ def choose_map(
             f"{kinds[0]}, raw, not chosen"
         )
         chosen = MapSetting(kinds[0])
-        return _carrying(detector, chosen, patches), pd.DataFrame()
-    order = torch.randperm(len(val), generator=torch.Generator().manual_seed(seed + 5))
-    stats, held = val[order[: len(val) // 2]], val[order[len(val) // 2 :]]
-    local = corrupt(held, data.train.images, data.train.levels, seed + 7, kinds=LOCAL)
+        return MapChoice(_carrying(detector, chosen, patches), pd.DataFrame(), [], mapping)
+    order = torch.randperm(len(val), generator=torch.Generator().manual_seed(seed + 5)).numpy()
+    stats, held = order[: len(val) // 2], order[len(val) // 2 :]
+    local = corrupt(val[held], data.train.images, data.train.levels, seed + 7, kinds=LOCAL)
     masks = local.masks[:, 0].numpy()
     rows, candidates = [], []
     for kind in kinds:
+        normal = anomaly_maps(mapping, val, kind)  # every normal validation image, once
         raw = anomaly_maps(mapping, local.images, kind)
-        for setting in _settings(kind, anomaly_maps(mapping, stats, kind)):
-            candidates.append(setting)
-            rows.append(
-                {
-                    "map_kind": kind,
-                    "sigma": setting.sigma,
-                    "standardized": setting.standardized,
-                    "selection_pixel_auroc": pixel_auroc(setting(raw), masks),
-                }
-            )
+        for sigma in SIGMAS:
+            for standardize in (False, True):
+                trial = MapSetting.fit(kind, sigma, normal[stats] if standardize else None)
+                rows.append(
+                    {
+                        "map_kind": kind,
+                        "sigma": sigma,
+                        "standardized": standardize,
+                        "selection_pixel_auroc": pixel_auroc(trial(raw), masks),
+                    }
+                )
+                candidates.append(MapSetting.fit(kind, sigma, normal if standardize else None))
     table = pd.DataFrame(rows)
-    best = candidates[int(table["selection_pixel_auroc"].to_numpy().argmax())]
-    normal = anomaly_maps(mapping, val, best.kind) if best.standardized else None
-    chosen = MapSetting.fit(best.kind, best.sigma, normal)
+    chosen = candidates[int(table["selection_pixel_auroc"].to_numpy().argmax())]
     log(
         f"anomaly map: {chosen.describe()} (pixel AUROC "
         f"{table['selection_pixel_auroc'].max():.3f} on {len(held)} synthetic local anomalies of "
         f"normal validation images; {len(table)} candidates)"
     )
-    return _carrying(detector, chosen, patches), table
+    return MapChoice(_carrying(detector, chosen, patches), table, candidates, mapping)
 
 
 def _carrying(detector: Detector, setting: MapSetting, patches: PatchNeighbours) -> Detector:
     return replace(
         detector, map_setting=setting, patches=patches if setting.kind == "patch-nn" else None
     )
-
-
-def _candidates_on_test(
-    mapping: Detector, data: OneClassSplit, table: pd.DataFrame, images: Tensor, masks: np.ndarray
-) -> pd.DataFrame:
-    """Every candidate's test pixel AUROC, for the record (the choice was made before)."""
-    scores = []
-    for kind, group in table.groupby("map_kind", sort=False):
-        raw = anomaly_maps(mapping, images, str(kind))
-        normal = anomaly_maps(mapping, data.val.images, str(kind))
-        for _, row in group.iterrows():
-            setting = MapSetting.fit(
-                str(kind), row["sigma"], normal if row["standardized"] else None
-            )
-            scores.append((row.name, pixel_auroc(setting(raw), masks)))
-    out = table.copy()
-    out["test_pixel_auroc"] = pd.Series(dict(scores))
-    return out
 
 
 def judge_maps(
@@ -139,9 +130,8 @@ def judge_maps(
     PRO on synthetic local anomalies made from the normal test images, beside the model's own
     raw map and the nearest-normal difference, and a grid of maps of the most anomalous test
     images. Returns the detector carrying its map setting."""
-    patches = PatchNeighbours.fit(data.train.images, seed)
-    mapping = replace(detector, patches=patches)
-    detector, table = choose_map(detector, data, seed, log, patches)
+    choice = choose_map(detector, data, seed, log)
+    detector = choice.detector
     setting = detector.map_setting
     assert setting is not None
     normal_test = data.test.images[~torch.from_numpy(data.test_is_anomaly)]
@@ -158,19 +148,25 @@ def judge_maps(
         map_baseline_pixel_auroc=pixel_auroc(reference, masks),
         map_baseline_pro=pro_score(reference, masks),
     )
-    kinds = np.asarray(local.kinds)
+    corruptions = np.asarray(local.kinds)
     for corruption in LOCAL:  # which corruptions the delivered map sees, and which it misses
-        mine = kinds == corruption
+        mine = corruptions == corruption
         if mine.any() and masks[mine].any():
             auroc = pixel_auroc(maps[mine], masks[mine])
             result.metrics[f"map_pixel_auroc.{corruption}"] = auroc
-    if not table.empty:
-        table = _candidates_on_test(mapping, data, table, local.images, masks)
+    if not choice.table.empty:  # every candidate on test, for the record (chosen before)
+        drawn = dict.fromkeys(c.kind for c in choice.candidates)  # each kind's maps once
+        raw = {kind: anomaly_maps(choice.mapping, local.images, kind) for kind in drawn}
+        table = choice.table.assign(
+            test_pixel_auroc=[pixel_auroc(c(raw[c.kind]), masks) for c in choice.candidates]
+        )
         result.metrics["map_selection_pixel_auroc"] = float(table["selection_pixel_auroc"].max())
-        model_raw = table[(table["map_kind"] != "patch-nn") & (table["sigma"] == 0)]
-        model_raw = model_raw[~model_raw["standardized"].astype(bool)]
-        if not model_raw.empty:  # the model's own map as it came, for comparison
-            result.metrics["map_model_pixel_auroc"] = float(model_raw["test_pixel_auroc"].iloc[0])
+        as_drawn = [  # the model's own map as it came, for comparison
+            i for i, c in enumerate(choice.candidates)
+            if c.kind != "patch-nn" and c.sigma == 0 and not c.standardized
+        ]  # fmt: skip
+        if as_drawn:
+            result.metrics["map_model_pixel_auroc"] = float(table["test_pixel_auroc"][as_drawn[0]])
         result.tables["map_candidates"] = table
     m = result.metrics
     log(

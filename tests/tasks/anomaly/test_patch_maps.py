@@ -125,7 +125,8 @@ def test_the_map_is_chosen_on_validation_anomalies_and_travels_with_the_detector
     model = get_model_class("gmm")((1, 10, 10), 17, n_components=1)
     model.fit_closed_form(data.train.images, torch.Generator().manual_seed(0))
     detector = Detector(model, make_score("bpd"), THRESHOLD)
-    chosen, table = choose_map(detector, data, seed=0, log=lambda _: None)
+    choice = choose_map(detector, data, seed=0, log=lambda _: None)
+    chosen, table = choice.detector, choice.table
     assert len(table) == 2 * 2 * len(SIGMAS)
     assert set(table["map_kind"]) == {"gradient", "patch-nn"}
     best = table.loc[table["selection_pixel_auroc"].idxmax()]
@@ -150,6 +151,7 @@ def test_too_few_validation_images_keep_the_model_map_raw():
     model = get_model_class("gmm")((1, 10, 10), 17, n_components=1)
     model.fit_closed_form(data.train.images, torch.Generator().manual_seed(0))
     lines: list[str] = []
-    chosen, table = choose_map(Detector(model, make_score("bpd"), THRESHOLD), data, 0, lines.append)
+    choice = choose_map(Detector(model, make_score("bpd"), THRESHOLD), data, 0, lines.append)
+    chosen, table = choice.detector, choice.table
     assert table.empty and chosen.map_setting == MapSetting("gradient")
     assert "not chosen" in lines[0]

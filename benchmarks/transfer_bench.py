@@ -48,7 +48,7 @@ from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
 from pipelines.spec.loading import load_spec
 from tasks.stats import interval_text, mean_ci
-from tasks.transfer.choice import CHOOSABLE, validation_picks
+from tasks.transfer.choice import chosen_summary, validation_picks
 
 RESULTS = Path(__file__).parent / "results"
 #: generator -> its ``model`` section (every other setting is the spec's)
@@ -188,23 +188,23 @@ def per_set_choice_table(rows: pd.DataFrame) -> pd.DataFrame:
         picks = validation_picks(group)
         if picks.empty:
             continue
-        for student, chosen in picks.groupby("student", sort=False):
-            real = group[(group["n"] == 0) & (group["student"] == student)]["accuracy"].mean()
-            teacher = group["teacher_accuracy"].mean()
-            accuracy = float(chosen["accuracy"].mean())
-            counts = chosen["source"].value_counts()
+        for _, r in chosen_summary(picks).iterrows():
+            real = group[(group["n"] == 0) & (group["student"] == r["student"])]["accuracy"]
+            gap = group["teacher_accuracy"].mean() - real.mean()
             out.append(
                 {
                     "data": dataset,
                     "generator": generator,
-                    "student": student,
-                    "seeds": len(chosen),
-                    "chosen": ", ".join(
-                        f"{SHORT[c]} {counts[c]}" for c in CHOOSABLE if c in counts
+                    "student": r["student"],
+                    "seeds": r["seeds"],
+                    "chosen": r["chosen"],
+                    "chosen accuracy": f"{r['accuracy']:.3f}",
+                    "chosen closed": f"{(r['accuracy'] - real.mean()) / gap:.2f}",
+                    "chosen - warps": (
+                        interval_text(r["gain_over_warps"], r["gain_ci_low"], r["gain_ci_high"])
+                        if pd.notna(r.get("gain_over_warps"))
+                        else "-"  # the warps did not run
                     ),
-                    "chosen accuracy": f"{accuracy:.3f}",
-                    "chosen closed": f"{(accuracy - real) / (teacher - real):.2f}",
-                    "chosen - warps": _interval(chosen["accuracy"] - chosen["warps_accuracy"]),
                 }
             )
     return pd.DataFrame(out)

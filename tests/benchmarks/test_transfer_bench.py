@@ -84,7 +84,7 @@ def test_the_recipe_is_chosen_on_validation_not_on_test():
 def test_the_per_set_choice_reads_validation_and_reports_test_against_the_warps():
     # the generator wins on validation (0.85 vs 0.80) but loses on test (0.84 vs 0.85)
     loses = per_set_choice_table(_rows("usps", "vae", 0.84, 0.85)).iloc[0]
-    assert loses["chosen"] == "gen 3" and loses["chosen accuracy"] == "0.850"  # + seed shifts
+    assert loses["chosen"] == "generator 3" and loses["chosen accuracy"] == "0.850"  # + seed shifts
     assert loses["chosen - warps"].startswith("-0.010 [-0.010, -0.010]")
     # validation prefers the warps: they are what is delivered, at no gain
     keeps = per_set_choice_table(_rows("retina", "vae", 0.95, 0.75)).iloc[0]

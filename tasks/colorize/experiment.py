@@ -34,9 +34,9 @@ from tasks.colorize.chroma_flow import (
     calibrate_temperature,
     check_image_size,
     conditional_bytes,
+    fit_conditional,
     load_conditional,
     sample_conditional,
-    train_conditional,
 )
 from tasks.colorize.color import compose, luma, polygon_centroid
 from tasks.colorize.comparison import (
@@ -64,7 +64,7 @@ from tasks.colorize.metrics import (
 )
 from tasks.colorize.posterior import chroma_coverage, energy_score, uniform_truth_bpd
 from tasks.colorize.priors import REQUIREMENT, MeanChromaPrior, ModelPrior, Prior
-from tasks.colorize.regressor import regress_colorize, train_regressor
+from tasks.colorize.regressor import ChromaRegressor, regress_colorize, train_regressor
 from tasks.colorize.spec import ColorizeSpec
 from tasks.inputs import TaskInputs
 from tasks.result import TaskResult
@@ -272,6 +272,12 @@ def run_colorize(
     outputs: dict[str, ArmOutput] = {}
     flow: ChromaFlowModule | None = None
     calibration: pd.DataFrame | None = None
+    # the regressor arm's network; a residual flow trained here takes it as its forecast (and
+    # trains it, if the regressor arm has not run yet), so it is trained once per run
+    regressor: ChromaRegressor | None = None
+    shared_width = config.conditional.residual is not False and (
+        config.conditional.mean_width == config.regressor.width
+    )
     for arm in config.arms:
         generator = torch.Generator().manual_seed(seed)
         t0 = time.perf_counter()
@@ -293,19 +299,28 @@ def run_colorize(
             estimate, samples, map_rgb = _posterior_arm(ModelPrior(model), gray, config, generator)
         elif arm == "conditional":
             flow = conditional
-            if flow is None:
-                flow = train_conditional(train_rgb, val_rgb, config.conditional, seed)
-            if config.conditional.temperature == "calibrate":  # on validation images only
+            if flow is None:  # train it (both forms, if it is to choose), calibrate, keep one
+                if shared_width and regressor is None:
+                    regressor = train_regressor(train_rgb, val_rgb, config.regressor, seed).net
+                mean = regressor if shared_width else config.regressor
+                flow, calibration = fit_conditional(
+                    train_rgb, val_rgb, config.conditional, seed, mean=mean
+                )
+                form = "residual" if flow.config.residual else "plain"
+                log(f"conditional flow: {form} (residual: {config.conditional.residual})")
+            elif config.conditional.temperature == "calibrate":  # on validation images only
                 calibration = calibrate_temperature(
                     flow, val_rgb, torch.Generator().manual_seed(seed)
                 )
+            if config.conditional.temperature == "calibrate":
                 log(
                     f"conditional temperatures, calibrated on validation: draws "
                     f"{flow.temperature:g}, estimate {flow.estimate_temperature:g}"
                 )
             estimate, samples, truth_bpd = _conditional_arm(flow, test_rgb, config, generator)
         else:
-            regressor = train_regressor(train_rgb, val_rgb, config.regressor, seed)
+            if regressor is None:
+                regressor = train_regressor(train_rgb, val_rgb, config.regressor, seed).net
             estimate = regress_colorize(regressor, gray)
         seconds = time.perf_counter() - t0
         outputs[arm] = ArmOutput(arm, estimate.detach(), samples, seconds, map_rgb, truth_bpd)
@@ -390,6 +405,8 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
         result.figure("colorization", colorization_grid(colorized, spec.grid_images))
     if colorized.conditional is not None:  # for `priorworks colorize --model runs:/<run>`
         result.files[CONDITIONAL_ARTIFACT] = conditional_bytes(colorized.conditional)
+        form = "residual" if colorized.conditional.config.residual else "plain"
+        result.params["conditional_form"] = form
         result.metrics["conditional_temperature"] = colorized.conditional.temperature
         result.metrics["conditional_estimate_temperature"] = (
             colorized.conditional.estimate_temperature

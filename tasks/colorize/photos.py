@@ -92,7 +92,7 @@ def colorize_photo(
     flow = resized_flow(module, (padded.shape[2], padded.shape[3]))
 
     def draw(temperature: float) -> Tensor:
-        chroma = flow.net.sample(padded, temperature, generator) - 0.5
+        chroma = flow.sample_chroma(padded, temperature, generator)
         chroma = chroma[:, :, : work[0], : work[1]]
         if work != size:
             chroma = F.interpolate(chroma, size, mode="bilinear", align_corners=False)

@@ -87,11 +87,11 @@ def train_regressor(
 
 
 @torch.no_grad()
-def regress_colorize(module: RegressorModule, gray: Tensor, batch_size: int = 256) -> Tensor:
+def regress_colorize(net: ChromaRegressor, gray: Tensor, batch_size: int = 256) -> Tensor:
     """Colour images ``(B, 3, H, W)`` whose luma is exactly ``gray``."""
-    module.eval()
+    net.eval()
     parts = [
-        compose(gray[i : i + batch_size], module.net(gray[i : i + batch_size]))
+        compose(gray[i : i + batch_size], net(gray[i : i + batch_size]))
         for i in range(0, len(gray), batch_size)
     ]
     return torch.cat(parts)

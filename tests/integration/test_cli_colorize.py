@@ -184,7 +184,8 @@ def test_conditional_weights_of_another_architecture_are_refused_by_name(
 ):
     from tasks.colorize.chroma_flow import ChromaFlowModule, ConditionalSpec, save_conditional
 
-    other = ChromaFlowModule((16, 16), ConditionalSpec(hidden_channels=6, context_channels=4))
+    wider = ConditionalSpec(hidden_channels=6, context_channels=4, residual=False)
+    other = ChromaFlowModule((16, 16), wider)
     weights = save_conditional(other, tmp_path / "cond.pt")
     assert main(_args(f"task.conditional.weights={weights}")) == 2
     assert "were built differently (hidden_channels: file 6, spec 4" in capsys.readouterr().err

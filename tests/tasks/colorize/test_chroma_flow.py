@@ -12,6 +12,7 @@ from tasks.colorize.chroma_flow import (
     ChromaFlowModule,
     ConditionalSpec,
     calibrate_temperature,
+    fit_conditional,
     load_conditional,
     read_conditional,
     sample_conditional,
@@ -19,6 +20,7 @@ from tasks.colorize.chroma_flow import (
     train_conditional,
 )
 from tasks.colorize.color import compose, luma, to_chroma
+from tasks.colorize.regressor import RegressorSpec
 
 BLUE = (0.15, -0.05)  # (Cb, Cr)
 SPREAD = 0.15  # bright images: Cr uniform in [-SPREAD, SPREAD], Cb 0
@@ -53,6 +55,7 @@ def trained():
         num_blocks=1,
         couplings_per_scale=3,
         context_channels=8,
+        residual=False,
     )
     return train_conditional(_world(200, 0), _world(20, 1), config, seed=0)
 
@@ -163,9 +166,112 @@ def test_the_temperature_travels_with_the_file_and_can_be_overridden(trained, tm
     assert (read.temperature, read.estimate_temperature) == (1.4, 0.8)
     forced = read_conditional(path, 0.5)  # one temperature for samples and estimate alike
     assert (forced.temperature, forced.estimate_temperature) == (0.5, 0.5)
-    assert ChromaFlowModule((8, 8), ConditionalSpec(temperature=0.7)).temperature == 0.7
-    assert ChromaFlowModule((8, 8), ConditionalSpec(temperature="calibrate")).temperature == 1.0
+    fixed = ConditionalSpec(temperature=0.7, residual=False)
+    assert ChromaFlowModule((8, 8), fixed).temperature == 0.7
+    calibrated = ConditionalSpec(temperature="calibrate", residual=False)
+    assert ChromaFlowModule((8, 8), calibrated).temperature == 1.0
     with pytest.raises(ValueError, match="temperature"):
         ConditionalSpec(temperature=-1.0)
     with pytest.raises(ValueError):
         ConditionalSpec(temperature="hot")
+
+
+@pytest.fixture(scope="module")
+def residual():
+    """A residual flow on the same world: a regressor forecast first, the flow on what it
+    misses."""
+    config = ConditionalSpec(
+        max_epochs=15, batch_size=32, patience=0, lr=3e-3, num_scales=2, hidden_channels=16,
+        num_blocks=1, couplings_per_scale=3, context_channels=8, residual=True, mean_width=8,
+    )  # fmt: skip
+    settings = RegressorSpec(max_epochs=15, patience=0, width=8)
+    return train_conditional(_world(200, 0), _world(20, 1), config, seed=0, mean=settings)
+
+
+def test_a_residual_flow_centres_its_draws_on_its_frozen_forecast(residual):
+    """The forecast learns each world's mean tint (blue when dark, no tint when bright); the
+    flow adds the spread the gray cannot settle around it, and its training leaves the
+    forecast, batch-norm statistics included, as the regressor left it."""
+    assert residual.mean_net is not None
+    assert not any(p.requires_grad for p in residual.mean_net.parameters())
+    assert all(p.requires_grad for p in residual.net.parameters())
+    dark, bright = _images(6, False, 3), _images(6, True, 4)
+    forecast = residual.mean_net.eval()(luma(dark)).mean((2, 3))
+    assert (forecast - torch.tensor(BLUE)).norm(dim=1).max() < 0.05
+    dark_draws = _mean_chroma(sample_conditional(residual, luma(dark), 10))
+    assert (dark_draws - torch.tensor(BLUE)).norm(dim=1).max() < 0.05
+    draws = sample_conditional(residual, luma(bright), 40, torch.Generator().manual_seed(0))
+    cr = to_chroma(draws.flatten(0, 1))[:, 1].view(40, 6, -1).mean(2)
+    assert cr.std(0).mean() > 0.3 * SPREAD / 3**0.5  # tints spread, not just the forecast
+    assert cr.mean().abs() < 0.5 * SPREAD
+    state = copy.deepcopy(residual.mean_net.state_dict())
+    again = train_conditional(
+        _world(40, 0), _world(10, 1), residual.config.model_copy(update={"max_epochs": 1}),
+        seed=1, mean=residual.mean_net,
+    )  # fmt: skip
+    assert again.mean_net is not None
+    for key, value in again.mean_net.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+
+def test_a_residual_flow_travels_in_its_file_with_its_forecast(residual, tmp_path):
+    path = save_conditional(residual, tmp_path / "flow.pt")
+    read = read_conditional(path)
+    assert read.config.residual and read.config.mean_width == 8
+    images = _world(3, 7)
+    with torch.no_grad():
+        assert torch.equal(
+            read.bits_per_dim(images, dequantize=False),
+            residual.bits_per_dim(images, dequantize=False),
+        )
+    plain = residual.config.model_copy(update={"residual": False})
+    with pytest.raises(ValueError, match="residual: file True, spec False"):
+        load_conditional(path, plain, (8, 8))
+    with pytest.raises(ValueError, match="residual: false"):
+        ChromaFlowModule((8, 8), plain).set_mean(residual.mean_net)
+
+
+def test_a_file_from_before_the_residual_option_reads_as_a_plain_flow(trained, tmp_path):
+    path = save_conditional(trained, tmp_path / "flow.pt")
+    saved = torch.load(path, weights_only=True)
+    for key in ("residual", "mean_width"):
+        del saved["architecture"][key]
+    torch.save(saved, path)
+    read = read_conditional(path)
+    assert not read.config.residual and read.mean_net is None
+    assert load_conditional(path, trained.config, (8, 8)).mean_net is None
+
+
+@pytest.mark.parametrize("temperature", ["calibrate", 0.8])
+def test_choose_trains_both_forms_and_keeps_the_sharper_estimate_on_validation(temperature):
+    config = ConditionalSpec(
+        max_epochs=2, batch_size=32, patience=0, hidden_channels=4, num_blocks=1,
+        couplings_per_scale=1, context_channels=4, mean_width=4, temperature=temperature,
+        temperatures=[0.0, 1.0], calibration_draws=4,
+    )  # fmt: skip
+    assert config.residual == "choose"  # the default
+    flow, grid = fit_conditional(
+        _world(40, 0), _world(10, 1), config, seed=0, mean=RegressorSpec(max_epochs=2)
+    )
+    assert set(grid["residual"]) == {False, True}
+    assert len(grid) == (4 if temperature == "calibrate" else 2)
+    if temperature != "calibrate":
+        assert (grid["temperature"] == 0.8).all()
+        assert flow.temperature == flow.estimate_temperature == 0.8
+    estimates = grid[grid["chosen_for_estimate"]].set_index("residual")["psnr_of_mean"]
+    kept = grid.loc[grid["kept"], "residual"]
+    assert kept.nunique() == 1 and bool(kept.iloc[0]) == flow.config.residual
+    assert estimates[flow.config.residual] == estimates.max()
+    assert (flow.mean_net is not None) == flow.config.residual
+
+
+def test_a_flow_is_built_and_trained_in_one_form(tmp_path, trained, residual):
+    choose = ConditionalSpec()
+    with pytest.raises(ValueError, match="not 'choose'"):
+        ChromaFlowModule((8, 8), choose)
+    with pytest.raises(ValueError, match="fit_conditional chooses"):
+        train_conditional(_world(4, 0), _world(4, 1), choose, seed=0)
+    for flow in (trained, residual):  # a spec that chooses loads either form
+        path = save_conditional(flow, tmp_path / "flow.pt")
+        either = flow.config.model_copy(update={"residual": "choose"})
+        assert load_conditional(path, either, (8, 8)).config.residual == flow.config.residual

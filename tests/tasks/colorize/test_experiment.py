@@ -10,9 +10,9 @@ from genmodels.errors import CapabilityError
 from genmodels.registry import get_model_class
 from tasks.colorize import ColorizeSpec, run_colorize
 from tasks.colorize.chroma_flow import ConditionalSpec
-from tasks.colorize.color import to_chroma
+from tasks.colorize.color import luma, to_chroma
 from tasks.colorize.metrics import colourfulness
-from tasks.colorize.regressor import RegressorSpec
+from tasks.colorize.regressor import RegressorSpec, regress_colorize
 
 FAST = dict(starts=2, map_steps=10, samples=2, langevin_steps=8, adapt_steps=4)
 
@@ -42,7 +42,7 @@ def gmm_prior(data):
 ARMS = ("uniform", "mean-chroma", "model", "regressor", "conditional")
 SMALL_CONDITIONAL = ConditionalSpec(
     max_epochs=15, batch_size=16, patience=0, lr=3e-3, hidden_channels=8, num_blocks=1,
-    couplings_per_scale=1, context_channels=4, mean_samples=2,
+    couplings_per_scale=1, context_channels=4, mean_samples=2, residual=False,
 )  # fmt: skip
 
 
@@ -112,10 +112,43 @@ def test_a_fixed_temperature_is_used_as_given(data, gmm_prior):
     config = _config(("conditional",)).model_copy(update={"conditional": fixed})
     result = run_colorize(gmm_prior, train, val, test, config, 0, log=lambda _: None)
     flow = result.conditional
-    assert result.calibration is None and flow.temperature == flow.estimate_temperature == 0.3
+    assert flow.temperature == flow.estimate_temperature == 0.3
+    # nothing calibrated: the validation grid holds that one temperature, for the record
+    assert list(result.calibration["temperature"]) == [0.3]
     # mean_samples == samples == 2 here: the estimate is the mean of exactly the reported draws
     out = result.outputs["conditional"]
     assert torch.allclose(out.estimate, out.samples.rgb.mean(0))
+
+
+@pytest.mark.parametrize("order", [("regressor", "conditional"), ("conditional", "regressor")])
+def test_a_residual_flow_and_the_regressor_arm_share_one_trained_regressor(
+    data, order, monkeypatch
+):
+    """Whichever arm runs first trains the regressor; the other reuses it: one training, the
+    regressor arm's estimate is the flow's forecast."""
+    import tasks.colorize.chroma_flow as chroma_flow
+    import tasks.colorize.experiment as experiment
+
+    calls = []
+    real = experiment.train_regressor
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_regressor", counted)
+    monkeypatch.setattr(chroma_flow, "train_regressor", counted)
+    train, val, test = data
+    residual = SMALL_CONDITIONAL.model_copy(update={"residual": True, "mean_width": 8})
+    config = _config(order).model_copy(
+        update={"conditional": residual, "regressor": RegressorSpec(max_epochs=5, width=8)}
+    )
+    result = run_colorize(None, train, val, test, config, 0, log=lambda _: None)
+    assert len(calls) == 1
+    flow = result.conditional
+    assert flow is not None and flow.mean_net is not None
+    forecast = regress_colorize(flow.mean_net, luma(test))
+    assert torch.equal(result.outputs["regressor"].estimate, forecast)
 
 
 def test_seeds_reproduce_the_numbers(data, gmm_prior):

@@ -83,6 +83,14 @@ def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, tmp_path, capsy
     assert (pooled["ci_low"] <= pooled["mean"]).all() and (
         pooled["mean"] <= pooled["ci_high"]
     ).all()
+    # both forms of the conditional flow were calibrated on validation; the one kept is logged
+    grid = pd.read_csv(
+        client.download_artifacts(run.info.run_id, "tables/temperature_calibration.csv")
+    )
+    assert set(grid["residual"]) == {False, True}
+    kept = grid.loc[grid["kept"], "residual"].unique()
+    assert len(kept) == 1
+    assert run.data.params["conditional_form"] == ("residual" if kept[0] else "plain")
     # the conditional flow is kept, and colorizes an image of another size from the run's id
     assert client.list_artifacts(run.info.run_id, "conditional")[0].path == (
         "conditional/chroma_flow.pt"

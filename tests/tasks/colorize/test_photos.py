@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tasks.colorize.chroma_flow import ChromaFlowModule, ConditionalSpec
-from tasks.colorize.color import luma
+from tasks.colorize.color import luma, to_chroma
 from tasks.colorize.photos import colorize_photo, resized_flow, working_size
 
 SMALL = ConditionalSpec(
@@ -14,10 +14,11 @@ SMALL = ConditionalSpec(
 )
 
 
-@pytest.fixture
-def flow():
+@pytest.fixture(params=[False, True], ids=["plain", "residual"])
+def flow(request):
     torch.manual_seed(0)
-    return ChromaFlowModule((8, 8), SMALL)
+    config = SMALL.model_copy(update={"residual": request.param, "mean_width": 4})
+    return ChromaFlowModule((8, 8), config)
 
 
 def test_the_working_size_keeps_the_aspect_and_never_upsamples():
@@ -45,3 +46,16 @@ def test_the_estimate_is_drawn_at_the_estimate_temperature_and_the_luma_is_kept(
     assert out.uncertainty.shape == (20, 28) and out.uncertainty.mean() > 0
     for image in (out.estimate, *out.samples):
         assert torch.allclose(luma(image.unsqueeze(0))[0], gray, atol=1e-5)
+
+
+def test_a_residual_flow_adds_its_forecast_to_every_draw_at_any_size():
+    torch.manual_seed(0)
+    flow = ChromaFlowModule((8, 8), SMALL.model_copy(update={"residual": True, "mean_width": 4}))
+    assert flow.mean_net is not None
+    with torch.no_grad():  # a forecast far from zero, so that leaving it out would show
+        flow.mean_net.net[-1].bias.copy_(torch.tensor([2.0, -2.0]))
+    gray = torch.full((1, 20, 28), 0.5)
+    flow.temperature = flow.estimate_temperature = 0.0
+    out = colorize_photo(flow, gray, samples=1, mean_samples=1, chroma_side=None)
+    chroma = to_chroma(out.estimate.unsqueeze(0)).mean((0, 2, 3))
+    assert chroma[0] > 0.1 and chroma[1] < -0.1  # Cb up, Cr down: the forecast's tint

@@ -181,10 +181,10 @@ def residual():
     """A residual flow on the same world: a regressor forecast first, the flow on what it
     misses."""
     config = ConditionalSpec(
-        max_epochs=15, batch_size=32, patience=0, lr=3e-3, num_scales=2, hidden_channels=16,
+        max_epochs=10, batch_size=32, patience=0, lr=3e-3, num_scales=2, hidden_channels=16,
         num_blocks=1, couplings_per_scale=3, context_channels=8, residual=True, mean_width=8,
     )  # fmt: skip
-    settings = RegressorSpec(max_epochs=15, patience=0, width=8)
+    settings = RegressorSpec(max_epochs=10, patience=0, width=8)
     return train_conditional(_world(200, 0), _world(20, 1), config, seed=0, mean=settings)
 
 

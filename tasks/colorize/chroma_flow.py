@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import pandas as pd
 import pytorch_lightning as pl
@@ -123,7 +123,7 @@ class ChromaFlowModule(pl.LightningModule):
         # the frozen point forecast whose residual the flow models (residual: true)
         self.mean_net = ChromaRegressor(config.mean_width) if config.residual else None
         if self.mean_net is not None:
-            self.mean_net.requires_grad_(False)
+            self.mean_net.requires_grad_(False).eval()
         self.net = ConditionalFlow(
             (2, *image_size),
             condition_channels=3 if config.residual else 1,
@@ -140,12 +140,19 @@ class ChromaFlowModule(pl.LightningModule):
             raise ValueError("this conditional flow models the chroma itself (residual: false)")
         self.mean_net.load_state_dict(regressor.state_dict())
 
+    def train(self, mode: bool = True) -> Self:
+        """Training mode for the flow; the frozen forecast stays in eval mode, so its batch-norm
+        statistics never move."""
+        super().train(mode)
+        if self.mean_net is not None:
+            self.mean_net.eval()
+        return self
+
     def _condition(self, gray: Tensor) -> tuple[Tensor, Tensor | None]:
         """The flow's condition for gray images ``(B, 1, H, W)``, and the forecast the flow's
         output is added to (None: the flow models the chroma itself)."""
         if self.mean_net is None:
             return gray, None
-        self.mean_net.eval()  # frozen, batch norm included, whatever mode training set
         with torch.no_grad():
             mean = self.mean_net(gray)
         return torch.cat([gray, mean], 1), mean

@@ -210,6 +210,8 @@ def test_a_residual_flow_centres_its_draws_on_its_frozen_forecast(residual):
         seed=1, mean=residual.mean_net,
     )  # fmt: skip
     assert again.mean_net is not None
+    again.train()  # whoever switches the flow to training leaves the forecast frozen
+    assert again.training and not again.mean_net.training
     for key, value in again.mean_net.state_dict().items():
         assert torch.equal(value, state[key]), key
 

@@ -13,7 +13,8 @@ the classifier of every arm and measures it on the test split, which nothing els
 Saved under ``benchmarks/results/<out>*`` (CSV and Markdown, with the command): the per-draw rows
 of every run, the per-arm summary, and the cross-data-set table: per data set and k, real-only
 accuracy, the paired gain of classic warps over real-only, and of each generated arm over
-real-only and over classic warps (95% t-intervals over seeds), the train-on-generated accuracy
+real-only and over classic warps (95% t-intervals over seeds), for the cross-validated arm the
+draws that kept the generated images, the train-on-generated accuracy
 (the generator's fidelity check), the generator's fit time and the wall time of the run. With
 ``--update-results`` the cross table also goes into ``benchmarks/results/augment.md``.
 """
@@ -45,7 +46,9 @@ SHORT = {
     "real+classic+gen": "gen",
     "real+classic+gen-pretrain": "pretrain",
     "real+classic+pseudo-pretrain": "pseudo",
+    "real+classic+gen-pretrain-cv": "pretrain-cv",
 }
+CV_ARM = "real+classic+gen-pretrain-cv"
 ARMS = ["real", "real+classic", *GENERATED, "synthetic-only"]
 
 
@@ -74,6 +77,10 @@ def cross_table(summaries: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
             if arm in arms.index:
                 entry[f"{short} vs real"] = _interval(arms.loc[arm], "gain")
                 entry[f"{short} vs classic"] = _interval(arms.loc[arm], "gain_vs_classic")
+        if CV_ARM in arms.index:  # draws whose cross-validation inside the k images kept it
+            chose = draws.loc[draws["arm"] == CV_ARM, "chosen"]
+            kept = int((chose == "real+classic+gen-pretrain").sum())
+            entry["cv kept pretrain"] = f"{kept}/{len(chose)}"
         if "synthetic-only" in arms.index:
             entry["synthetic-only"] = f"{arms.loc['synthetic-only', 'mean']:.3f}"
         fitted = draws[draws["generator_seconds"] > 0].drop_duplicates("seed")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from genmodels.contract import Capability, GenerativeModel
 from genmodels.errors import CapabilityError
+from tasks.augment.choice import smallest_inner_class
 from tasks.classifier import ClassifierSpec
 from tasks.latent_sampling import Sampling, check_latent
 from tasks.requirements import TaskRequirement
@@ -21,11 +22,15 @@ ArmName = Literal[
     "real+gen-filtered",
     "real+classic+gen-pretrain",
     "real+classic+pseudo-pretrain",
+    "real+classic+gen-pretrain-cv",
     "synthetic-only",
 ]
 ARMS: tuple[ArmName, ...] = get_args(ArmName)
 #: the arms that need no generator (none is fit when only these run)
 REAL_ONLY_ARMS: tuple[ArmName, ...] = ("real", "real+classic", "real+classic+pseudo-pretrain")
+#: the arm that keeps real+classic+gen-pretrain only where cross-validation inside the k labelled
+#: images of the draw says it beats real+classic (and is real+classic otherwise)
+CV_ARM: ArmName = "real+classic+gen-pretrain-cv"
 
 
 def _default_ks() -> list[int | Literal["all"]]:
@@ -61,6 +66,9 @@ class AugmentSpec(TaskSpec):
     # vae), decoded codes from a Gaussian mixture fit to the codes of the images it trained on
     sampling: Sampling = "prior"
     latent_components: int = Field(20, ge=1)  # of that mixture
+    # real+classic+gen-pretrain-cv: folds of the stratified cross-validation inside the k
+    # labelled images that decides, per draw, between real+classic and the pretrain arm
+    cv_folds: int = Field(3, ge=2)
     classifier: ClassifierSpec = Field(default_factory=lambda: ClassifierSpec())
 
     requirement: ClassVar[TaskRequirement] = TaskRequirement(
@@ -75,6 +83,21 @@ class AugmentSpec(TaskSpec):
         if bad:
             raise ValueError(f"every k must be >= 2 (one to fit, one to validate), got {bad}")
         return v
+
+    @model_validator(mode="after")
+    def _folds_leave_enough(self) -> AugmentSpec:
+        if CV_ARM not in self.arms:
+            return self
+        short = [
+            k for k in self.ks if isinstance(k, int) and smallest_inner_class(k, self.cv_folds) < 2
+        ]
+        if short:
+            raise ValueError(
+                f"arm {CV_ARM} holds out one of {self.cv_folds} folds of the k images per class "
+                f"and needs 2 per class left to train on; k={short} is too small (a larger k, "
+                "or more task.cv_folds)"
+            )
+        return self
 
     @property
     def needs_generator(self) -> bool:

@@ -79,10 +79,18 @@ def test_test_images_never_reach_the_generator_or_any_classifier(monkeypatch):
     rows = run_augment(pool, test, 3, spy_fit, config, log=lambda _: None)
     assert set(rows["arm"]) == set(ARMS)
     # 9 classifier fits (the filter kept nothing from the tiny generator, so that arm reuses the
-    # real classifier; each pretrain arm fits twice) + the generator
-    assert len(seen) == 2 * 10
+    # real classifier; each pretrain arm fits twice) + 3 folds x 2 candidates of the
+    # cross-validated arm + the generator
+    assert len(seen) == 2 * 16
     for images in seen:
         assert not (images == marker).flatten(1).all(1).any()
+    # the cross-validated arm is exactly the arm its draw chose, scored on the same test split
+    by_arm = rows.set_index("arm")
+    chosen = by_arm.loc["real+classic+gen-pretrain-cv"]
+    assert chosen["chosen"] in ("real+classic", "real+classic+gen-pretrain")
+    assert chosen["accuracy"] == by_arm.loc[chosen["chosen"], "accuracy"]
+    for score in (chosen["cv_accuracy_classic"], chosen["cv_accuracy_pretrain"]):
+        assert 0.0 <= score <= 1.0
 
 
 def test_same_seeds_give_the_same_numbers():

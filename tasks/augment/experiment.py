@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from genmodels.contract import GenerativeModel
+from genmodels.contract import Capability, GenerativeModel
 from genmodels.data.imageset import ImageSet, labelled_classes
 from tasks.augment.choice import choose_arm
 from tasks.augment.spec import CV_ARM, AugmentSpec
@@ -112,11 +112,9 @@ def _one_draw(
         warps = classic_augmentation(seed, config.flips)
         return train_classifier(fit, val, num_classes, clf, seed, warps, init=init)
 
-    def pretrain_then_fine_tune(pretrain: ImageSet) -> tuple[ClassifierModule, ClassifierModule]:
-        """Train on ``pretrain``, then fine-tune on the real k-shot images; warps in both. The
-        pretrained classifier and the fine-tuned one."""
-        first = train_classic(pretrain, few.val)
-        return first, train_classic(few.fit, few.val, init=first)
+    def pretrain_then_fine_tune(pretrain: ImageSet) -> ClassifierModule:
+        """Train on ``pretrain``, then fine-tune on the real k-shot images; warps in both."""
+        return train_classic(few.fit, few.val, init=train_classic(pretrain, few.val))
 
     t0 = time.perf_counter()
     real_model = train_classifier(few.fit, few.val, num_classes, clf, seed)
@@ -134,7 +132,7 @@ def _one_draw(
         chosen = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:many]
         images = pool.images[chosen]
         labels = predict_proba(real_model, images).argmax(dim=1)
-        _, model = pretrain_then_fine_tune(ImageSet(images, labels, levels=pool.levels))
+        model = pretrain_then_fine_tune(ImageSet(images, labels, levels=pool.levels))
         record("real+classic+pseudo-pretrain", model, len(few.fit), None, t0)
     if not config.needs_generator:
         return rows
@@ -187,23 +185,28 @@ def _one_draw(
             generative, many, num_classes, g, labeller, sampler=sampler
         )
         synthetic = ImageSet(pretrain_set.images, pretrain_set.labels, levels=pool.levels)
-        pretrained, pretrain_model = pretrain_then_fine_tune(synthetic)
+        pretrain_model = pretrain_then_fine_tune(synthetic)
         if "real+classic+gen-pretrain" in config.arms:
             record("real+classic+gen-pretrain", pretrain_model, len(few.fit), pretrain_set, t0)
     if CV_ARM in config.arms:
-        # the folds cover all k labelled images; the pretrained classifier and the labels of its
-        # generated images come from classifiers that saw them too (a leak towards the pretrain
-        # arm, documented), but every fold's fine-tuning and scoring keep the held fold apart
         t0 = time.perf_counter()
         assert classic_model is not None
+        relabel = not generative.supports(Capability.CONDITIONAL)
+
+        def pretrain_from(fit: ImageSet, val: ImageSet) -> ClassifierModule:
+            """The pretrain arm rebuilt from one fold's images alone: the same generated images,
+            named by a classifier of ``fit`` (an unconditional generator's labels would otherwise
+            come from a classifier that saw the held fold), pretrained on, then fine-tuned."""
+            labels = synthetic.labels
+            if relabel:
+                fold_labeller = train_classifier(fit, val, num_classes, clf, seed)
+                labels = predict_proba(fold_labeller, synthetic.images).argmax(dim=1)
+            first = train_classic(ImageSet(synthetic.images, labels, levels=pool.levels), val)
+            return train_classic(fit, val, init=first)
+
         choice = choose_arm(
             with_images(few.fit, few.val.images, few.val.labels),
-            {
-                "real+classic": train_classic,
-                "real+classic+gen-pretrain": lambda fit, val: train_classic(
-                    fit, val, init=pretrained
-                ),
-            },
+            {"real+classic": train_classic, "real+classic+gen-pretrain": pretrain_from},
             config.cv_folds,
             seed,
         )

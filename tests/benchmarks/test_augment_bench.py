@@ -56,3 +56,18 @@ def test_two_runs_are_compared_seed_by_seed_only_when_they_drew_the_same_sets():
     other_draws = b.assign(accuracy=b["accuracy"] + (b["arm"] == "real") * 0.05)
     with pytest.raises(ValueError, match="usps, k=10: the two runs did not draw the same"):
         paired_between(a, "real+classic+gen-pretrain", other_draws, "real+classic+pseudo-pretrain")
+
+
+def test_the_cross_table_counts_the_draws_whose_cross_validation_kept_the_generator():
+    rows = _rows("usps", 0.02)
+    chosen = ["real+classic+gen-pretrain", "real+classic", "real+classic+gen-pretrain"] + [
+        "real+classic"
+    ] * 2
+    cv = rows[rows["arm"] == "real+classic"].assign(
+        arm="real+classic+gen-pretrain-cv", chosen=chosen
+    )
+    rows = pd.concat([rows, cv])
+    summaries = summarize(rows.drop(columns="dataset")).assign(dataset="usps")
+    table = cross_table(summaries, rows).set_index("data")
+    assert table.loc["usps", "cv kept pretrain"] == "2/5"
+    assert table.loc["usps", "pretrain-cv vs classic"].startswith("+0.000")

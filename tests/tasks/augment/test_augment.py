@@ -79,9 +79,9 @@ def test_test_images_never_reach_the_generator_or_any_classifier(monkeypatch):
     rows = run_augment(pool, test, 3, spy_fit, config, log=lambda _: None)
     assert set(rows["arm"]) == set(ARMS)
     # 9 classifier fits (the filter kept nothing from the tiny generator, so that arm reuses the
-    # real classifier; each pretrain arm fits twice) + 3 folds x 2 candidates of the
-    # cross-validated arm + the generator
-    assert len(seen) == 2 * 16
+    # real classifier; each pretrain arm fits twice) + 3 folds x 3 fits (classic; pretrain and
+    # fine-tune) of the cross-validated arm + the generator
+    assert len(seen) == 2 * 19
     for images in seen:
         assert not (images == marker).flatten(1).all(1).any()
     # the cross-validated arm is exactly the arm its draw chose, scored on the same test split
@@ -283,3 +283,42 @@ def test_latent_mixture_sampling_is_refused_for_models_without_codes():
     with pytest.raises(CapabilityError, match="encoder and a decoder"):
         spec.check_model(get_model_class("realnvp"))
     spec.check_model(get_model_class("vae"))  # an unconditional VAE has them
+
+
+def test_the_cross_validated_arm_rebuilds_the_pretrain_arm_from_each_folds_images_alone(
+    monkeypatch,
+):
+    pool, test = _pool(), _pool(n_per_class=4, seed=1)
+    calls: list[dict[str, object]] = []
+    original_train = experiment.train_classifier
+
+    def spy_train(train, val, *args, init=None, **kwargs):
+        model = original_train(train, val, *args, init=init, **kwargs)
+        calls.append({"train": train, "val": val, "init": init, "model": model})
+        return model
+
+    cls = get_model_class("vae")
+    unconditional = cls((1, 6, 6), 17, **tiny_params(cls))  # its samples need a labeller
+    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    config = AugmentSpec(
+        ks=(6,), seeds=(0,), arms=("real", "real+classic+gen-pretrain-cv"), pretrain_multiplier=2,
+        classifier=TINY_CLASSIFIER,
+    )  # fmt: skip
+    run_augment(pool, test, 3, lambda *_: unconditional, config, log=lambda _: None)
+    # real, classic, pretrain + fine-tune; then per fold classic, and labeller + pretrain +
+    # fine-tune for the pretrain candidate
+    assert len(calls) == 4 + 3 + 3 * 3
+    few = draw_few_shot(pool, 6, seed=0)
+    labelled = {tuple(r.flatten().tolist()) for r in torch.cat([few.fit.images, few.val.images])}
+    held_out: set[tuple[float, ...]] = set()
+    for labeller, pretrain, finetune in (calls[7 + 3 * f : 10 + 3 * f] for f in range(3)):
+        both = torch.cat([labeller["train"].images, labeller["val"].images])
+        seen = {tuple(r.flatten().tolist()) for r in both}
+        assert seen < labelled and len(seen) == 12  # two of the three folds
+        held_out |= labelled - seen
+        # the generated images are named by this fold's labeller, not by the draw's classifier
+        named = experiment.predict_proba(labeller["model"], pretrain["train"].images).argmax(1)
+        assert torch.equal(pretrain["train"].labels, named)
+        assert pretrain["init"] is None and finetune["init"] is pretrain["model"]
+        assert torch.equal(finetune["train"].images, labeller["train"].images)
+    assert held_out == labelled  # every labelled image was held out by some fold

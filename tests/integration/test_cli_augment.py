@@ -36,7 +36,10 @@ def test_augment_run_logs_table_plot_and_metrics(mlflow_store, capsys):
     assert "gain_vs_classic.real_classic_gen-pretrain.k3" in metrics
     assert "gain_vs_classic.real_classic.k3" not in metrics
     table = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/results.csv"))
-    assert len(table) == 7 and (table["seeds"] == 2).all()
+    assert len(table) == 8 and (table["seeds"] == 2).all()
+    # the cross-validated arm: the share of the two draws that kept the generated images
+    assert metrics["cv_chose_pretrain.k3"] in (0.0, 0.5, 1.0)
+    assert 0.0 <= metrics["acc.real_classic_gen-pretrain-cv.k3"] <= 1.0
     by_arm = table.set_index("arm")
     # each gain column is the difference of the arm's and its baseline's mean accuracy
     pretrain = by_arm.loc["real+classic+gen-pretrain"]

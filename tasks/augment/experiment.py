@@ -190,7 +190,7 @@ def _one_draw(
             record("real+classic+gen-pretrain", pretrain_model, len(few.fit), pretrain_set, t0)
     if CV_ARM in config.arms:
         t0 = time.perf_counter()
-        assert classic_model is not None
+        assert classic_model is not None and few.val.labels is not None
         relabel = not generative.supports(Capability.CONDITIONAL)
 
         def pretrain_from(fit: ImageSet, val: ImageSet) -> ClassifierModule:

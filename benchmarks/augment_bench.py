@@ -37,6 +37,7 @@ from benchmarks.speed.common import save_table
 from pipelines.cli import quiet_libraries
 from pipelines.runner import run_pipeline
 from pipelines.spec.loading import load_spec
+from tasks.augment.spec import CV_ARM
 from tasks.stats import interval_text, mean_ci
 
 RESULTS = Path(__file__).parent / "results"
@@ -46,9 +47,8 @@ SHORT = {
     "real+classic+gen": "gen",
     "real+classic+gen-pretrain": "pretrain",
     "real+classic+pseudo-pretrain": "pseudo",
-    "real+classic+gen-pretrain-cv": "pretrain-cv",
+    CV_ARM: "pretrain-cv",
 }
-CV_ARM = "real+classic+gen-pretrain-cv"
 ARMS = ["real", "real+classic", *GENERATED, "synthetic-only"]
 
 

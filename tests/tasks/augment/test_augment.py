@@ -56,6 +56,23 @@ def _tiny_generator(name: str):
     return fit
 
 
+def _spy_on_training(monkeypatch) -> list[dict[str, object]]:
+    """Every classifier the experiment trains, in order: its training and validation sets, the
+    weights it started from, its warps (``augmented``) and the trained model."""
+    calls: list[dict[str, object]] = []
+    original_train = experiment.train_classifier
+
+    def spy_train(train, val, *args, init=None, **kwargs):
+        model = original_train(train, val, *args, init=init, **kwargs)
+        calls.append(
+            {"train": train, "val": val, "init": init, "model": model, "augmented": args[3:4]}
+        )
+        return model
+
+    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    return calls
+
+
 def test_test_images_never_reach_the_generator_or_any_classifier(monkeypatch):
     pool, test = _pool(seed=0), _pool(n_per_class=4, seed=1)
     marker = torch.zeros(1, 6, 6)
@@ -165,15 +182,7 @@ def test_generator_copies_enlarge_only_the_generators_training_set(monkeypatch):
 
 def test_pretrain_arm_trains_on_generated_images_then_fine_tunes_on_the_real_ones(monkeypatch):
     pool, test = _pool(), _pool(n_per_class=4, seed=1)
-    calls: list[dict[str, object]] = []
-    original_train = experiment.train_classifier
-
-    def spy_train(train, val, *args, init=None, **kwargs):
-        model = original_train(train, val, *args, init=init, **kwargs)
-        calls.append({"train": train, "init": init, "model": model, "augmented": args[3:4]})
-        return model
-
-    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    calls = _spy_on_training(monkeypatch)
     config = AugmentSpec(
         ks=(4,), seeds=(0,), arms=("real", "real+classic+gen-pretrain"), pretrain_multiplier=5,
         classifier=TINY_CLASSIFIER,
@@ -201,18 +210,11 @@ def test_pseudo_label_arm_pretrains_on_unlabelled_pool_images_named_by_the_real_
     monkeypatch,
 ):
     pool, test = _pool(), _pool(n_per_class=4, seed=1)
-    calls: list[dict[str, object]] = []
-    original_train = experiment.train_classifier
-
-    def spy_train(train, val, *args, init=None, **kwargs):
-        model = original_train(train, val, *args, init=init, **kwargs)
-        calls.append({"train": train, "init": init, "model": model})
-        return model
+    calls = _spy_on_training(monkeypatch)
 
     def no_generator(*args):
         raise AssertionError("the pseudo-label arm fits no generator")
 
-    monkeypatch.setattr(experiment, "train_classifier", spy_train)
     config = AugmentSpec(
         ks=(4,), seeds=(0,), arms=("real", "real+classic+pseudo-pretrain"),
         pretrain_multiplier=2, classifier=TINY_CLASSIFIER,
@@ -289,17 +291,9 @@ def test_the_cross_validated_arm_rebuilds_the_pretrain_arm_from_each_folds_image
     monkeypatch,
 ):
     pool, test = _pool(), _pool(n_per_class=4, seed=1)
-    calls: list[dict[str, object]] = []
-    original_train = experiment.train_classifier
-
-    def spy_train(train, val, *args, init=None, **kwargs):
-        model = original_train(train, val, *args, init=init, **kwargs)
-        calls.append({"train": train, "val": val, "init": init, "model": model})
-        return model
-
+    calls = _spy_on_training(monkeypatch)
     cls = get_model_class("vae")
     unconditional = cls((1, 6, 6), 17, **tiny_params(cls))  # its samples need a labeller
-    monkeypatch.setattr(experiment, "train_classifier", spy_train)
     config = AugmentSpec(
         ks=(6,), seeds=(0,), arms=("real", "real+classic+gen-pretrain-cv"), pretrain_multiplier=2,
         classifier=TINY_CLASSIFIER,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -48,10 +51,43 @@ def tiny_images() -> ImageSet:
     )
 
 
+@pytest.fixture(scope="session")
+def _empty_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite tracking store with MLflow's schema in place, made once per session:
+    building the schema takes seconds, copying the file milliseconds."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{db}").search_experiments()  # creates the tables
+    return db
+
+
+@pytest.fixture(scope="session")
+def new_store(_empty_store_file: Path) -> Callable[[Path], str]:
+    """Make a fresh SQLite tracking store at a path (a copy of the empty one); its URI. Its
+    Default experiment points at ``./mlruns`` of the working folder, as a store MLflow builds
+    there would (so :func:`_no_stray_mlruns` still catches a test that writes into it)."""
+
+    def make(db: Path) -> str:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_empty_store_file, db)
+        with closing(sqlite3.connect(db)) as con, con:
+            moved = con.execute(
+                "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                (str(Path.cwd() / "mlruns" / "0"),),
+            ).rowcount
+        assert moved == 1, f"the empty store at {_empty_store_file} has no Default experiment"
+        return f"sqlite:///{db}"
+
+    return make
+
+
 @pytest.fixture
-def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def mlflow_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_store: Callable[[Path], str]
+) -> str:
     """A fresh SQLite tracking store under tmp_path; returns its URI."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = new_store(tmp_path / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("PRIORWORKS_ARTIFACT_ROOT", raising=False)
     return uri

@@ -19,10 +19,10 @@ from pipelines.cli import main
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished_run(tmp_path_factory, new_store):
     """One tiny pipeline run shared by the read-back tests."""
     store = tmp_path_factory.mktemp("store")
-    uri = f"sqlite:///{store / 'mlflow.db'}"
+    uri = new_store(store / "mlflow.db")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.delenv("PRIORWORKS_ARTIFACT_ROOT", raising=False)
@@ -189,12 +189,12 @@ def test_champion_moves_only_to_a_better_model(finished_run):
 
 
 def test_score_command_scores_files_with_the_champion_like_the_pipeline(
-    finished_run, tmp_path, capsys, monkeypatch
+    finished_run, tmp_path, capsys, monkeypatch, new_store
 ):
     client, _, runs, _ = finished_run
     monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
     # a registry URI left pointing elsewhere must not matter: `score` uses the project's store
-    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    mlflow.set_registry_uri(new_store(tmp_path / "elsewhere.db"))
     from genmodels.data import ensure_splits, load_dataset
 
     splits = ensure_splits(load_dataset("digits"), 0.2, 0.3, 0)

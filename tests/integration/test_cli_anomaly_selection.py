@@ -83,13 +83,13 @@ def test_the_layout_score_travels_with_the_logged_model(mlflow_store):
 
 
 def test_select_by_validation_picks_the_best_validation_score_and_registers_by_it(
-    mlflow_store, tmp_path
+    mlflow_store, tmp_path, new_store
 ):
     """The primary score is the argmax of the logged validation AUROCs (never the test's), the
     logged model scores with it, and the registry judges the version by that validation AUROC.
     The model registers in the run's own store even when the process pointed the registry
     elsewhere before."""
-    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    elsewhere = new_store(tmp_path / "elsewhere.db")
     mlflow.set_registry_uri(elsewhere)
     client, parent, runs = run_scores_only(
         mlflow_store,

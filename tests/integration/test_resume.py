@@ -49,10 +49,10 @@ def _parents(cwd: Path):
     "task",
     ["colorize", pytest.param("anomaly", marks=pytest.mark.slow)],  # anomaly: test-slow
 )
-def test_killed_training_resumes_and_matches_an_uninterrupted_run(task, tmp_path):
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(task, tmp_path, new_store):
     args, metrics = TASKS[task]
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    killed.mkdir(), clean.mkdir()
+    new_store(killed / "mlflow.db"), new_store(clean / "mlflow.db")
     proc = _start(killed, args)
     checkpoints = killed / "mlflow" / "checkpoints"
     deadline = time.monotonic() + 240

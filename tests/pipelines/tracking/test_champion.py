@@ -19,7 +19,9 @@ class _Constant(mlflow.pyfunc.PythonModel):
 def model_uri(mlflow_store: str) -> str:
     setup_experiment("registry")  # the fixture's store for runs, registry and artifacts
     with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(name="model", python_model=_Constant())
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=_Constant(), pip_requirements=["mlflow"]
+        )  # given: inferring them loads the model in a subprocess, for seconds
     return info.model_uri
 
 

@@ -173,6 +173,8 @@ def main() -> None:
             if getattr(task, "generator_data", "kshot") == "kshot"
             else ("training pool, unlabelled")
         )
+        if getattr(task, "sampling", "prior") != "prior":  # how its samples were drawn
+            saw += f"; {task.sampling}"
         for name, target in (("rows", all_rows), ("results", all_summaries)):
             frame = pd.read_csv(client.download_artifacts(result.run_id, f"tables/{name}.csv"))
             generator = f"{spec.model.name} ({saw})" if task.needs_generator else "none"

@@ -6,6 +6,10 @@ variational to deterministic autoencoders") fits a small density to the codes of
 images after training and samples that instead. Here the density is a Gaussian mixture with full
 covariances (scikit-learn) over the posterior means, and a draw is the decoder's mean image on
 the model's intensity grid, without pixel noise.
+
+*Class interpolation* uses the labels of a few images instead: a draw for class ``c`` decodes a
+point on the segment between the codes of two labelled images of class ``c``. An unconditional
+model then yields images of a named class without a classifier to name them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from torch import Tensor
 from genmodels.contract import Capability, GenerativeModel
 from genmodels.data.imageset import on_grid
 from genmodels.errors import CapabilityError
+from tasks.generate import ClassSampler
 
 Sampler = Callable[[int, torch.Generator], Tensor]  # (n, generator) -> images (n, C, H, W)
 #: how a generator is sampled: its own sampler, or decoded codes from its codes' mixture
@@ -88,13 +93,54 @@ def latent_mixture_sampler(
     codes = fit_code_mixture(_codes(model, images, batch), components, seed)
 
     def sample(n: int, generator: torch.Generator) -> Tensor:
-        z = codes(n, generator).to(torch.get_default_dtype())
-        with torch.no_grad():
-            parts = [
-                model.decode(z[i : i + batch].to(model.device)).cpu()  # type: ignore[operator]
-                for i in range(0, n, batch)
-            ]
-        x = torch.cat(parts) if parts else torch.empty(0, *model.image_shape)
-        return on_grid(x, model.levels)
+        return _decoded(model, codes(n, generator), batch)
+
+    return sample
+
+
+def _decoded(model: GenerativeModel, z: Tensor, batch: int) -> Tensor:
+    """The decoder's mean images of codes ``z (n, D)`` on the model's intensity grid."""
+    z = z.to(torch.get_default_dtype())
+    with torch.no_grad():
+        parts = [
+            model.decode(z[i : i + batch].to(model.device)).cpu()  # type: ignore[operator]
+            for i in range(0, len(z), batch)
+        ]
+    x = torch.cat(parts) if parts else torch.empty(0, *model.image_shape)
+    return on_grid(x, model.levels)
+
+
+def class_interpolation_sampler(
+    model: GenerativeModel, images: Tensor, labels: Tensor, batch: int = 512
+) -> ClassSampler:
+    """A sampler that draws, for each wanted class ``c``, two different labelled images of
+    class ``c`` (the same one where ``c`` has only one), a point ``(1 - t) z_a + t z_b`` on the
+    segment between their codes with ``t ~ U(0, 1)``, and decodes it: an image the labels name,
+    from an unconditional model.
+
+    Raises:
+        CapabilityError: the model has no encoder and decoder (LATENT), or is class-conditional.
+        ValueError: a wanted class has no labelled image.
+    """
+    check_latent(model)
+    model.eval()
+    codes = torch.from_numpy(_codes(model, images, batch))
+    members = {int(c): torch.nonzero(labels == c).flatten() for c in labels.unique()}
+
+    def sample(wanted: Tensor, generator: torch.Generator) -> Tensor:
+        first = torch.empty(len(wanted), dtype=torch.long)
+        second = torch.empty(len(wanted), dtype=torch.long)
+        for c in wanted.unique().tolist():
+            if c not in members:
+                raise ValueError(f"class {c} has no labelled image to interpolate from")
+            rows = torch.nonzero(wanted == c).flatten()
+            own = members[c]
+            a = torch.randint(len(own), (len(rows),), generator=generator)
+            # b: any other member (a itself only when the class has one image)
+            step = torch.randint(max(1, len(own) - 1), (len(rows),), generator=generator)
+            b = (a + 1 + step) % len(own) if len(own) > 1 else a
+            first[rows], second[rows] = own[a], own[b]
+        t = torch.rand(len(wanted), 1, generator=generator, dtype=torch.float64)
+        return _decoded(model, (1 - t) * codes[first] + t * codes[second], batch)
 
     return sample

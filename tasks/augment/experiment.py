@@ -31,6 +31,11 @@ What the generator sees (``generator_data``): ``kshot``, a new conditional gener
 on the k labelled images alone; or ``unlabelled-pool``, one unconditional generator for every
 draw, fit on all training images without their labels (a semi-supervised protocol: labels come
 only from the k-shot classifier, which names each sample). The test split is never seen.
+
+How an unconditional latent generator is sampled (``sampling``): ``class-interpolation`` decodes,
+for class c, a point between the codes of two of the draw's labelled images of class c, so the
+draw's own labels name its samples instead of the k-shot classifier (in the cross-validated arm,
+only the fold's labelled images are drawn between).
 """
 
 from __future__ import annotations
@@ -54,9 +59,9 @@ from tasks.classifier import (
     train_classifier,
 )
 from tasks.fewshot import FewShot, draw_few_shot, with_images
-from tasks.generate import Generated, generate_labelled
+from tasks.generate import ClassSampler, Generated, generate_labelled
 from tasks.inputs import ModelTrainer, TaskInputs
-from tasks.latent_sampling import latent_mixture_sampler
+from tasks.latent_sampling import class_interpolation_sampler, latent_mixture_sampler
 from tasks.plots import ci_curves
 from tasks.result import TaskResult
 from tasks.stats import mean_ci
@@ -150,12 +155,32 @@ def _one_draw(
     def labeller(images: torch.Tensor) -> torch.Tensor:
         return predict_proba(real_model, images)
 
-    g = torch.Generator().manual_seed(seed)
-    generated = generate_labelled(generative, per_class, num_classes, g, labeller, sampler=sampler)
+    def between(labelled: ImageSet) -> ClassSampler | None:
+        """Class interpolation between the codes of ``labelled``'s images (None: not asked)."""
+        if config.sampling != "class-interpolation":
+            return None
+        assert labelled.labels is not None
+        return class_interpolation_sampler(generative, labelled.images, labelled.labels)
+
+    def generate(
+        per_class: int, threshold: float | None = None, labelled: ImageSet = few.fit
+    ) -> Generated:
+        """The generator's labelled samples (class interpolation between ``labelled``)."""
+        g = torch.Generator().manual_seed(seed)
+        return generate_labelled(
+            generative, per_class, num_classes, g, labeller, threshold,
+            sampler=sampler, class_sampler=between(labelled),
+        )  # fmt: skip
+
+    generated = generate(per_class)
+    how = {
+        "prior": "",
+        "latent-mixture": f" (decoded codes of a {config.latent_components}-component mixture)",
+        "class-interpolation": " (decoded between the codes of two labelled images of a class)",
+    }[config.sampling]
     log(
         f"k={k} seed={seed}: generator '{generative.name}' fit in {fit_seconds:.1f} s, "
-        f"{len(generated.labels)} samples"
-        + (f" (decoded codes of a {config.latent_components}-component mixture)" if sampler else "")
+        f"{len(generated.labels)} samples{how}"
     )
     mixed = with_images(few.fit, generated.images, generated.labels)
     for arm in ("real+gen", "real+classic+gen"):
@@ -166,11 +191,7 @@ def _one_draw(
             record(arm, model, len(few.fit), generated, t0)
     if "real+gen-filtered" in config.arms:
         t0 = time.perf_counter()
-        g = torch.Generator().manual_seed(seed)
-        kept = generate_labelled(
-            generative, per_class, num_classes, g, labeller, config.filter_threshold,
-            sampler=sampler,
-        )  # fmt: skip
+        kept = generate(per_class, config.filter_threshold)
         if len(kept.labels):
             filtered = with_images(few.fit, kept.images, kept.labels)
             model = train_classifier(filtered, few.val, num_classes, clf, seed)
@@ -180,10 +201,7 @@ def _one_draw(
     if "real+classic+gen-pretrain" in config.arms or CV_ARM in config.arms:
         t0 = time.perf_counter()
         many = max(1, round(config.pretrain_multiplier * len(few.fit) / num_classes))
-        g = torch.Generator().manual_seed(seed)
-        pretrain_set = generate_labelled(
-            generative, many, num_classes, g, labeller, sampler=sampler
-        )
+        pretrain_set = generate(many)
         synthetic = ImageSet(pretrain_set.images, pretrain_set.labels, levels=pool.levels)
         pretrain_model = pretrain_then_fine_tune(synthetic)
         if "real+classic+gen-pretrain" in config.arms:
@@ -196,12 +214,16 @@ def _one_draw(
         def pretrain_from(fit: ImageSet, val: ImageSet) -> ClassifierModule:
             """The pretrain arm rebuilt from one fold's images alone: the same generated images,
             named by a classifier of ``fit`` (an unconditional generator's labels would otherwise
-            come from a classifier that saw the held fold), pretrained on, then fine-tuned."""
-            labels = synthetic.labels
-            if relabel:
+            come from a classifier that saw the held fold), or drawn between the codes of
+            ``fit``'s images (class interpolation), pretrained on, then fine-tuned."""
+            images, labels = synthetic.images, synthetic.labels
+            if config.sampling == "class-interpolation":
+                drawn = generate(many, labelled=fit)
+                images, labels = drawn.images, drawn.labels
+            elif relabel:
                 fold_labeller = train_classifier(fit, val, num_classes, clf, seed)
                 labels = predict_proba(fold_labeller, synthetic.images).argmax(dim=1)
-            first = train_classic(ImageSet(synthetic.images, labels, levels=pool.levels), val)
+            first = train_classic(ImageSet(images, labels, levels=pool.levels), val)
             return train_classic(fit, val, init=first)
 
         choice = choose_arm(

@@ -10,7 +10,7 @@ from genmodels.contract import Capability, GenerativeModel
 from genmodels.errors import CapabilityError
 from tasks.augment.choice import smallest_inner_class
 from tasks.classifier import ClassifierSpec
-from tasks.latent_sampling import Sampling, check_latent
+from tasks.latent_sampling import check_latent
 from tasks.requirements import TaskRequirement
 from tasks.spec import TaskSpec
 
@@ -26,6 +26,9 @@ ArmName = Literal[
     "synthetic-only",
 ]
 ARMS: tuple[ArmName, ...] = get_args(ArmName)
+#: how the generator is sampled: its own sampler; decoded codes from a mixture fit to its codes;
+#: or, per class, decoded points between the codes of two of the draw's labelled images
+Sampling = Literal["prior", "latent-mixture", "class-interpolation"]
 #: the arms that need no generator (none is fit when only these run)
 REAL_ONLY_ARMS: tuple[ArmName, ...] = ("real", "real+classic", "real+classic+pseudo-pretrain")
 #: the arm that keeps real+classic+gen-pretrain only where cross-validation inside the k labelled
@@ -63,7 +66,10 @@ class AugmentSpec(TaskSpec):
     # size (epochs = steps / batches per epoch, at least one)
     pool_generator_steps: int = Field(3000, ge=1)
     # how the generator is sampled: `prior`, its own sampler; `latent-mixture` (an unconditional
-    # vae), decoded codes from a Gaussian mixture fit to the codes of the images it trained on
+    # vae), decoded codes from a Gaussian mixture fit to the codes of the images it trained on;
+    # `class-interpolation` (an unconditional vae), for class c, the decoded point at t ~ U(0, 1)
+    # between the codes of two of the draw's labelled images of class c: labelled by the draw's
+    # labels, not by a classifier
     sampling: Sampling = "prior"
     latent_components: int = Field(20, ge=1)  # of that mixture
     # real+classic+gen-pretrain-cv: folds of the stratified cross-validation inside the k
@@ -112,7 +118,7 @@ class AugmentSpec(TaskSpec):
                 "unlabelled-pool fits the generator without labels: choose an unconditional "
                 "model (e.g. vae, realnvp, pixelcnn, dcgan)"
             )
-        if self.needs_generator and self.sampling == "latent-mixture":
+        if self.needs_generator and self.sampling != "prior":
             check_latent(model_cls)
         if self.needs_generator and unlabelled and "real" not in self.arms:
             raise CapabilityError(

@@ -9,7 +9,11 @@ import torch
 from genmodels.classical.gmm import GMM
 from genmodels.errors import CapabilityError
 from genmodels.vae.module import VAE, ConditionalVAE
-from tasks.latent_sampling import fit_code_mixture, latent_mixture_sampler
+from tasks.latent_sampling import (
+    class_interpolation_sampler,
+    fit_code_mixture,
+    latent_mixture_sampler,
+)
 
 
 def test_the_code_mixture_draws_where_the_codes_are_not_between_them():
@@ -49,3 +53,47 @@ def test_models_without_codes_or_with_labelled_codes_are_refused():
             latent_mixture_sampler(model, images, components=2, seed=0)
     with pytest.raises(ValueError, match="at least as many images"):
         latent_mixture_sampler(VAE((1, 4, 4), 17, latent_dim=3), images[:3], 4, seed=0)
+
+
+def _on_a_segment(z: torch.Tensor, ends: torch.Tensor) -> bool:
+    """Whether ``z (D,)`` lies on the segment between two different rows of ``ends``."""
+    for i in range(len(ends)):
+        for j in range(len(ends)):
+            if i == j:
+                continue
+            d = ends[j] - ends[i]
+            t = float((z - ends[i]) @ d / (d @ d))
+            if 0 <= t <= 1 and torch.allclose(ends[i] + t * d, z, atol=1e-5):
+                return True
+    return False
+
+
+def test_class_interpolation_decodes_between_two_codes_of_the_named_class():
+    torch.manual_seed(0)
+    model = VAE((1, 4, 4), 17, hidden_channels=8, latent_dim=3)
+    images = torch.rand(9, 1, 4, 4)
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 1, 2, 2])
+    decoded: list[torch.Tensor] = []
+    decode = model.decode
+    model.decode = lambda z: decoded.append(z.detach().clone()) or decode(z)  # type: ignore[method-assign]
+    sample = class_interpolation_sampler(model, images, labels)
+    with torch.no_grad():
+        codes = model.encode(images).double()
+    wanted = torch.tensor([0, 1, 2, 0, 1, 2, 2, 1, 0, 1, 1, 0])
+    x = sample(wanted, torch.Generator().manual_seed(3))
+    assert x.shape == (12, 1, 4, 4)
+    assert torch.equal(x, torch.round(x * 16) / 16) and x.min() >= 0 and x.max() <= 1
+    (z,) = decoded
+    for code, c in zip(z.double(), wanted.tolist(), strict=True):
+        assert _on_a_segment(code, codes[labels == c])  # between two images of its class ...
+        assert not any(torch.allclose(code, e, atol=1e-4) for e in codes)  # ... not one of them
+    assert torch.equal(x, sample(wanted, torch.Generator().manual_seed(3)))  # seeded
+    with pytest.raises(ValueError, match="class 3 has no labelled image"):
+        sample(torch.tensor([0, 3]), torch.Generator())
+
+
+def test_class_interpolation_refuses_models_without_codes():
+    with pytest.raises(CapabilityError, match="encoder and a decoder"):
+        class_interpolation_sampler(
+            GMM((1, 4, 4), 17, n_components=1), torch.rand(4, 1, 4, 4), torch.tensor([0, 0, 1, 1])
+        )

@@ -280,8 +280,9 @@ def test_an_unconditional_models_draws_come_from_a_given_sampler():
     assert out.labels.tolist() == [2] * 9  # the labeller still names them
 
 
-def test_latent_mixture_sampling_is_refused_for_models_without_codes():
-    spec = AugmentSpec(sampling="latent-mixture", generator_data="unlabelled-pool")
+@pytest.mark.parametrize("sampling", ["latent-mixture", "class-interpolation"])
+def test_latent_sampling_is_refused_for_models_without_codes(sampling):
+    spec = AugmentSpec(sampling=sampling, generator_data="unlabelled-pool")
     with pytest.raises(CapabilityError, match="encoder and a decoder"):
         spec.check_model(get_model_class("realnvp"))
     spec.check_model(get_model_class("vae"))  # an unconditional VAE has them
@@ -316,3 +317,46 @@ def test_the_cross_validated_arm_rebuilds_the_pretrain_arm_from_each_folds_image
         assert pretrain["init"] is None and finetune["init"] is pretrain["model"]
         assert torch.equal(finetune["train"].images, labeller["train"].images)
     assert held_out == labelled  # every labelled image was held out by some fold
+
+
+def test_class_interpolation_labels_samples_by_the_images_it_draws_between(monkeypatch):
+    pool, test = _pool(), _pool(n_per_class=4, seed=1)
+    calls = _spy_on_training(monkeypatch)
+    given: list[tuple[torch.Tensor, torch.Tensor]] = []
+    original = experiment.class_interpolation_sampler
+
+    def spy(model, images, labels):
+        given.append((images, labels))
+        return original(model, images, labels)
+
+    monkeypatch.setattr(experiment, "class_interpolation_sampler", spy)
+    cls = get_model_class("vae")
+    unconditional = cls((1, 6, 6), 17, **tiny_params(cls))
+    config = AugmentSpec(
+        ks=(6,), seeds=(0,), arms=("real", "real+classic+gen-pretrain-cv"), pretrain_multiplier=2,
+        sampling="class-interpolation", classifier=TINY_CLASSIFIER,
+    )  # fmt: skip
+    run_augment(pool, test, 3, lambda *_: unconditional, config, log=lambda _: None)
+    # real, classic, pretrain + fine-tune; then classic in each fold, then pretrain + fine-tune
+    # in each fold: no classifier is trained to name the samples
+    assert len(calls) == 4 + 3 + 3 * 2
+    few = draw_few_shot(pool, 6, seed=0)
+    assert torch.equal(given[1][0], few.fit.images)  # the pretrain arm: the draw's fit images
+    assert torch.bincount(calls[2]["train"].labels).tolist() == [10, 10, 10]  # cycled classes
+    labelled = {tuple(r.flatten().tolist()) for r in torch.cat([few.fit.images, few.val.images])}
+    for fold, (images, labels) in enumerate(given[2:]):  # each fold: its own fit images only
+        pretrain, finetune = calls[7 + 2 * fold], calls[8 + 2 * fold]
+        assert torch.equal(images, finetune["train"].images)
+        assert torch.equal(labels, finetune["train"].labels)
+        assert {tuple(r.flatten().tolist()) for r in images} < labelled
+        assert pretrain["init"] is None and finetune["init"] is pretrain["model"]
+    assert len(given) == 2 + 3
+
+
+def test_class_sampled_draws_need_no_labeller():
+    cls = get_model_class("vae")
+    model = cls((1, 6, 6), 17, **tiny_params(cls))
+    by_class = lambda wanted, g: wanted.float()[:, None, None, None].expand(-1, 1, 6, 6) / 4  # noqa: E731
+    out = generate_labelled(model, 2, 3, torch.Generator(), class_sampler=by_class)
+    assert out.labels.tolist() == [0, 1, 2, 0, 1, 2]
+    assert torch.equal(out.images[:, 0, 0, 0], out.labels.float() / 4)  # drawn for its class

@@ -42,15 +42,14 @@ def _draws(
     conditional = model.supports(Capability.CONDITIONAL)
     for start in range(0, n, max_batch):
         size = min(max_batch, n - start)
+        cycled = torch.arange(start, start + size) % num_classes
         if class_sampler is not None:
-            wanted = torch.arange(start, start + size) % num_classes
-            yield class_sampler(wanted, generator).cpu(), wanted
-            continue
-        if sampler is not None and not conditional:
+            yield class_sampler(cycled, generator).cpu(), cycled
+        elif sampler is not None and not conditional:
             yield sampler(size, generator).cpu(), None
-            continue
-        wanted = torch.arange(start, start + size) % num_classes if conditional else None
-        yield model.sample(size, condition=wanted, generator=generator).cpu(), wanted
+        else:
+            wanted = cycled if conditional else None
+            yield model.sample(size, condition=wanted, generator=generator).cpu(), wanted
 
 
 def sample_images(

@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 TORCH_VERSION := 2.13.0
 MLFLOW_PORT ?= 5000
 PYTEST_ARGS ?=
+# make test's pytest workers (pytest-xdist), each with one torch/OpenMP thread: on two cores
+# two single-threaded workers finish sooner than one two-threaded process
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 
@@ -90,7 +93,8 @@ bench-quick: $(STAMP) $(SPARK_STAMP) ## the speed suite shrunk to check itself (
 	$(PY) -m benchmarks.speed --quick $(ARGS)
 
 test: $(STAMP) ## run the test suite (fast tests; < 10 min on 2 cores)
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" \
+		-n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 test-slow: $(STAMP) $(SPARK_STAMP) ## run the slow checks (real data sets, longer training, faults, 20x the fuzz cases)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)

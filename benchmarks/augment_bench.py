@@ -95,13 +95,15 @@ def paired_between(
     rows_a: pd.DataFrame, arm_a: str, rows_b: pd.DataFrame, arm_b: str
 ) -> pd.DataFrame:
     """Per data set and k: ``arm_a`` of one bench run minus ``arm_b`` of another, paired by
-    seed (95% t-interval). Refused unless both runs drew the same k-shot sets, which their
-    identical ``real`` accuracies show."""
+    seed (95% t-interval). Refused unless both runs drew the same k-shot sets: the same
+    ``draw`` fingerprint per seed, or, for runs saved before rows had one, identical ``real``
+    accuracies."""
     out = []
     for (dataset, k), a in rows_a.groupby(["dataset", "k"], sort=False):
         b = rows_b[(rows_b["dataset"] == dataset) & (rows_b["k"] == k)]
-        real_a, real_b = (r[r["arm"] == "real"].set_index("seed")["accuracy"] for r in (a, b))
-        if b.empty or not real_a.sort_index().equals(real_b.sort_index()):
+        by = "draw" if "draw" in a and "draw" in b else "accuracy"
+        same_a, same_b = (r[r["arm"] == "real"].set_index("seed")[by] for r in (a, b))
+        if b.empty or not same_a.sort_index().equals(same_b.sort_index()):
             raise ValueError(f"{dataset}, k={k}: the two runs did not draw the same k-shot sets")
         acc_a, acc_b = (
             r[r["arm"] == arm].set_index("seed")["accuracy"] for r, arm in ((a, arm_a), (b, arm_b))

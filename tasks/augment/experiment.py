@@ -40,6 +40,7 @@ only the fold's labelled images are drawn between).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -70,6 +71,17 @@ from tasks.warps import classic_augmentation, with_warped_copies
 GeneratorFit = Callable[[ImageSet, ImageSet, int], GenerativeModel]
 
 
+def draw_fingerprint(few: FewShot) -> str:
+    """A short hash of the labelled images and labels a draw holds (fitting and validation):
+    equal for two runs that drew the same sets, whatever their training did afterwards."""
+    digest = hashlib.sha1()
+    for part in (few.fit, few.val):
+        assert part.labels is not None
+        digest.update(part.images.numpy().tobytes())
+        digest.update(part.labels.numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
 def _one_draw(
     pool: ImageSet,
     test: ImageSet,
@@ -82,6 +94,7 @@ def _one_draw(
     shared_fit_seconds: float = 0.0,
 ) -> list[dict[str, object]]:
     few: FewShot = draw_few_shot(pool, k, seed)
+    drawn = draw_fingerprint(few)
     clf = config.classifier
     rows: list[dict[str, object]] = []
 
@@ -99,6 +112,7 @@ def _one_draw(
             {
                 "k": "all" if k is None else k,
                 "seed": seed,
+                "draw": drawn,
                 "arm": arm,
                 "accuracy": accuracy(model, test),
                 "n_real": n_real,

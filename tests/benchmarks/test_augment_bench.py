@@ -56,6 +56,17 @@ def test_two_runs_are_compared_seed_by_seed_only_when_they_drew_the_same_sets():
     other_draws = b.assign(accuracy=b["accuracy"] + (b["arm"] == "real") * 0.05)
     with pytest.raises(ValueError, match="usps, k=10: the two runs did not draw the same"):
         paired_between(a, "real+classic+gen-pretrain", other_draws, "real+classic+pseudo-pretrain")
+    # with fingerprints, the draws decide: a real-only classifier that trained differently on
+    # the same draw does not stop the pairing, a different draw does
+    a, b = a.assign(draw=a["seed"].map("d{}".format)), b.assign(draw=b["seed"].map("d{}".format))
+    retrained = b.assign(accuracy=b["accuracy"] + (b["arm"] == "real") * 0.05)
+    table = paired_between(
+        a, "real+classic+gen-pretrain", retrained, "real+classic+pseudo-pretrain"
+    )
+    assert table.iloc[0, -1].startswith("+0.010 [")
+    redrawn = b.assign(draw=b["draw"].where(b["seed"] != 3, "other"))
+    with pytest.raises(ValueError, match="usps, k=10: the two runs did not draw the same"):
+        paired_between(a, "real+classic+gen-pretrain", redrawn, "real+classic+pseudo-pretrain")
 
 
 def test_the_cross_table_counts_the_draws_whose_cross_validation_kept_the_generator():

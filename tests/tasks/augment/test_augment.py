@@ -119,6 +119,9 @@ def test_same_seeds_give_the_same_numbers():
     b = run_augment(pool, test, 3, _tiny_generator("vae-cond"), config, log=lambda _: None)
     assert np.array_equal(a["accuracy"].to_numpy(), b["accuracy"].to_numpy())
     assert (a["n_generated"][a["arm"] == "real+gen"] == 9).all()  # multiplier 1: 3 per class
+    # each draw's fingerprint: one per seed, the same for its arms and in the second run
+    assert a.groupby("seed")["draw"].nunique().tolist() == [1, 1]
+    assert a["draw"].nunique() == 2 and a["draw"].equals(b["draw"])
     summary = summarize(a)
     real = a[a["arm"] == "real"].set_index("seed")["accuracy"]
     gen = a[a["arm"] == "real+gen"].set_index("seed")["accuracy"]

@@ -25,9 +25,8 @@ from torch import Tensor
 from genmodels.contract import Capability, GenerativeModel
 from genmodels.data.imageset import on_grid
 from genmodels.errors import CapabilityError
-from tasks.generate import ClassSampler
+from tasks.generate import ClassSampler, Sampler
 
-Sampler = Callable[[int, torch.Generator], Tensor]  # (n, generator) -> images (n, C, H, W)
 #: how a generator is sampled: its own sampler, or decoded codes from its codes' mixture
 Sampling = Literal["prior", "latent-mixture"]
 
@@ -138,7 +137,7 @@ def class_interpolation_sampler(
             a = torch.randint(len(own), (len(rows),), generator=generator)
             # b: any other member (a itself only when the class has one image)
             step = torch.randint(max(1, len(own) - 1), (len(rows),), generator=generator)
-            b = (a + 1 + step) % len(own) if len(own) > 1 else a
+            b = (a + 1 + step) % len(own)
             first[rows], second[rows] = own[a], own[b]
         t = torch.rand(len(wanted), 1, generator=generator, dtype=torch.float64)
         return _decoded(model, (1 - t) * codes[first] + t * codes[second], batch)

@@ -176,14 +176,18 @@ def _one_draw(
         assert labelled.labels is not None
         return class_interpolation_sampler(generative, labelled.images, labelled.labels)
 
+    between_fit = between(few.fit)  # the draw's own: its codes encoded once for every arm
+
     def generate(
-        per_class: int, threshold: float | None = None, labelled: ImageSet = few.fit
+        per_class: int,
+        threshold: float | None = None,
+        class_sampler: ClassSampler | None = between_fit,
     ) -> Generated:
-        """The generator's labelled samples (class interpolation between ``labelled``)."""
+        """The generator's labelled samples (by ``class_sampler`` where one is given)."""
         g = torch.Generator().manual_seed(seed)
         return generate_labelled(
             generative, per_class, num_classes, g, labeller, threshold,
-            sampler=sampler, class_sampler=between(labelled),
+            sampler=sampler, class_sampler=class_sampler,
         )  # fmt: skip
 
     generated = generate(per_class)
@@ -232,7 +236,7 @@ def _one_draw(
             ``fit``'s images (class interpolation), pretrained on, then fine-tuned."""
             images, labels = synthetic.images, synthetic.labels
             if config.sampling == "class-interpolation":
-                drawn = generate(many, labelled=fit)
+                drawn = generate(many, class_sampler=between(fit))
                 images, labels = drawn.images, drawn.labels
             elif relabel:
                 fold_labeller = train_classifier(fit, val, num_classes, clf, seed)

@@ -344,16 +344,16 @@ def test_class_interpolation_labels_samples_by_the_images_it_draws_between(monke
     # in each fold: no classifier is trained to name the samples
     assert len(calls) == 4 + 3 + 3 * 2
     few = draw_few_shot(pool, 6, seed=0)
-    assert torch.equal(given[1][0], few.fit.images)  # the pretrain arm: the draw's fit images
+    assert torch.equal(given[0][0], few.fit.images)  # the draw's arms: its fit images
     assert torch.bincount(calls[2]["train"].labels).tolist() == [10, 10, 10]  # cycled classes
     labelled = {tuple(r.flatten().tolist()) for r in torch.cat([few.fit.images, few.val.images])}
-    for fold, (images, labels) in enumerate(given[2:]):  # each fold: its own fit images only
+    for fold, (images, labels) in enumerate(given[1:]):  # each fold: its own fit images only
         pretrain, finetune = calls[7 + 2 * fold], calls[8 + 2 * fold]
         assert torch.equal(images, finetune["train"].images)
         assert torch.equal(labels, finetune["train"].labels)
         assert {tuple(r.flatten().tolist()) for r in images} < labelled
         assert pretrain["init"] is None and finetune["init"] is pretrain["model"]
-    assert len(given) == 2 + 3
+    assert len(given) == 1 + 3  # the draw's sampler is built once, then one per fold
 
 
 def test_class_sampled_draws_need_no_labeller():

@@ -35,17 +35,18 @@ from pydantic import Field, field_validator
 from torch import Tensor
 
 from genmodels.flow.image_conditioned import ConditionalFlow
-from genmodels.settings import Section, existing_file
-from tasks.colorize.color import compose, luma, to_chroma
+from genmodels.settings import existing_file
+from tasks.colorize.amortized import CalibrationSpec, calibrate_temperature
+from tasks.colorize.color import luma, to_chroma
 from tasks.colorize.fitting import fit_on_colour_images
-from tasks.colorize.posterior import chroma_coverage
 from tasks.colorize.regressor import ChromaRegressor, RegressorSpec, train_regressor
 
 _LEVEL = 1.0 / 255.0
 
 
-class ConditionalSpec(Section):
-    """The ``conditional`` arm: a flow of chroma given gray trained on the same colour images."""
+class ConditionalSpec(CalibrationSpec):
+    """The ``conditional`` arm: a flow of chroma given gray trained on the same colour images;
+    its temperatures as :class:`~tasks.colorize.amortized.CalibrationSpec` sets them."""
 
     max_epochs: int = Field(20, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -61,16 +62,6 @@ class ConditionalSpec(Section):
     # higher validation PSNR of its estimate; mean_width is that regressor's width
     residual: bool | Literal["choose"] = "choose"
     mean_width: int = Field(32, ge=1)
-    # of the latent draws (< 1: less diverse, more typical), or "calibrate": the temperature of
-    # `temperatures` whose 50% and 90% credible intervals cover the true chroma of
-    # `calibration_images` validation images closest to 50% and 90% (never the test images)
-    temperature: float | Literal["calibrate"] = "calibrate"
-    temperatures: list[float] = Field(
-        default_factory=lambda: [0.0, 0.3, 0.6, 0.8, 1.0, 1.2, 1.4, 1.7, 2.0], min_length=1
-    )
-    calibration_images: int = Field(256, ge=1)
-    calibration_draws: int = Field(8, ge=2)
-    mean_samples: int = Field(16, ge=1)  # draws averaged into the estimate
     # a conditional-flow file trained elsewhere (benchmarks/train_model_file.py --model
     # colorize-conditional), used instead of training the arm's flow; its architecture must
     # match the keys above
@@ -80,20 +71,6 @@ class ConditionalSpec(Section):
     @classmethod
     def _weights_file_exists(cls, v: str | None) -> str | None:
         return existing_file(v, "task.conditional.weights")
-
-    @field_validator("temperature")
-    @classmethod
-    def _non_negative(cls, v: float | str) -> float | str:
-        if isinstance(v, float) and v < 0:
-            raise ValueError(f"temperature must be >= 0 (or 'calibrate'), got {v}")
-        return v
-
-    @field_validator("temperatures")
-    @classmethod
-    def _grid_non_negative(cls, v: list[float]) -> list[float]:
-        if min(v) < 0:
-            raise ValueError(f"temperatures must be >= 0, got {v}")
-        return v
 
 
 def check_image_size(config: ConditionalSpec, size: tuple[int, int]) -> None:
@@ -341,68 +318,6 @@ def load_conditional(
     module = ChromaFlowModule(image_size, config.model_copy(update={"residual": mine["residual"]}))
     module.load_state_dict(saved["state_dict"])
     return module.eval()
-
-
-@torch.no_grad()
-def sample_conditional(
-    module: ChromaFlowModule,
-    gray: Tensor,
-    n: int,
-    generator: torch.Generator | None = None,
-    batch_size: int = 256,
-    temperature: float | None = None,
-) -> Tensor:
-    """``n`` exact posterior draws per gray image: colour images ``(n, B, 3, H, W)`` whose luma is
-    exactly ``gray``; at ``temperature`` (None: the module's)."""
-    if n < 1:
-        raise ValueError(f"need n >= 1 samples, got {n}")
-    module.eval()
-    t = module.temperature if temperature is None else temperature
-    draws = []
-    for _ in range(n):
-        parts = []
-        for i in range(0, len(gray), batch_size):
-            g = gray[i : i + batch_size]
-            parts.append(compose(g, module.sample_chroma(g, t, generator)))
-        draws.append(torch.cat(parts))
-    return torch.stack(draws)
-
-
-def calibrate_temperature(
-    module: ChromaFlowModule, val_rgb: Tensor, generator: torch.Generator | None = None
-) -> pd.DataFrame:
-    """Calibrate the flow's two temperatures on the first ``calibration_images`` validation
-    images ``(N, 3, H, W)``, each from ``config.temperatures``:
-
-    - ``module.temperature``, of the draws: the one whose central 50% and 90% credible intervals
-      cover the true chroma closest to 50% and 90% (the sum of both misses, read by the
-      randomized PIT, :func:`~tasks.colorize.posterior.chroma_coverage`);
-    - ``module.estimate_temperature``, of the draws averaged into the estimate: the one whose
-      mean of ``calibration_draws`` draws has the highest PSNR over the set (a posterior mean
-      judged by squared error, as the test is).
-
-    Returns the grid: temperature, coverage_50, coverage_90, miss, psnr_of_mean, chosen,
-    chosen_for_estimate."""
-    config = module.config
-    images = val_rgb[: config.calibration_images]
-    gray = luma(images)
-    rows = []
-    for t in config.temperatures:
-        draws = sample_conditional(module, gray, config.calibration_draws, generator, temperature=t)
-        cover = chroma_coverage(draws, images, generator=generator)
-        c50, c90 = float(cover[0.5].mean()), float(cover[0.9].mean())
-        mse = float(((draws.mean(0) - images) ** 2).mean())
-        rows.append({"temperature": float(t), "coverage_50": c50, "coverage_90": c90,
-                     "miss": abs(c50 - 0.5) + abs(c90 - 0.9),
-                     "psnr_of_mean": 10 * math.log10(1.0 / max(mse, 1e-10))})  # fmt: skip
-    grid = pd.DataFrame(rows)
-    best = int(grid["miss"].to_numpy().argmin())
-    sharpest = int(grid["psnr_of_mean"].to_numpy().argmax())
-    grid["chosen"] = grid.index == best
-    grid["chosen_for_estimate"] = grid.index == sharpest
-    module.temperature = float(rows[best]["temperature"])
-    module.estimate_temperature = float(rows[sharpest]["temperature"])
-    return grid
 
 
 def fit_conditional(

@@ -9,7 +9,9 @@ Arms (all reproduce the gray input exactly; they differ in the prior over colour
 - ``model``: the generative model's density as the prior; estimate and samples likewise;
 - ``regressor``: a CNN trained to predict chroma from gray (discriminative; no samples);
 - ``conditional``: a flow of chroma given gray trained on the same images, ``p(colour | gray)``
-  learned directly; exact samples, estimate = their mean (:mod:`tasks.colorize.chroma_flow`).
+  learned directly; exact samples, estimate = their mean (:mod:`tasks.colorize.chroma_flow`);
+- ``conditional-pixelcnn``: the same posterior as an autoregressive model of coarse, quantized
+  chroma (:mod:`tasks.colorize.chroma_pixelcnn`); exact samples, estimate = their mean.
 """
 
 from __future__ import annotations
@@ -28,16 +30,16 @@ from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import on_grid
 from genmodels.data.splits import subsample
 from genmodels.errors import DataError
+from tasks.colorize.amortized import ChromaPosterior, calibrate_temperature, sample_conditional
 from tasks.colorize.chroma_flow import (
     CONDITIONAL_ARTIFACT,
     ChromaFlowModule,
-    calibrate_temperature,
     check_image_size,
     conditional_bytes,
     fit_conditional,
     load_conditional,
-    sample_conditional,
 )
+from tasks.colorize.chroma_pixelcnn import check_pixelcnn_size, fit_chroma_pixelcnn
 from tasks.colorize.color import compose, luma, polygon_centroid
 from tasks.colorize.comparison import (
     BASELINE_ARMS,
@@ -90,6 +92,8 @@ class ColorizeResult:
     summary: pd.DataFrame  # one row per (arm, metric): mean and 95% CI over images
     conditional: ChromaFlowModule | None = None  # the conditional arm's flow, if it ran
     calibration: pd.DataFrame | None = None  # its temperature grid, where it was calibrated
+    # the conditional-pixelcnn arm's temperature grid, where it ran and was calibrated
+    pixelcnn_calibration: pd.DataFrame | None = None
 
 
 #: a true image less colourful than this (Hasler-Suesstrunk, 0-255 scale) counts as gray
@@ -119,28 +123,24 @@ def _posterior_arm(
     return map_rgb, samples, None
 
 
-def _conditional_arm(
-    module: ChromaFlowModule, test_rgb: Tensor, config: ColorizeSpec, generator: torch.Generator
-) -> tuple[Tensor, PosteriorSamples | None, Tensor]:
-    """The mean of ``mean_samples`` exact draws at the flow's estimate temperature, and
-    ``samples`` draws at its temperature reported as the arm's samples (exact: every one is
-    accepted); where the two temperatures agree, the first ``samples`` of the averaged draws.
-    Also the held-out bits/dim of the true chroma of ``test_rgb`` under the flow."""
-    with torch.no_grad():
-        truth_bpd = module.bits_per_dim(test_rgb, dequantize=False)
-    k, gray = config.samples, luma(test_rgb)
+def _amortized_arm(
+    module: ChromaPosterior, gray: Tensor, k: int, generator: torch.Generator
+) -> tuple[Tensor, PosteriorSamples | None]:
+    """The mean of ``mean_samples`` exact draws at the posterior's estimate temperature, and
+    ``k`` draws at its temperature reported as the arm's samples (exact: every one is
+    accepted); where the two temperatures agree, the first ``k`` of the averaged draws."""
+    mean_samples = module.config.mean_samples
     if module.estimate_temperature == module.temperature:  # one set of draws serves both
-        draws = sample_conditional(module, gray, max(k, config.conditional.mean_samples), generator)
+        draws = sample_conditional(module, gray, max(k, mean_samples), generator)
         estimate = draws.mean(0)
     else:
         draws = sample_conditional(module, gray, k, generator)
         averaged = sample_conditional(
-            module, gray, config.conditional.mean_samples, generator,
-            temperature=module.estimate_temperature,
-        )  # fmt: skip
+            module, gray, mean_samples, generator, temperature=module.estimate_temperature
+        )
         estimate = averaged.mean(0)
     samples = PosteriorSamples(draws[:k], torch.ones(k, len(draws[0]))) if k >= 2 else None
-    return estimate, samples, truth_bpd
+    return estimate, samples
 
 
 def _uncertainty_error_corr(samples: PosteriorSamples, estimate: Tensor, truth: Tensor) -> Tensor:
@@ -268,10 +268,13 @@ def run_colorize(
         REQUIREMENT.check(type(model))
     if "conditional" in config.arms:
         check_image_size(config.conditional, (test_rgb.shape[2], test_rgb.shape[3]))
+    if "conditional-pixelcnn" in config.arms:
+        check_pixelcnn_size(config.pixelcnn, (test_rgb.shape[2], test_rgb.shape[3]))
     gray = luma(test_rgb)
     outputs: dict[str, ArmOutput] = {}
     flow: ChromaFlowModule | None = None
     calibration: pd.DataFrame | None = None
+    pixelcnn_calibration: pd.DataFrame | None = None
     # the regressor arm's network; a residual flow trained here takes it as its forecast (and
     # trains it, if the regressor arm has not run yet), so it is trained once per run
     regressor: ChromaRegressor | None = None
@@ -317,7 +320,18 @@ def run_colorize(
                     f"conditional temperatures, calibrated on validation: draws "
                     f"{flow.temperature:g}, estimate {flow.estimate_temperature:g}"
                 )
-            estimate, samples, truth_bpd = _conditional_arm(flow, test_rgb, config, generator)
+            with torch.no_grad():
+                truth_bpd = flow.bits_per_dim(test_rgb, dequantize=False)
+            estimate, samples = _amortized_arm(flow, gray, config.samples, generator)
+        elif arm == "conditional-pixelcnn":
+            pixelcnn, pixelcnn_calibration = fit_chroma_pixelcnn(
+                train_rgb, val_rgb, config.pixelcnn, seed
+            )
+            log(
+                f"conditional-pixelcnn temperatures: draws {pixelcnn.temperature:g}, estimate "
+                f"{pixelcnn.estimate_temperature:g}"
+            )
+            estimate, samples = _amortized_arm(pixelcnn, gray, config.samples, generator)
         else:
             if regressor is None:
                 regressor = train_regressor(train_rgb, val_rgb, config.regressor, seed).net
@@ -329,7 +343,14 @@ def run_colorize(
     truth = ArmOutput("truth", test_rgb, None, 0.0)
     per_image = pd.concat([per_image, _rows(truth, gray, test_rgb, model, seed)], ignore_index=True)
     return ColorizeResult(
-        gray, test_rgb, outputs, per_image, summarize(per_image), flow, calibration
+        gray,
+        test_rgb,
+        outputs,
+        per_image,
+        summarize(per_image),
+        flow,
+        calibration,
+        pixelcnn_calibration,
     )
 
 
@@ -346,6 +367,15 @@ def _conditional_flow(spec: ColorizeSpec, shape: tuple[int, ...]) -> ChromaFlowM
         return load_conditional(Path(spec.conditional.weights).expanduser(), spec.conditional, size)
     except ValueError as err:
         raise DataError(str(err)) from err
+
+
+def _check_pixelcnn(spec: ColorizeSpec, shape: tuple[int, ...]) -> None:
+    """Refuse images the conditional-pixelcnn arm cannot tile, before anything trains."""
+    if "conditional-pixelcnn" in spec.arms:
+        try:
+            check_pixelcnn_size(spec.pixelcnn, (shape[1], shape[2]))
+        except ValueError as err:
+            raise DataError(str(err)) from err
 
 
 def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
@@ -365,6 +395,7 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
             f"{train.image_shape[0]} channel(s)"
         )
     conditional = _conditional_flow(spec, train.image_shape)
+    _check_pixelcnn(spec, train.image_shape)
     result = TaskResult()
     if conditional is not None:
         result.tags["conditional_weights_from"] = str(spec.conditional.weights)
@@ -413,5 +444,7 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
         )
     if colorized.calibration is not None:
         result.tables["temperature_calibration"] = colorized.calibration
+    if colorized.pixelcnn_calibration is not None:
+        result.tables["pixelcnn_temperature_calibration"] = colorized.pixelcnn_calibration
     result.table = table
     return result

@@ -19,7 +19,7 @@ def colorization_grid(result: ColorizeResult, rows: int) -> Figure:
     for arm, out in result.outputs.items():
         columns[arm] = out.estimate[:rows].numpy()
     heat = []
-    for arm in ("model", "conditional"):
+    for arm in ("model", "conditional", "conditional-pixelcnn"):
         sampled = result.outputs.get(arm)
         if sampled is None or sampled.samples is None:
             continue

@@ -8,14 +8,13 @@ import copy
 import pytest
 import torch
 
+from tasks.colorize.amortized import calibrate_temperature, sample_conditional
 from tasks.colorize.chroma_flow import (
     ChromaFlowModule,
     ConditionalSpec,
-    calibrate_temperature,
     fit_conditional,
     load_conditional,
     read_conditional,
-    sample_conditional,
     save_conditional,
     train_conditional,
 )

@@ -10,6 +10,7 @@ from genmodels.errors import CapabilityError
 from genmodels.registry import get_model_class
 from tasks.colorize import ColorizeSpec, run_colorize
 from tasks.colorize.chroma_flow import ConditionalSpec
+from tasks.colorize.chroma_pixelcnn import PixelCNNSpec
 from tasks.colorize.color import luma, to_chroma
 from tasks.colorize.metrics import colourfulness
 from tasks.colorize.regressor import RegressorSpec, regress_colorize
@@ -118,6 +119,35 @@ def test_a_fixed_temperature_is_used_as_given(data, gmm_prior):
     # mean_samples == samples == 2 here: the estimate is the mean of exactly the reported draws
     out = result.outputs["conditional"]
     assert torch.allclose(out.estimate, out.samples.rgb.mean(0))
+
+
+def test_the_pixelcnn_arm_draws_learns_the_training_colours_and_calibrates_on_validation(data):
+    train, val, test = data
+    pixelcnn = PixelCNNSpec(
+        codes=4, factor=3, hidden=8, num_blocks=1, context_channels=4, max_epochs=15,
+        patience=0, lr=3e-3, temperatures=[0.5, 1.0], calibration_draws=2, mean_samples=3,
+    )  # fmt: skip
+    config = _config(("gray", "conditional-pixelcnn")).model_copy(update={"pixelcnn": pixelcnn})
+    result = run_colorize(None, train, val, test, config, 0, log=lambda _: None)
+    out = result.outputs["conditional-pixelcnn"]
+    assert out.samples is not None and out.samples.rgb.shape == (2, *test.shape)
+    assert (luma(out.estimate) - luma(test)).abs().max() < 1e-5
+    assert to_chroma(out.estimate)[:, 0].mean() > 0.05  # the training images are blue
+    assert list(result.pixelcnn_calibration["temperature"]) == [0.5, 1.0]
+    covered = result.per_image.dropna(subset=["coverage_90"])
+    assert set(covered["arm"]) == {"conditional-pixelcnn"}
+    assert result.per_image.query("arm == 'conditional-pixelcnn'")["truth_bpd"].isna().all()
+
+
+def test_the_pixelcnn_arm_refuses_images_it_cannot_tile_before_training(data, monkeypatch):
+    train, val, test = data
+    monkeypatch.setattr(
+        "tasks.colorize.experiment.fit_chroma_pixelcnn",
+        lambda *a, **k: pytest.fail("trained before the size was checked"),
+    )
+    config = _config(("gray", "conditional-pixelcnn"))  # factor 8 against 6x6 images
+    with pytest.raises(ValueError, match="6x6"):
+        run_colorize(None, train, val, test, config, 0, log=lambda _: None)
 
 
 @pytest.mark.parametrize("order", [("regressor", "conditional"), ("conditional", "regressor")])

@@ -445,6 +445,14 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
     if colorized.calibration is not None:
         result.tables["temperature_calibration"] = colorized.calibration
     if colorized.pixelcnn_calibration is not None:
-        result.tables["pixelcnn_temperature_calibration"] = colorized.pixelcnn_calibration
+        grid = colorized.pixelcnn_calibration
+        result.tables["pixelcnn_temperature_calibration"] = grid
+        for metric, column in (
+            ("temperature", "chosen"),
+            ("estimate_temperature", "chosen_for_estimate"),
+        ):
+            result.metrics[f"pixelcnn_{metric}"] = float(
+                grid.loc[grid[column], "temperature"].iloc[0]
+            )
     result.table = table
     return result

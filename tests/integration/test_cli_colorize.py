@@ -128,6 +128,32 @@ def test_a_conditional_flow_too_deep_for_the_images_is_refused_before_training(
     assert [r.info.status for r in runs] == ["FAILED"]  # nothing trained: no nested run
 
 
+def test_the_pixelcnn_arm_logs_its_calibration_and_refuses_patches_it_cannot_tile(
+    mlflow_store, capsys
+):
+    small = (
+        "{codes: 4, factor: 4, hidden: 4, num_blocks: 1, context_channels: 4, max_epochs: 1, "
+        "patience: 0, temperatures: [0.5, 1.0], calibration_draws: 2, mean_samples: 2}"
+    )
+    assert main(_args("task.arms=[gray, conditional-pixelcnn]", f"task.pixelcnn={small}")) == 0
+    client = MlflowClient(mlflow_store)
+    (run,) = client.search_runs([client.get_experiment_by_name("it-colorize").experiment_id])
+    metrics = run.data.metrics
+    assert metrics["consistency.conditional-pixelcnn"] < 1e-5
+    assert 0 <= metrics["coverage_90.conditional-pixelcnn"] <= 1
+    assert metrics["pixelcnn_temperature"] in (0.5, 1.0)
+    grid = pd.read_csv(
+        client.download_artifacts(run.info.run_id, "tables/pixelcnn_temperature_calibration.csv")
+    )
+    chosen = grid.loc[grid["chosen_for_estimate"], "temperature"].item()
+    assert metrics["pixelcnn_estimate_temperature"] == chosen
+    # the photo patches are 16x16: a factor of 3 does not tile them, and nothing trains
+    assert main(_args("task.arms=[gray, conditional-pixelcnn]", "task.pixelcnn.factor=3")) == 2
+    assert "the images are 16x16" in capsys.readouterr().err
+    runs = client.search_runs([client.get_experiment_by_name("it-colorize").experiment_id])
+    assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED"]
+
+
 def test_model_weights_are_loaded_instead_of_trained_and_never_reused_as_a_training(
     mlflow_store, tmp_path, capsys
 ):

@@ -94,6 +94,19 @@ def nearest_codes(chroma: Tensor, palette: Tensor) -> Tensor:
     return torch.cdist(cells.reshape(-1, 2), palette).argmin(1).view(cells.shape[:3])
 
 
+def palette_codes(rgb: Tensor, palette: Tensor, factor: int) -> Tensor:
+    """The code grid ``(B, h, w)`` of colour images: their coarse chroma's nearest colours."""
+    return nearest_codes(coarse_chroma(rgb, factor), palette)
+
+
+def upsampled_colours(codes: Tensor, palette: Tensor, factor: int) -> Tensor:
+    """A code grid's colours at full size ``(B, 2, H, W)``, bilinear between cell centres."""
+    coarse = palette[codes].permute(0, 3, 1, 2)
+    if factor == 1:
+        return coarse
+    return F.interpolate(coarse, scale_factor=factor, mode="bilinear", align_corners=False)
+
+
 class ChromaPixelCNNModule(pl.LightningModule):
     """Trains :class:`ImageConditionedPixelCNN` on the palette codes of colour images; the loss
     is the negative log-likelihood in bits per code."""
@@ -122,22 +135,9 @@ class ChromaPixelCNNModule(pl.LightningModule):
             context_channels=config.context_channels,
         )
 
-    def codes_of(self, rgb: Tensor) -> Tensor:
-        """The code grid ``(B, h, w)`` of colour images: their coarse chroma's nearest colours."""
-        return nearest_codes(coarse_chroma(rgb, self.config.factor), self.palette)
-
-    def upsampled(self, codes: Tensor) -> Tensor:
-        """A code grid's colours at full size ``(B, 2, H, W)``, bilinear between cell centres."""
-        coarse = self.palette[codes].permute(0, 3, 1, 2)
-        if self.config.factor == 1:
-            return coarse
-        return F.interpolate(
-            coarse, scale_factor=self.config.factor, mode="bilinear", align_corners=False
-        )
-
     def bits_per_code(self, rgb: Tensor) -> Tensor:
         """``-log2 p(codes | gray)`` per code ``(B,)``."""
-        codes = self.codes_of(rgb)
+        codes = palette_codes(rgb, self.palette, self.config.factor)
         nats = -self.net.log_prob(codes, 2 * luma(rgb) - 1) / codes[0].numel()
         return nats / math.log(2)
 
@@ -146,7 +146,7 @@ class ChromaPixelCNNModule(pl.LightningModule):
     ) -> Tensor:
         """One chroma draw ``(B, 2, H, W)`` per gray image ``(B, 1, H, W)``."""
         codes = self.net.sample(2 * gray - 1, temperature, generator)
-        chroma = self.upsampled(codes)
+        chroma = upsampled_colours(codes, self.palette, self.config.factor)
         noise = torch.randn(chroma.shape, generator=generator, dtype=chroma.dtype)
         return chroma + temperature * self.spread[:, None, None] * noise.to(chroma.device)
 
@@ -166,11 +166,11 @@ class ChromaPixelCNNModule(pl.LightningModule):
 def within_code_spread(train_rgb: Tensor, config: PixelCNNSpec, palette: Tensor) -> Tensor:
     """``(2,)``: per chroma channel, the standard deviation of the training images' chroma
     around their own code grid's upsampled colours (what pooling and quantization remove)."""
-    probe = ChromaPixelCNNModule(config, palette, torch.zeros(2))
     parts = []
     for i in range(0, len(train_rgb), 512):
         rgb = train_rgb[i : i + 512]
-        parts.append(to_chroma(rgb) - probe.upsampled(probe.codes_of(rgb)))
+        codes = palette_codes(rgb, palette, config.factor)
+        parts.append(to_chroma(rgb) - upsampled_colours(codes, palette, config.factor))
     residual = torch.cat(parts)
     return residual.transpose(0, 1).reshape(2, -1).std(1)
 

@@ -1,16 +1,18 @@
 """Colorize a user's own images: ``priorworks colorize --model URI --input PATH --out DIR``.
 
 The model is the conditional flow of a colorize run (``runs:/<run>``, a bare run id, or
-``runs:/<run>/conditional/chroma_flow.pt``) or a conditional-flow file on disk
-(``benchmarks/train_model_file.py --model colorize-conditional``). Every image (a file, or a
-folder searched recursively) is read, reduced to its luma if it has colour, and colorized at
-its own size (:func:`tasks.colorize.photos.colorize_photo`). Written per image, under the
-image's path relative to the input: ``<name>.png`` (the estimate), ``<name>_sample<i>.png``
-(single draws) and ``<name>_uncertainty.png`` (the per-pixel spread of the draws, 0-255 for a
-standard deviation of 0-0.25); and ``colorized.csv`` with a row per image (sizes, seconds, mean
-uncertainty, and for colour inputs the PSNR of the estimate, of its best draw and of the gray
-image itself against the input's colours). The folder is filled under a temporary name and
-moved into place at the end: a failed run leaves nothing behind.
+``runs:/<run>/conditional/chroma_flow.pt``), its conditional PixelCNN
+(``runs:/<run>/conditional/chroma_pixelcnn.pt``, where the run had that arm), or either file on
+disk (a flow from ``benchmarks/train_model_file.py --model colorize-conditional``).
+
+Every image (a file, or a folder searched recursively) is read, reduced to its luma if it has
+colour, and colorized at its own size (:func:`tasks.colorize.photos.colorize_photo`). Written
+per image, under the image's path relative to the input: ``<name>.png`` (the estimate),
+``<name>_sample<i>.png`` (single draws) and ``<name>_uncertainty.png`` (the per-pixel spread
+of the draws, 0-255 for a standard deviation of 0-0.25); and ``colorized.csv`` with a row per
+image (sizes, seconds, mean uncertainty, and for colour inputs the PSNR of the estimate, of its
+best draw and of the gray image itself against the input's colours). The folder is filled under
+a temporary name and moved into place at the end: a failed run leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -33,23 +35,32 @@ from genmodels.errors import DataError
 from pipelines.tracking.scoring import ModelURIError
 from pipelines.tracking.staged_folder import StagedFolder
 from pipelines.tracking.store import use_store
-from tasks.colorize.chroma_flow import CONDITIONAL_ARTIFACT, ChromaFlowModule, read_conditional
+from tasks.colorize.chroma_flow import CONDITIONAL_ARTIFACT, read_conditional
+from tasks.colorize.chroma_pixelcnn import is_pixelcnn_file, read_pixelcnn
 from tasks.colorize.color import luma
 from tasks.colorize.metrics import psnr
-from tasks.colorize.photos import colorize_photo
+from tasks.colorize.photos import Colorizer, colorize_photo
 
 #: a standard deviation of this (in [0, 1] RGB units) is white in the uncertainty map
 UNCERTAINTY_FULL_SCALE = 0.25
 
 
-def load_colorizer(uri: str, temperature: float | None = None) -> ChromaFlowModule:
-    """The conditional flow at ``uri`` (a file, a run id or a ``runs:/`` URI), drawing at
-    ``temperature`` (None: the temperatures recorded with it, calibrated where its run did)."""
+def _read_colorizer(path: Path, temperature: float | None) -> Colorizer:
+    """A conditional-PixelCNN file if ``path`` is one, else a conditional-flow file."""
+    try:
+        if is_pixelcnn_file(path):
+            return read_pixelcnn(path, temperature)
+        return read_conditional(path, temperature)
+    except ValueError as err:
+        raise ModelURIError(str(err)) from None
+
+
+def load_colorizer(uri: str, temperature: float | None = None) -> Colorizer:
+    """The conditional flow or PixelCNN at ``uri`` (a file, a run id or a ``runs:/`` URI: the
+    run's flow, or the artifact the URI names), drawing at ``temperature`` (None: the
+    temperatures recorded with it, calibrated where its run did)."""
     if Path(uri).expanduser().is_file():
-        try:
-            return read_conditional(Path(uri).expanduser(), temperature)
-        except ValueError as err:
-            raise ModelURIError(str(err)) from None
+        return _read_colorizer(Path(uri).expanduser(), temperature)
     if re.fullmatch(r"[0-9a-f]{32}", uri):
         uri = f"runs:/{uri}"
     match = re.fullmatch(r"runs:/([0-9a-f]{32})/?(.*)", uri)
@@ -71,10 +82,7 @@ def load_colorizer(uri: str, temperature: float | None = None) -> ChromaFlowModu
                 f"{mlflow.get_tracking_uri()} (a colorize run with the conditional arm has it): "
                 f"{err}"
             ) from None
-        try:
-            return read_conditional(local, temperature)
-        except ValueError as err:
-            raise ModelURIError(str(err)) from None
+        return _read_colorizer(Path(local), temperature)
 
 
 def _image_files(inputs: Path) -> list[Path]:

@@ -23,7 +23,9 @@ Its density is over codes, not chroma, so it reports no bits/dim of the true chr
 
 from __future__ import annotations
 
+import io
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytorch_lightning as pl
@@ -204,3 +206,52 @@ def fit_chroma_pixelcnn(
         return module, None
     grid = calibrate_temperature(module, val_rgb, torch.Generator().manual_seed(seed))
     return module, grid
+
+
+_FILE_KIND = "priorworks-chroma-pixelcnn"
+#: where a colorize run keeps its conditional PixelCNN among its artifacts
+PIXELCNN_ARTIFACT = "conditional/chroma_pixelcnn.pt"
+
+
+def pixelcnn_bytes(module: ChromaPixelCNNModule) -> bytes:
+    """The trained PixelCNN as a file's bytes: settings, palette, spread, temperatures, weights
+    (read back by :func:`read_pixelcnn`)."""
+    buffer = io.BytesIO()
+    contents = {
+        "kind": _FILE_KIND,
+        "config": module.config.model_dump(mode="json"),
+        "temperature": module.temperature,
+        "estimate_temperature": module.estimate_temperature,
+        "state_dict": module.state_dict(),
+    }
+    torch.save(contents, buffer)
+    return buffer.getvalue()
+
+
+def is_pixelcnn_file(path: str | Path) -> bool:
+    """Whether ``path`` holds a conditional PixelCNN (False for anything else, readable or not)."""
+    try:
+        saved = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file at all: certainly not ours
+        return False
+    return isinstance(saved, dict) and saved.get("kind") == _FILE_KIND
+
+
+def read_pixelcnn(path: str | Path, temperature: float | None = None) -> ChromaPixelCNNModule:
+    """A conditional PixelCNN file as it was trained, drawing at ``temperature`` for samples and
+    estimate alike (None: the temperatures it records); ValueError naming the file if it is not
+    one."""
+    try:
+        saved = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # any unreadable file: say which and why
+        raise ValueError(f"conditional PixelCNN '{path}' cannot be read: {err}") from err
+    if not isinstance(saved, dict) or saved.get("kind") != _FILE_KIND:
+        raise ValueError(f"'{path}' is not a conditional-PixelCNN file")
+    config = PixelCNNSpec(**saved["config"])
+    state = saved["state_dict"]
+    module = ChromaPixelCNNModule(config, state["palette"], state["spread"])
+    module.load_state_dict(state)
+    module.temperature = float(saved["temperature"] if temperature is None else temperature)
+    estimate = saved["estimate_temperature"] if temperature is None else temperature
+    module.estimate_temperature = float(estimate)
+    return module.eval()

@@ -39,7 +39,13 @@ from tasks.colorize.chroma_flow import (
     fit_conditional,
     load_conditional,
 )
-from tasks.colorize.chroma_pixelcnn import check_pixelcnn_size, fit_chroma_pixelcnn
+from tasks.colorize.chroma_pixelcnn import (
+    PIXELCNN_ARTIFACT,
+    ChromaPixelCNNModule,
+    check_pixelcnn_size,
+    fit_chroma_pixelcnn,
+    pixelcnn_bytes,
+)
 from tasks.colorize.color import compose, luma, polygon_centroid
 from tasks.colorize.comparison import (
     BASELINE_ARMS,
@@ -94,6 +100,7 @@ class ColorizeResult:
     calibration: pd.DataFrame | None = None  # its temperature grid, where it was calibrated
     # the conditional-pixelcnn arm's temperature grid, where it ran and was calibrated
     pixelcnn_calibration: pd.DataFrame | None = None
+    pixelcnn: ChromaPixelCNNModule | None = None  # that arm's model, if it ran
 
 
 #: a true image less colourful than this (Hasler-Suesstrunk, 0-255 scale) counts as gray
@@ -275,6 +282,7 @@ def run_colorize(
     flow: ChromaFlowModule | None = None
     calibration: pd.DataFrame | None = None
     pixelcnn_calibration: pd.DataFrame | None = None
+    pixelcnn: ChromaPixelCNNModule | None = None
     # the regressor arm's network; a residual flow trained here takes it as its forecast (and
     # trains it, if the regressor arm has not run yet), so it is trained once per run
     regressor: ChromaRegressor | None = None
@@ -351,6 +359,7 @@ def run_colorize(
         flow,
         calibration,
         pixelcnn_calibration,
+        pixelcnn,
     )
 
 
@@ -444,6 +453,8 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
         )
     if colorized.calibration is not None:
         result.tables["temperature_calibration"] = colorized.calibration
+    if colorized.pixelcnn is not None:  # `priorworks colorize --model runs:/<run>/<this path>`
+        result.files[PIXELCNN_ARTIFACT] = pixelcnn_bytes(colorized.pixelcnn)
     if colorized.pixelcnn_calibration is not None:
         grid = colorized.pixelcnn_calibration
         result.tables["pixelcnn_temperature_calibration"] = grid

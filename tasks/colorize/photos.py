@@ -1,4 +1,5 @@
-"""Colorize a gray photo of any size with a conditional flow trained on small images.
+"""Colorize a gray photo of any size with a conditional flow (or a conditional PixelCNN, which
+draws a code grid of any size as it is) trained on small images.
 
 The flow is convolutional all through (couplings, squeezes, the context pyramid), and none of its
 weights depends on the image size, so the trained weights are loaded into a flow built for the
@@ -23,7 +24,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tasks.colorize.chroma_flow import ChromaFlowModule
+from tasks.colorize.chroma_pixelcnn import ChromaPixelCNNModule
 from tasks.colorize.color import compose
+
+#: the amortized posteriors a photo can be colorized with
+Colorizer = ChromaFlowModule | ChromaPixelCNNModule
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,22 @@ def resized_flow(module: ChromaFlowModule, size: tuple[int, int]) -> ChromaFlowM
     return other.eval()
 
 
+def _size_multiple(module: Colorizer) -> int:
+    """What the working size's sides must be divisible by: the flow's squeezes, or the
+    PixelCNN's pooling factor."""
+    if isinstance(module, ChromaFlowModule):
+        return 2 ** (module.config.num_scales - 1)
+    return module.config.factor
+
+
+def _at_size(module: Colorizer, size: tuple[int, int]) -> Colorizer:
+    """The posterior for images of ``size``: the flow rebuilt for it; the PixelCNN as it is (it
+    draws a code grid of whatever size the gray image gives)."""
+    if isinstance(module, ChromaFlowModule):
+        return resized_flow(module, size)
+    return module.eval()
+
+
 def _padded(gray: Tensor, factor: int) -> Tensor:
     """``gray`` ``(1, 1, h, w)`` padded at the bottom and right to sides divisible by
     ``factor`` (mirrored where the image is large enough, else repeated)."""
@@ -67,7 +88,7 @@ def _padded(gray: Tensor, factor: int) -> Tensor:
 
 @torch.no_grad()
 def colorize_photo(
-    module: ChromaFlowModule,
+    module: Colorizer,
     gray: Tensor,
     samples: int = 4,
     mean_samples: int = 16,
@@ -87,9 +108,8 @@ def colorize_photo(
     size = (full.shape[2], full.shape[3])
     work = working_size(size, chroma_side)
     small = full if work == size else F.interpolate(full, work, mode="area")
-    factor = 2 ** (module.config.num_scales - 1)
-    padded = _padded(small, factor)
-    flow = resized_flow(module, (padded.shape[2], padded.shape[3]))
+    padded = _padded(small, _size_multiple(module))
+    flow = _at_size(module, (padded.shape[2], padded.shape[3]))
 
     def draw(temperature: float) -> Tensor:
         chroma = flow.sample_chroma(padded, temperature, generator)

@@ -10,6 +10,8 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from pipelines.cli import main
+from pipelines.tracking.colorizing import load_colorizer
+from tasks.colorize.chroma_pixelcnn import ChromaPixelCNNModule
 from tasks.colorize.metrics import colourfulness
 
 TINY = ["output.experiment=it-colorize"]  # on top of the spec's `tiny` preset
@@ -147,6 +149,10 @@ def test_the_pixelcnn_arm_logs_its_calibration_and_refuses_patches_it_cannot_til
     )
     chosen = grid.loc[grid["chosen_for_estimate"], "temperature"].item()
     assert metrics["pixelcnn_estimate_temperature"] == chosen
+    # the run keeps the PixelCNN, for `priorworks colorize --model runs:/<run>/<its path>`
+    loaded = load_colorizer(f"runs:/{run.info.run_id}/conditional/chroma_pixelcnn.pt")
+    assert isinstance(loaded, ChromaPixelCNNModule)
+    assert loaded.estimate_temperature == chosen
     # the photo patches are 16x16: a factor of 3 does not tile them, and nothing trains
     assert main(_args("task.arms=[gray, conditional-pixelcnn]", "task.pixelcnn.factor=3")) == 2
     assert "the images are 16x16" in capsys.readouterr().err

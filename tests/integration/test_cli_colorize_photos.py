@@ -11,6 +11,7 @@ from PIL import Image
 from genmodels.data.imageset import LUMA
 from pipelines.cli import main
 from tasks.colorize.chroma_flow import ChromaFlowModule, ConditionalSpec, save_conditional
+from tasks.colorize.chroma_pixelcnn import ChromaPixelCNNModule, PixelCNNSpec, pixelcnn_bytes
 
 SMALL = ConditionalSpec(
     hidden_channels=4, context_channels=4, num_blocks=1, couplings_per_scale=1, residual=False
@@ -128,3 +129,24 @@ def test_the_temperatures_recorded_with_the_flow_are_used_unless_overridden(phot
     assert np.array_equal(read("recorded", 1), read("recorded", 2))  # temperature 0: one colouring
     assert _run(path, photos, tmp_path / "warm", "--samples", "2", "--temperature", "1") == 0
     assert not np.array_equal(read("warm", 1), read("warm", 2))
+
+
+def test_a_conditional_pixelcnn_file_colorizes_photos_keeping_their_luma(photos, tmp_path):
+    """Odd-sized photos: the working size is padded to the PixelCNN's factor; every output keeps
+    the input's luma; the temperatures recorded in the file are used unless overridden."""
+    torch.manual_seed(0)
+    config = PixelCNNSpec(codes=4, factor=4, hidden=4, num_blocks=1, context_channels=4)
+    palette = torch.tensor([[0.2, -0.1], [-0.1, 0.2], [0.0, 0.0], [-0.15, -0.15]])
+    module = ChromaPixelCNNModule(config, palette, torch.tensor([0.01, 0.01])).eval()
+    path = tmp_path / "pixelcnn.pt"
+    path.write_bytes(pixelcnn_bytes(module))
+    out = tmp_path / "colored"
+    assert _run(path, photos, out, "--samples", "2", "--chroma-side", "16") == 0
+    beach_in = _luma(np.asarray(Image.open(photos / "trip" / "beach.png")))
+    estimate = np.asarray(Image.open(out / "trip/beach.png"))
+    assert estimate.shape == (37, 53, 3) and np.abs(_luma(estimate) - beach_in).max() <= 1.0
+    draws = [np.asarray(Image.open(out / f"old_sample{i}.png")) for i in (1, 2)]
+    assert not np.array_equal(draws[0], draws[1])  # temperature 1, as recorded
+    assert _run(path, photos, tmp_path / "cold", "--samples", "2", "--temperature", "0") == 0
+    cold = [np.asarray(Image.open(tmp_path / "cold" / f"old_sample{i}.png")) for i in (1, 2)]
+    assert np.array_equal(cold[0], cold[1])

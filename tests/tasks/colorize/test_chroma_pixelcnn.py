@@ -16,7 +16,10 @@ from tasks.colorize.chroma_pixelcnn import (
     check_pixelcnn_size,
     fit_chroma_pixelcnn,
     fit_palette,
+    is_pixelcnn_file,
     nearest_codes,
+    pixelcnn_bytes,
+    read_pixelcnn,
     within_code_spread,
 )
 from tasks.colorize.color import compose, luma, to_chroma
@@ -148,3 +151,23 @@ def test_the_arm_runs_only_when_a_spec_names_it_and_a_bad_size_is_a_data_error()
     with pytest.raises(DataError, match="divisible"):
         _check_pixelcnn(named, (3, 28, 28))  # the task's entry point refuses before training
     _check_pixelcnn(ColorizeSpec(arms=["gray"]), (3, 28, 28))  # not named: any size will do
+
+
+def test_a_saved_pixelcnn_draws_as_the_trained_one_and_other_files_are_refused(trained, tmp_path):
+    trained.temperature, trained.estimate_temperature = 0.8, 0.3
+    path = tmp_path / "pixelcnn.pt"
+    path.write_bytes(pixelcnn_bytes(trained))
+    assert is_pixelcnn_file(path)
+    read = read_pixelcnn(path)
+    assert (read.temperature, read.estimate_temperature) == (0.8, 0.3)
+    gray = luma(_world(2, 9))
+    a = sample_conditional(trained, gray, 2, torch.Generator().manual_seed(0))
+    b = sample_conditional(read, gray, 2, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    assert read_pixelcnn(path, temperature=0.0).estimate_temperature == 0.0
+    other = tmp_path / "other.pt"
+    torch.save({"kind": "priorworks-chroma-flow"}, other)
+    assert not is_pixelcnn_file(other) and not is_pixelcnn_file(tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="not a conditional-PixelCNN file"):
+        read_pixelcnn(other)
+    trained.temperature = trained.estimate_temperature = 1.0

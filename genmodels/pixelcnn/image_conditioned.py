@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genmodels.pixelcnn.network import MaskedConv2d
+from genmodels.pixelcnn.network import MaskedConv2d, masked_head
 
 
 class ConditionEncoder(nn.Module):
@@ -93,12 +93,7 @@ class ImageConditionedPixelCNN(nn.Module):
         self.blocks = nn.ModuleList(
             SpatialGatedBlock(hidden, context_channels) for _ in range(num_blocks)
         )
-        self.head = nn.Sequential(
-            nn.ReLU(),
-            MaskedConv2d(hidden, hidden, 1, "B", 1),
-            nn.ReLU(),
-            MaskedConv2d(hidden, num_codes, 1, "B", 1),
-        )
+        self.head = masked_head(hidden, num_codes, 1)
 
     def context(self, condition: Tensor) -> Tensor:
         """The condition's features on the code grid; computed once per image."""

@@ -42,6 +42,17 @@ class MaskedConv2d(nn.Conv2d):
         return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
 
+def masked_head(hidden: int, out_channels: int, colours: int) -> nn.Sequential:
+    """The output head: ReLU, masked 1x1, ReLU, masked 1x1 to ``out_channels`` logits (its
+    convolutions at indices 1 and 3, where the cached sampler reads them)."""
+    return nn.Sequential(
+        nn.ReLU(),
+        MaskedConv2d(hidden, hidden, 1, "B", colours),
+        nn.ReLU(),
+        MaskedConv2d(hidden, out_channels, 1, "B", colours),
+    )
+
+
 class GatedBlock(nn.Module):
     """``h + W_o (tanh(W_f h + b_f(y)) * sigmoid(W_g h + b_g(y)))``, all masked ``B``.
 
@@ -84,12 +95,7 @@ class PixelCNNNetwork(nn.Module):
         # How far (rows up, columns either side) a pixel's prediction can see: the first kernel's
         # half width plus one per gated 3x3 block (the 1x1 convolutions see no further).
         self.reach = first_kernel // 2 + num_blocks
-        self.head = nn.Sequential(
-            nn.ReLU(),
-            MaskedConv2d(hidden, hidden, 1, "B", channels),
-            nn.ReLU(),
-            MaskedConv2d(hidden, channels * levels, 1, "B", channels),
-        )
+        self.head = masked_head(hidden, channels * levels, channels)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.first(2 * x - 1)

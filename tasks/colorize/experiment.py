@@ -455,15 +455,9 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
         result.tables["temperature_calibration"] = colorized.calibration
     if colorized.pixelcnn is not None:  # `priorworks colorize --model runs:/<run>/<this path>`
         result.files[PIXELCNN_ARTIFACT] = pixelcnn_bytes(colorized.pixelcnn)
+        result.metrics["pixelcnn_temperature"] = colorized.pixelcnn.temperature
+        result.metrics["pixelcnn_estimate_temperature"] = colorized.pixelcnn.estimate_temperature
     if colorized.pixelcnn_calibration is not None:
-        grid = colorized.pixelcnn_calibration
-        result.tables["pixelcnn_temperature_calibration"] = grid
-        for metric, column in (
-            ("temperature", "chosen"),
-            ("estimate_temperature", "chosen_for_estimate"),
-        ):
-            result.metrics[f"pixelcnn_{metric}"] = float(
-                grid.loc[grid[column], "temperature"].iloc[0]
-            )
+        result.tables["pixelcnn_temperature_calibration"] = colorized.pixelcnn_calibration
     result.table = table
     return result

@@ -155,6 +155,12 @@ class ChromaFlowModule(pl.LightningModule):
         y = self.net.sample(condition, temperature, generator) - 0.5
         return y if mean is None else y + mean
 
+    def estimate_chroma(
+        self, gray: Tensor, temperature: float, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """One draw's share of the posterior mean: the draw itself."""
+        return self.sample_chroma(gray, temperature, generator)
+
     def training_step(self, batch: tuple[Tensor], batch_idx: int) -> Tensor:
         loss = self.bits_per_dim(batch[0], dequantize=True).mean()
         self.log("train_bpd", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))

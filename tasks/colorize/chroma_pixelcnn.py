@@ -10,9 +10,11 @@ given the gray image, ``p(codes | gray)``, in the manner of PixColor (Guadarrama
   A categorical over a palette can hold several distinct colourings at once (a car red or
   blue), where a flow's Gaussian latent tends to blend them.
 - **Back to full size.** A drawn code grid is looked up in the palette, upsampled bilinearly
-  under the gray image, and given the within-code spread that pooling and quantization remove
-  (Gaussian, one standard deviation per chroma channel, measured on the training images), so
-  the draws are continuous like the truth; every draw then goes through
+  under the gray image, refined by a CNN that reads the gray image and the coarse colours
+  (:mod:`tasks.colorize.refiner`, PixColor's second stage; ``refiner.enabled: false`` skips
+  it), and given the spread that remains (Gaussian, one standard deviation per chroma channel,
+  measured on the training images), so the draws are continuous like the truth; every draw
+  then goes through
   :func:`~tasks.colorize.color.compose` and reproduces the gray input exactly.
 - **Temperature.** The logits are divided by it and the within-code spread multiplied by it
   (0: the most probable code at every step, no spread). Calibrated on validation images as the
@@ -33,12 +35,13 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 from sklearn.cluster import KMeans
-from torch import Tensor
+from torch import Tensor, nn
 
 from genmodels.pixelcnn.image_conditioned import ImageConditionedPixelCNN
 from tasks.colorize.amortized import CalibrationSpec, calibrate_temperature
 from tasks.colorize.color import luma, to_chroma
 from tasks.colorize.fitting import fit_on_colour_images
+from tasks.colorize.refiner import ChromaRefiner, RefinerSpec, fit_refiner
 
 #: chroma cells the palette's k-means sees at most (a seeded subsample beyond)
 _PALETTE_POINTS = 100_000
@@ -57,6 +60,7 @@ class PixelCNNSpec(CalibrationSpec):
     batch_size: int = Field(64, ge=1)
     patience: int = Field(4, ge=0)
     lr: float = Field(1e-3, gt=0)
+    refiner: RefinerSpec = Field(default_factory=RefinerSpec)
 
 
 def check_pixelcnn_size(config: PixelCNNSpec, size: tuple[int, int]) -> None:
@@ -101,22 +105,51 @@ def palette_codes(rgb: Tensor, palette: Tensor, factor: int) -> Tensor:
     return nearest_codes(coarse_chroma(rgb, factor), palette)
 
 
-def upsampled_colours(codes: Tensor, palette: Tensor, factor: int) -> Tensor:
-    """A code grid's colours at full size ``(B, 2, H, W)``, bilinear between cell centres."""
-    coarse = palette[codes].permute(0, 3, 1, 2)
+def upsampled(coarse: Tensor, factor: int) -> Tensor:
+    """Cell colours ``(B, 2, h, w)`` at full size ``(B, 2, h * factor, w * factor)``, bilinear
+    between cell centres."""
     if factor == 1:
         return coarse
     return F.interpolate(coarse, scale_factor=factor, mode="bilinear", align_corners=False)
 
 
+def upsampled_colours(codes: Tensor, palette: Tensor, factor: int) -> Tensor:
+    """A code grid's colours at full size ``(B, 2, H, W)``."""
+    return upsampled(palette[codes].permute(0, 3, 1, 2), factor)
+
+
+class CoarseColours(nn.Module):
+    """Colour images ``(B, 3, H, W)`` -> their own code grid's colours at full size
+    ``(B, 2, H, W)``: what the refiner is trained to refine."""
+
+    palette: Tensor
+
+    def __init__(self, palette: Tensor, factor: int) -> None:
+        super().__init__()
+        self.register_buffer("palette", palette.clone())
+        self.factor = factor
+
+    def forward(self, rgb: Tensor) -> Tensor:
+        codes = palette_codes(rgb, self.palette, self.factor)
+        return upsampled_colours(codes, self.palette, self.factor)
+
+
 class ChromaPixelCNNModule(pl.LightningModule):
     """Trains :class:`ImageConditionedPixelCNN` on the palette codes of colour images; the loss
-    is the negative log-likelihood in bits per code."""
+    is the negative log-likelihood in bits per code. ``refiner`` (a trained one, or a fresh one
+    when None and the config enables it) turns drawn colours into full-size chroma; it is not
+    trained here."""
 
     palette: Tensor
     spread: Tensor
 
-    def __init__(self, config: PixelCNNSpec, palette: Tensor, spread: Tensor) -> None:
+    def __init__(
+        self,
+        config: PixelCNNSpec,
+        palette: Tensor,
+        spread: Tensor,
+        refiner: ChromaRefiner | None = None,
+    ) -> None:
         super().__init__()
         if palette.shape != (config.codes, 2) or spread.shape != (2,):
             raise ValueError(
@@ -136,6 +169,9 @@ class ChromaPixelCNNModule(pl.LightningModule):
             num_blocks=config.num_blocks,
             context_channels=config.context_channels,
         )
+        if refiner is None and config.refiner.enabled:
+            refiner = ChromaRefiner(config.refiner.width)
+        self.refiner = refiner if config.refiner.enabled else None
 
     def bits_per_code(self, rgb: Tensor) -> Tensor:
         """``-log2 p(codes | gray)`` per code ``(B,)``."""
@@ -143,14 +179,36 @@ class ChromaPixelCNNModule(pl.LightningModule):
         nats = -self.net.log_prob(codes, 2 * luma(rgb) - 1) / codes[0].numel()
         return nats / math.log(2)
 
+    @torch.no_grad()
     def sample_chroma(
         self, gray: Tensor, temperature: float, generator: torch.Generator | None = None
     ) -> Tensor:
         """One chroma draw ``(B, 2, H, W)`` per gray image ``(B, 1, H, W)``."""
         codes = self.net.sample(2 * gray - 1, temperature, generator)
         chroma = upsampled_colours(codes, self.palette, self.config.factor)
+        if self.refiner is not None:
+            chroma = self.refiner.eval()(gray, chroma)
         noise = torch.randn(chroma.shape, generator=generator, dtype=chroma.dtype)
         return chroma + temperature * self.spread[:, None, None] * noise.to(chroma.device)
+
+    @torch.no_grad()
+    def estimate_chroma(
+        self, gray: Tensor, temperature: float, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """One draw's share of the posterior mean ``(B, 2, H, W)``: a code grid drawn at
+        ``temperature``, each cell's colour replaced by its expectation under the categorical
+        it was drawn from (given the cells drawn before it), then upsampled and refined; no
+        spread, whose mean is zero. The mean of these is the mean of the draws', with less
+        variance (Rao-Blackwell)."""
+        condition = 2 * gray - 1
+        codes = self.net.sample(condition, temperature, generator)
+        if temperature <= 0:
+            cells = self.palette[codes].permute(0, 3, 1, 2)
+        else:
+            probs = F.softmax(self.net(codes, condition) / temperature, dim=1)
+            cells = torch.einsum("bkhw,kc->bchw", probs, self.palette)
+        chroma = upsampled(cells, self.config.factor)
+        return chroma if self.refiner is None else self.refiner.eval()(gray, chroma)
 
     def training_step(self, batch: tuple[Tensor], batch_idx: int) -> Tensor:
         loss = self.bits_per_code(batch[0]).mean()
@@ -165,14 +223,21 @@ class ChromaPixelCNNModule(pl.LightningModule):
         return torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
 
 
-def within_code_spread(train_rgb: Tensor, config: PixelCNNSpec, palette: Tensor) -> Tensor:
+@torch.no_grad()
+def within_code_spread(
+    train_rgb: Tensor, config: PixelCNNSpec, palette: Tensor, refiner: ChromaRefiner | None = None
+) -> Tensor:
     """``(2,)``: per chroma channel, the standard deviation of the training images' chroma
-    around their own code grid's upsampled colours (what pooling and quantization remove)."""
+    around their own code grid's upsampled colours, refined by ``refiner`` where given (what
+    pooling and quantization remove and the refiner does not restore)."""
+    coarse = CoarseColours(palette, config.factor)
     parts = []
     for i in range(0, len(train_rgb), 512):
         rgb = train_rgb[i : i + 512]
-        codes = palette_codes(rgb, palette, config.factor)
-        parts.append(to_chroma(rgb) - upsampled_colours(codes, palette, config.factor))
+        chroma = coarse(rgb)
+        if refiner is not None:
+            chroma = refiner.eval()(luma(rgb), chroma)
+        parts.append(to_chroma(rgb) - chroma)
     residual = torch.cat(parts)
     return residual.transpose(0, 1).reshape(2, -1).std(1)
 
@@ -184,15 +249,19 @@ def fit_chroma_pixelcnn(
     seed: int,
     accelerator: str = "cpu",
 ) -> tuple[ChromaPixelCNNModule, pd.DataFrame | None]:
-    """Fit the palette and spread on ``train_rgb``, train the PixelCNN (the epoch with the
-    lowest validation bits per code kept) and calibrate its temperatures on ``val_rgb``
-    (``temperature: calibrate``). Returns the module and its calibration grid (None at a fixed
-    temperature)."""
+    """Fit the palette, the refiner (where enabled) and the spread on ``train_rgb``, train the
+    PixelCNN (for both, the epoch with the lowest validation loss kept) and calibrate its
+    temperatures on ``val_rgb`` (``temperature: calibrate``). Returns the module and its
+    calibration grid (None at a fixed temperature)."""
     check_pixelcnn_size(config, (train_rgb.shape[2], train_rgb.shape[3]))
     palette = fit_palette(train_rgb, config, seed)
-    spread = within_code_spread(train_rgb, config, palette)
+    refiner = None
+    if config.refiner.enabled:
+        coarse = CoarseColours(palette, config.factor)
+        refiner = fit_refiner(train_rgb, val_rgb, config.refiner, coarse, seed, accelerator)
+    spread = within_code_spread(train_rgb, config, palette, refiner)
     module = fit_on_colour_images(
-        lambda: ChromaPixelCNNModule(config, palette, spread),
+        lambda: ChromaPixelCNNModule(config, palette, spread),  # a fresh refiner, not trained
         train_rgb,
         val_rgb,
         "val_bpc",
@@ -202,6 +271,8 @@ def fit_chroma_pixelcnn(
         seed,
         accelerator,
     ).eval()
+    if module.refiner is not None and refiner is not None:
+        module.refiner.load_state_dict(refiner.state_dict())
     if config.temperature != "calibrate":
         return module, None
     grid = calibrate_temperature(module, val_rgb, torch.Generator().manual_seed(seed))

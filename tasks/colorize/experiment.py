@@ -30,7 +30,12 @@ from genmodels.contract import GenerativeModel
 from genmodels.data.imageset import on_grid
 from genmodels.data.splits import subsample
 from genmodels.errors import DataError
-from tasks.colorize.amortized import ChromaPosterior, calibrate_temperature, sample_conditional
+from tasks.colorize.amortized import (
+    ChromaPosterior,
+    calibrate_temperature,
+    posterior_mean,
+    sample_conditional,
+)
 from tasks.colorize.chroma_flow import (
     CONDITIONAL_ARTIFACT,
     ChromaFlowModule,
@@ -133,21 +138,14 @@ def _posterior_arm(
 def _amortized_arm(
     module: ChromaPosterior, gray: Tensor, k: int, generator: torch.Generator
 ) -> tuple[Tensor, PosteriorSamples | None]:
-    """The mean of ``mean_samples`` exact draws at the posterior's estimate temperature, and
-    ``k`` draws at its temperature reported as the arm's samples (exact: every one is
-    accepted); where the two temperatures agree, the first ``k`` of the averaged draws."""
-    mean_samples = module.config.mean_samples
-    if module.estimate_temperature == module.temperature:  # one set of draws serves both
-        draws = sample_conditional(module, gray, max(k, mean_samples), generator)
-        estimate = draws.mean(0)
-    else:
-        draws = sample_conditional(module, gray, k, generator)
-        averaged = sample_conditional(
-            module, gray, mean_samples, generator, temperature=module.estimate_temperature
-        )
-        estimate = averaged.mean(0)
-    samples = PosteriorSamples(draws[:k], torch.ones(k, len(draws[0]))) if k >= 2 else None
-    return estimate, samples
+    """The posterior mean of ``mean_samples`` terms at the posterior's estimate temperature
+    (:func:`~tasks.colorize.amortized.posterior_mean`), and ``k`` draws at its temperature
+    reported as the arm's samples (exact: every one is accepted)."""
+    estimate = posterior_mean(module, gray, module.config.mean_samples, generator)
+    if k < 2:
+        return estimate, None
+    draws = sample_conditional(module, gray, k, generator)
+    return estimate, PosteriorSamples(draws, torch.ones(k, len(draws[0])))
 
 
 def _uncertainty_error_corr(samples: PosteriorSamples, estimate: Tensor, truth: Tensor) -> Tensor:

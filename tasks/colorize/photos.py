@@ -97,8 +97,10 @@ def colorize_photo(
 ) -> PhotoColoring:
     """Colorize one gray image ``(1, H, W)`` in ``[0, 1]`` of any size.
 
-    ``samples`` draws are kept as samples; the estimate and the uncertainty use
-    ``max(samples, mean_samples)`` draws.
+    ``samples`` draws are kept as samples; the uncertainty is the spread of
+    ``max(samples, mean_samples)`` draws, the estimate the mean of ``mean_samples`` terms of
+    the posterior mean (:func:`~tasks.colorize.amortized.posterior_mean`'s, at the estimate
+    temperature).
     """
     if gray.ndim != 3 or gray.shape[0] != 1:
         raise ValueError(f"need one gray image (1, H, W), got {tuple(gray.shape)}")
@@ -111,8 +113,10 @@ def colorize_photo(
     padded = _padded(small, _size_multiple(module))
     flow = _at_size(module, (padded.shape[2], padded.shape[3]))
 
-    def draw(temperature: float) -> Tensor:
-        chroma = flow.sample_chroma(padded, temperature, generator)
+    def draw(temperature: float, term: bool = False) -> Tensor:
+        chroma = (flow.estimate_chroma if term else flow.sample_chroma)(
+            padded, temperature, generator
+        )
         chroma = chroma[:, :, : work[0], : work[1]]
         if work != size:
             chroma = F.interpolate(chroma, size, mode="bilinear", align_corners=False)
@@ -130,8 +134,7 @@ def colorize_photo(
             kept.append(rgb[0])
     mean = total / draws
     spread = (squares / draws - mean**2).clamp_min(0).sqrt().mean(1)[0]
-    if module.estimate_temperature != module.temperature:  # calibrated apart: its own draws
-        mean = torch.stack([draw(module.estimate_temperature) for _ in range(mean_samples)])
-        mean = mean.double().mean(0)
+    terms = [draw(module.estimate_temperature, term=True) for _ in range(mean_samples)]
+    mean = torch.stack(terms).double().mean(0)
     stacked = torch.stack(kept) if kept else torch.empty(0, 3, *size)
     return PhotoColoring(mean[0].float(), stacked, spread.float(), work)

@@ -15,21 +15,27 @@ from tasks.colorize.color import compose, luma, to_chroma
 from tasks.colorize.fitting import fit_on_colour_images
 
 
+def dilated_cnn(in_channels: int, width: int, out_channels: int) -> nn.Sequential:
+    """A full-resolution CNN ``(B, in, H, W) -> (B, out, H, W)``: 3x3 convolutions dilated 1, 2,
+    4 and 1 (a 31-pixel receptive field) with batch norm, then a 1x1 output layer."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU()]
+    for dilation in (1, 2, 4, 1):
+        layers += [
+            nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+        ]
+    layers.append(nn.Conv2d(width, out_channels, 1))
+    return nn.Sequential(*layers)
+
+
 class ChromaRegressor(nn.Module):
     """Gray ``(B, 1, H, W)`` -> chroma ``(B, 2, H, W)`` in ``[-0.5, 0.5]``; full resolution,
     dilated convolutions for context."""
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(1, width, 3, padding=1), nn.ReLU()]
-        for dilation in (1, 2, 4, 1):
-            layers += [
-                nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation),
-                nn.BatchNorm2d(width),
-                nn.ReLU(),
-            ]
-        layers.append(nn.Conv2d(width, 2, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = dilated_cnn(1, width, 2)
 
     def forward(self, gray: Tensor) -> Tensor:
         return 0.5 * torch.tanh(self.net(2 * gray - 1))

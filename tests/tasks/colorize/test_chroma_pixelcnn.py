@@ -114,6 +114,23 @@ def test_draws_choose_between_the_colours_the_gray_cannot_tell_apart(trained):
     assert (mean - midpoint).norm(dim=-1).mean() < 0.06
 
 
+def test_the_estimate_terms_have_the_draws_mean_with_less_variance(trained):
+    """Rao-Blackwell: each cell's colour replaced by its expectation under the categorical it
+    is drawn from keeps the mean of the draws and lowers the variance (the first cell's to
+    zero: it depends on the gray image alone); at temperature 0 the term is the draw."""
+    bright = luma(_images(8, True, 6))
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([trained.sample_chroma(bright, 1.0, g) for _ in range(200)])
+    terms = torch.stack([trained.estimate_chroma(bright, 1.0, g) for _ in range(200)])
+    assert (draws.mean(0) - terms.mean(0)).abs().mean() < 0.01
+    assert terms.var(0).mean() < 0.85 * draws.var(0).mean(), (
+        terms.var(0).mean(),
+        draws.var(0).mean(),
+    )
+    at_zero = trained.estimate_chroma(bright, 0.0, g)
+    assert torch.equal(at_zero, trained.sample_chroma(bright, 0.0, g))
+
+
 def test_temperature_zero_draws_the_same_colouring_every_time(trained):
     gray = luma(_world(2, 5))
     draws = sample_conditional(trained, gray, 3, torch.Generator().manual_seed(0), temperature=0.0)

@@ -56,7 +56,9 @@ class ChromaPosterior(Protocol):
     """A trained model of ``p(chroma | gray)`` that draws exactly at a temperature."""
 
     temperature: float  # of the draws reported as the arm's samples
-    estimate_temperature: float  # of the draws averaged into the estimate
+    estimate_temperature: float  # of the terms averaged into the estimate
+    # whether estimate_chroma is sample_chroma, so that one set of draws can serve both
+    terms_are_draws: bool
 
     @property
     def config(self) -> CalibrationSpec: ...
@@ -153,9 +155,12 @@ def calibrate_temperature(
         draws = sample_conditional(module, gray, config.calibration_draws, generator, temperature=t)
         cover = chroma_coverage(draws, images, generator=generator)
         c50, c90 = float(cover[0.5].mean()), float(cover[0.9].mean())
-        estimate = posterior_mean(
-            module, gray_est, config.calibration_draws, generator, temperature=t
-        )
+        if module.terms_are_draws and config.estimate_images <= config.calibration_images:
+            estimate = draws[:, : config.estimate_images].mean(0)  # the same draws serve
+        else:
+            estimate = posterior_mean(
+                module, gray_est, config.calibration_draws, generator, temperature=t
+            )
         mse = float(((estimate - judged) ** 2).mean())
         rows.append({"temperature": float(t), "coverage_50": c50, "coverage_90": c90,
                      "miss": abs(c50 - 0.5) + abs(c90 - 0.9),

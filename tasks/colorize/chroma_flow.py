@@ -155,6 +155,8 @@ class ChromaFlowModule(pl.LightningModule):
         y = self.net.sample(condition, temperature, generator) - 0.5
         return y if mean is None else y + mean
 
+    terms_are_draws = True
+
     def estimate_chroma(
         self, gray: Tensor, temperature: float, generator: torch.Generator | None = None
     ) -> Tensor:

@@ -191,6 +191,8 @@ class ChromaPixelCNNModule(pl.LightningModule):
         noise = torch.randn(chroma.shape, generator=generator, dtype=chroma.dtype)
         return chroma + temperature * self.spread[:, None, None] * noise.to(chroma.device)
 
+    terms_are_draws = False
+
     @torch.no_grad()
     def estimate_chroma(
         self, gray: Tensor, temperature: float, generator: torch.Generator | None = None

@@ -140,8 +140,14 @@ def _amortized_arm(
 ) -> tuple[Tensor, PosteriorSamples | None]:
     """The posterior mean of ``mean_samples`` terms at the posterior's estimate temperature
     (:func:`~tasks.colorize.amortized.posterior_mean`), and ``k`` draws at its temperature
-    reported as the arm's samples (exact: every one is accepted)."""
-    estimate = posterior_mean(module, gray, module.config.mean_samples, generator)
+    reported as the arm's samples (exact: every one is accepted). Where the terms are draws
+    at the same temperature, the first ``k`` of the averaged draws are the samples."""
+    mean_samples = module.config.mean_samples
+    if module.terms_are_draws and module.estimate_temperature == module.temperature:
+        draws = sample_conditional(module, gray, max(k, mean_samples), generator)
+        samples = PosteriorSamples(draws[:k], torch.ones(k, len(draws[0]))) if k >= 2 else None
+        return draws.mean(0), samples
+    estimate = posterior_mean(module, gray, mean_samples, generator)
     if k < 2:
         return estimate, None
     draws = sample_conditional(module, gray, k, generator)

@@ -100,7 +100,7 @@ def colorize_photo(
     ``samples`` draws are kept as samples; the uncertainty is the spread of
     ``max(samples, mean_samples)`` draws, the estimate the mean of ``mean_samples`` terms of
     the posterior mean (:func:`~tasks.colorize.amortized.posterior_mean`'s, at the estimate
-    temperature).
+    temperature; the draws' own mean where the terms are draws at the same temperature).
     """
     if gray.ndim != 3 or gray.shape[0] != 1:
         raise ValueError(f"need one gray image (1, H, W), got {tuple(gray.shape)}")
@@ -134,7 +134,8 @@ def colorize_photo(
             kept.append(rgb[0])
     mean = total / draws
     spread = (squares / draws - mean**2).clamp_min(0).sqrt().mean(1)[0]
-    terms = [draw(module.estimate_temperature, term=True) for _ in range(mean_samples)]
-    mean = torch.stack(terms).double().mean(0)
+    if not module.terms_are_draws or module.estimate_temperature != module.temperature:
+        terms = [draw(module.estimate_temperature, term=True) for _ in range(mean_samples)]
+        mean = torch.stack(terms).double().mean(0)
     stacked = torch.stack(kept) if kept else torch.empty(0, 3, *size)
     return PhotoColoring(mean[0].float(), stacked, spread.float(), work)

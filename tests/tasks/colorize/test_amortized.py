@@ -18,6 +18,7 @@ class _Stub:
 
     def __init__(self, config: CalibrationSpec, noise: float = 0.0) -> None:
         self.config, self.noise = config, noise
+        self.terms_are_draws = False
         self.temperature = self.estimate_temperature = 1.0
 
     def eval(self) -> _Stub:

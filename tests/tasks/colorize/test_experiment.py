@@ -116,6 +116,9 @@ def test_a_fixed_temperature_is_used_as_given(data, gmm_prior):
     assert flow.temperature == flow.estimate_temperature == 0.3
     # nothing calibrated: the validation grid holds that one temperature, for the record
     assert list(result.calibration["temperature"]) == [0.3]
+    # mean_samples == samples == 2 here: the estimate is the mean of exactly the reported draws
+    out = result.outputs["conditional"]
+    assert torch.allclose(out.estimate, out.samples.rgb.mean(0))
 
 
 def test_the_pixelcnn_arm_draws_learns_the_training_colours_and_calibrates_on_validation(data):

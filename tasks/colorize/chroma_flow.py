@@ -88,6 +88,8 @@ class ChromaFlowModule(pl.LightningModule):
     """Trains :class:`ConditionalFlow` on ``chroma | luma`` of colour images; the loss is the
     negative log-likelihood in bits per chroma dimension."""
 
+    terms_are_draws = True  # its estimate averages its draws
+
     def __init__(self, image_size: tuple[int, int], config: ConditionalSpec) -> None:
         super().__init__()
         self.config = config
@@ -154,8 +156,6 @@ class ChromaFlowModule(pl.LightningModule):
         condition, mean = self._condition(gray)
         y = self.net.sample(condition, temperature, generator) - 0.5
         return y if mean is None else y + mean
-
-    terms_are_draws = True
 
     def estimate_chroma(
         self, gray: Tensor, temperature: float, generator: torch.Generator | None = None

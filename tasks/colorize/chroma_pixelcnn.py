@@ -142,6 +142,7 @@ class ChromaPixelCNNModule(pl.LightningModule):
 
     palette: Tensor
     spread: Tensor
+    terms_are_draws = False  # its estimate terms are Rao-Blackwellized (estimate_chroma)
 
     def __init__(
         self,
@@ -190,8 +191,6 @@ class ChromaPixelCNNModule(pl.LightningModule):
             chroma = self.refiner.eval()(gray, chroma)
         noise = torch.randn(chroma.shape, generator=generator, dtype=chroma.dtype)
         return chroma + temperature * self.spread[:, None, None] * noise.to(chroma.device)
-
-    terms_are_draws = False
 
     @torch.no_grad()
     def estimate_chroma(

@@ -8,7 +8,7 @@ import pytest
 import torch
 from zoo_params import tiny_params
 
-import tasks.augment.experiment as experiment
+import tasks.augment.draw as draw_module
 from genmodels.data.imageset import ImageSet
 from genmodels.errors import CapabilityError, DataError
 from genmodels.registry import get_model_class
@@ -60,7 +60,7 @@ def _spy_on_training(monkeypatch) -> list[dict[str, object]]:
     """Every classifier the experiment trains, in order: its training and validation sets, the
     weights it started from, its warps (``augmented``) and the trained model."""
     calls: list[dict[str, object]] = []
-    original_train = experiment.train_classifier
+    original_train = draw_module.train_classifier
 
     def spy_train(train, val, *args, init=None, **kwargs):
         model = original_train(train, val, *args, init=init, **kwargs)
@@ -69,7 +69,7 @@ def _spy_on_training(monkeypatch) -> list[dict[str, object]]:
         )
         return model
 
-    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    monkeypatch.setattr(draw_module, "train_classifier", spy_train)
     return calls
 
 
@@ -79,7 +79,7 @@ def test_test_images_never_reach_the_generator_or_any_classifier(monkeypatch):
     marker[0, ::2, ::2] = 1.0  # a checkerboard no pool image has
     test.images[5] = marker
     seen: list[torch.Tensor] = []
-    original_train = experiment.train_classifier
+    original_train = draw_module.train_classifier
 
     def spy_train(train, val, *args, **kwargs):
         seen.extend([train.images, val.images])
@@ -91,7 +91,7 @@ def test_test_images_never_reach_the_generator_or_any_classifier(monkeypatch):
         seen.extend([train.images, val.images])
         return fit_gen(train, val, seed)
 
-    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    monkeypatch.setattr(draw_module, "train_classifier", spy_train)
     config = AugmentSpec(ks=(4,), seeds=(0,), generator_copies=2, classifier=TINY_CLASSIFIER)
     rows = run_augment(pool, test, 3, spy_fit, config, log=lambda _: None)
     assert set(rows["arm"]) == set(ARMS)
@@ -159,7 +159,7 @@ def test_generator_copies_enlarge_only_the_generators_training_set(monkeypatch):
     pool, test = _pool(), _pool(n_per_class=4, seed=1)
     sizes: dict[str, list[int]] = {"generator": [], "classifier": []}
     fit_gen = _tiny_generator("vae-cond")
-    original_train = experiment.train_classifier
+    original_train = draw_module.train_classifier
 
     def spy_fit(train, val, seed):
         sizes["generator"].append(len(train))
@@ -170,7 +170,7 @@ def test_generator_copies_enlarge_only_the_generators_training_set(monkeypatch):
         sizes["classifier"].append(len(train))
         return original_train(train, val, *args, **kwargs)
 
-    monkeypatch.setattr(experiment, "train_classifier", spy_train)
+    monkeypatch.setattr(draw_module, "train_classifier", spy_train)
     config = AugmentSpec(
         ks=(4,), seeds=(0,), arms=("real", "real+gen"), generator_copies=2,
         classifier=TINY_CLASSIFIER,
@@ -229,7 +229,7 @@ def test_pseudo_label_arm_pretrains_on_unlabelled_pool_images_named_by_the_real_
     assert len(pseudo) == 18 and pretrain["init"] is None
     pool_rows = {tuple(r.flatten().tolist()) for r in pool.images}
     assert {tuple(r.flatten().tolist()) for r in pseudo.images} <= pool_rows
-    named = experiment.predict_proba(real["model"], pseudo.images).argmax(dim=1)
+    named = draw_module.predict_proba(real["model"], pseudo.images).argmax(dim=1)
     assert torch.equal(pseudo.labels, named)
     assert finetune["init"] is pretrain["model"]
     assert set(rows["arm"]) == {"real", "real+classic+pseudo-pretrain"}
@@ -239,11 +239,11 @@ def test_pseudo_label_arm_pretrains_on_unlabelled_pool_images_named_by_the_real_
 def test_fine_tuning_starts_from_the_given_weights_and_leaves_them_untouched():
     pool = _pool()
     few = draw_few_shot(pool, 6, seed=0)
-    trained = experiment.train_classifier(few.fit, few.val, 3, TINY_CLASSIFIER, seed=0)
+    trained = draw_module.train_classifier(few.fit, few.val, 3, TINY_CLASSIFIER, seed=0)
     before = {k: v.clone() for k, v in trained.state_dict().items()}
     frozen = ClassifierSpec(max_epochs=1, batch_size=16, patience=0, width=4, lr=1e-12)
-    tuned = experiment.train_classifier(few.fit, few.val, 3, frozen, seed=1, init=trained)
-    fresh = experiment.train_classifier(few.fit, few.val, 3, frozen, seed=1)
+    tuned = draw_module.train_classifier(few.fit, few.val, 3, frozen, seed=1, init=trained)
+    fresh = draw_module.train_classifier(few.fit, few.val, 3, frozen, seed=1)
     weight = "net.head.weight"
     # with a vanishing learning rate the tuned weights are the initial ones, not a fresh draw
     assert torch.allclose(tuned.state_dict()[weight], before[weight], atol=1e-6)
@@ -315,7 +315,7 @@ def test_the_cross_validated_arm_rebuilds_the_pretrain_arm_from_each_folds_image
         assert seen < labelled and len(seen) == 12  # two of the three folds
         held_out |= labelled - seen
         # the generated images are named by this fold's labeller, not by the draw's classifier
-        named = experiment.predict_proba(labeller["model"], pretrain["train"].images).argmax(1)
+        named = draw_module.predict_proba(labeller["model"], pretrain["train"].images).argmax(1)
         assert torch.equal(pretrain["train"].labels, named)
         assert pretrain["init"] is None and finetune["init"] is pretrain["model"]
         assert torch.equal(finetune["train"].images, labeller["train"].images)
@@ -326,13 +326,13 @@ def test_class_interpolation_labels_samples_by_the_images_it_draws_between(monke
     pool, test = _pool(), _pool(n_per_class=4, seed=1)
     calls = _spy_on_training(monkeypatch)
     given: list[tuple[torch.Tensor, torch.Tensor]] = []
-    original = experiment.class_interpolation_sampler
+    original = draw_module.class_interpolation_sampler
 
     def spy(model, images, labels):
         given.append((images, labels))
         return original(model, images, labels)
 
-    monkeypatch.setattr(experiment, "class_interpolation_sampler", spy)
+    monkeypatch.setattr(draw_module, "class_interpolation_sampler", spy)
     cls = get_model_class("vae")
     unconditional = cls((1, 6, 6), 17, **tiny_params(cls))
     config = AugmentSpec(

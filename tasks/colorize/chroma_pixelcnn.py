@@ -188,7 +188,7 @@ class ChromaPixelCNNModule(pl.LightningModule):
         codes = self.net.sample(2 * gray - 1, temperature, generator)
         chroma = upsampled_colours(codes, self.palette, self.config.factor)
         if self.refiner is not None:
-            chroma = self.refiner.eval()(gray, chroma)
+            chroma = self.refiner(gray, chroma)
         noise = torch.randn(chroma.shape, generator=generator, dtype=chroma.dtype)
         return chroma + temperature * self.spread[:, None, None] * noise.to(chroma.device)
 
@@ -209,7 +209,7 @@ class ChromaPixelCNNModule(pl.LightningModule):
             probs = F.softmax(self.net(codes, condition) / temperature, dim=1)
             cells = torch.einsum("bkhw,kc->bchw", probs, self.palette)
         chroma = upsampled(cells, self.config.factor)
-        return chroma if self.refiner is None else self.refiner.eval()(gray, chroma)
+        return chroma if self.refiner is None else self.refiner(gray, chroma)
 
     def training_step(self, batch: tuple[Tensor], batch_idx: int) -> Tensor:
         loss = self.bits_per_code(batch[0]).mean()

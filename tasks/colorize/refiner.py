@@ -12,28 +12,21 @@ plain upsampling.
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from genmodels.settings import Section
-from tasks.colorize.color import luma, to_chroma
-from tasks.colorize.fitting import fit_on_colour_images
-from tasks.colorize.regressor import dilated_cnn
+from tasks.colorize.color import luma
+from tasks.colorize.regressor import ChromaMSEModule, RegressorSpec, dilated_cnn, fit_mse
 
 
-class RefinerSpec(Section):
+class RefinerSpec(RegressorSpec):
     """The refinement stage of the ``conditional-pixelcnn`` arm (``enabled: false``: draws are
-    the plain upsampled colours)."""
+    the plain upsampled colours); trained as the regressor is, for fewer epochs."""
 
     enabled: bool = True
-    width: int = Field(32, ge=1)
     max_epochs: int = Field(8, ge=1)
-    batch_size: int = Field(64, ge=1)
     patience: int = Field(3, ge=0)
-    lr: float = Field(2e-3, gt=0)
 
 
 class ChromaRefiner(nn.Module):
@@ -52,33 +45,20 @@ class ChromaRefiner(nn.Module):
         return coarse + self.net(torch.cat([2 * gray - 1, 4 * coarse], dim=1))
 
 
-class RefinerModule(pl.LightningModule):
+class RefinerModule(ChromaMSEModule):
     """Trains :class:`ChromaRefiner` on colour images, their coarse colours given by the module
-    ``coarse(rgb)`` (moved with this one, not trained); the loss is the chroma's squared
-    error."""
+    ``coarse(rgb)`` (moved with this one, not trained)."""
 
     def __init__(self, config: RefinerSpec, coarse: nn.Module) -> None:
         super().__init__()
-        self.config = config
         self.net = ChromaRefiner(config.width)
+        self.lr = config.lr
         self.coarse = coarse
 
-    def _loss(self, rgb: Tensor) -> Tensor:
+    def predict(self, rgb: Tensor) -> Tensor:
         with torch.no_grad():
             coarse = self.coarse(rgb)
-        return F.mse_loss(self.net(luma(rgb), coarse), to_chroma(rgb))
-
-    def training_step(self, batch: tuple[Tensor], batch_idx: int) -> Tensor:
-        loss = self._loss(batch[0])
-        self.log("train_mse", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
-        return loss
-
-    def validation_step(self, batch: tuple[Tensor], batch_idx: int) -> None:
-        loss = self._loss(batch[0])
-        self.log("val_mse", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+        return self.net(luma(rgb), coarse)
 
 
 def fit_refiner(
@@ -91,15 +71,7 @@ def fit_refiner(
 ) -> ChromaRefiner:
     """Train a refiner of the coarse colours ``coarse(rgb)`` on ``train_rgb``; the epoch with
     the lowest validation squared error is kept. Returned in eval mode."""
-    module = fit_on_colour_images(
-        lambda: RefinerModule(config, coarse),
-        train_rgb,
-        val_rgb,
-        "val_mse",
-        config.batch_size,
-        config.max_epochs,
-        config.patience,
-        seed,
-        accelerator,
+    module = fit_mse(
+        lambda: RefinerModule(config, coarse), train_rgb, val_rgb, config, seed, accelerator
     )
     return module.net.eval()

@@ -4,6 +4,9 @@ reproduces the gray input exactly like every other arm."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -41,29 +44,41 @@ class ChromaRegressor(nn.Module):
         return 0.5 * torch.tanh(self.net(2 * gray - 1))
 
 
-class RegressorModule(pl.LightningModule):
+class ChromaMSEModule(pl.LightningModule):
+    """A network of chroma, trained by squared error on colour images (Adam at ``lr``, over
+    every parameter); a subclass says what it predicts from a colour image (:meth:`predict`)."""
+
+    lr: float
+
+    def predict(self, rgb: Tensor) -> Tensor:
+        """The chroma ``(B, 2, H, W)`` predicted for colour images ``(B, 3, H, W)``."""
+        raise NotImplementedError
+
+    def _loss(self, rgb: Tensor) -> Tensor:
+        return F.mse_loss(self.predict(rgb), to_chroma(rgb))
+
+    def training_step(self, batch: tuple[Tensor], batch_idx: int) -> Tensor:
+        loss = self._loss(batch[0])
+        self.log("train_mse", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor], batch_idx: int) -> None:
+        loss = self._loss(batch[0])
+        self.log("val_mse", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+class RegressorModule(ChromaMSEModule):
     def __init__(self, width: int = 32, lr: float = 2e-3) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = ChromaRegressor(width)
         self.lr = lr
 
-    def _loss(self, batch: tuple[Tensor]) -> Tensor:
-        rgb = batch[0]
-        return F.mse_loss(self.net(luma(rgb)), to_chroma(rgb))
-
-    def training_step(self, batch: tuple[Tensor], batch_idx: int) -> Tensor:
-        loss = self._loss(batch)
-        self.log("train_mse", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
-        return loss
-
-    def validation_step(self, batch: tuple[Tensor], batch_idx: int) -> None:
-        self.log(
-            "val_mse", self._loss(batch), on_step=False, on_epoch=True, batch_size=len(batch[0])
-        )
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+    def predict(self, rgb: Tensor) -> Tensor:
+        return self.net(luma(rgb))
 
 
 class RegressorSpec(Section):
@@ -76,12 +91,21 @@ class RegressorSpec(Section):
     width: int = Field(32, ge=1)
 
 
-def train_regressor(
-    train_rgb: Tensor, val_rgb: Tensor, config: RegressorSpec, seed: int
-) -> RegressorModule:
-    """Fit on colour images ``(N, 3, H, W)``; keep the epoch with the lowest validation MSE."""
+M = TypeVar("M", bound=ChromaMSEModule)
+
+
+def fit_mse(
+    build: Callable[[], M],
+    train_rgb: Tensor,
+    val_rgb: Tensor,
+    config: RegressorSpec,
+    seed: int,
+    accelerator: str = "cpu",
+) -> M:
+    """Fit ``build()`` on colour images ``(N, 3, H, W)`` as ``config`` says; keep the epoch with
+    the lowest validation MSE."""
     return fit_on_colour_images(
-        lambda: RegressorModule(config.width, config.lr),
+        build,
         train_rgb,
         val_rgb,
         "val_mse",
@@ -89,6 +113,16 @@ def train_regressor(
         config.max_epochs,
         config.patience,
         seed,
+        accelerator,
+    )
+
+
+def train_regressor(
+    train_rgb: Tensor, val_rgb: Tensor, config: RegressorSpec, seed: int
+) -> RegressorModule:
+    """Fit on colour images ``(N, 3, H, W)``; keep the epoch with the lowest validation MSE."""
+    return fit_mse(
+        lambda: RegressorModule(config.width, config.lr), train_rgb, val_rgb, config, seed
     )
 
 

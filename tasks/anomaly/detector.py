@@ -20,7 +20,7 @@ from genmodels.contract import GenerativeModel
 from genmodels.persistence import load_model, save_model
 from tasks.anomaly.complexity import Compressor
 from tasks.anomaly.layout import LayoutDensity
-from tasks.anomaly.map_setting import MapSetting
+from tasks.anomaly.map_setting import MapSetting, parts
 from tasks.anomaly.patch_neighbours import PatchNeighbours
 from tasks.anomaly.scores import Score, gather_evidence, make_score
 from tasks.anomaly.threshold import ConformalThreshold
@@ -63,8 +63,8 @@ class Detector:
         if self.score.needs_layout and self.layout is None:
             raise ValueError(f"score '{self.score.name}' needs its layout density")
         setting = self.map_setting
-        if setting is not None and setting.kind == "patch-nn" and self.patches is None:
-            raise ValueError("a patch-nn map needs its reference patches")
+        if setting is not None and "patch-nn" in parts(setting.kind) and self.patches is None:
+            raise ValueError(f"a {setting.kind} map needs its reference patches")
 
     @classmethod
     def keeping_what_it_uses(

@@ -1,13 +1,14 @@
 """Where a run's delivered detector says an image is anomalous: the map it delivers is chosen on
-synthetic local anomalies made from normal *validation* images (their masks are known, so no
-label is read), then judged on synthetic local anomalies made from the normal *test* images,
-by pixel AUROC and PRO beside the nearest-normal-image difference (no model), and drawn.
+synthetic local anomalies made from normal *validation* images (their masks are known, so no label
+is read), then judged on synthetic local anomalies made from the normal *test* images, by pixel
+AUROC and PRO beside the nearest-normal-image difference (no model), and drawn.
 
-The candidates, fixed in advance and the same for every data set: the model's own map (where
-it has one) and the patch-neighbour map, each smoothed by a Gaussian of 0, 1 or 2 pixels, raw or
-standardized per pixel on normal images' maps. The choice reads half of the normal validation
-images for the standardization and corrupts the other half; the delivered setting is then
-standardized on all of them.
+The candidates, fixed in advance and the same for every data set: the model's own map (where it has
+one) and the patch-neighbour map, each smoothed by a Gaussian of 0, 1 or 2 pixels, raw or
+standardized per pixel on normal images' maps; and the patch-neighbour map joined with the detail
+map (:mod:`tasks.anomaly.detail`), smoothed the same ways and always standardized. The choice reads
+half of the normal validation images for the standardization and corrupts the other half; the
+delivered setting is then standardized on all of them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from genmodels.errors import CapabilityError
 from tasks.anomaly.corruptions import LOCAL, corrupt
 from tasks.anomaly.detector import Detector
 from tasks.anomaly.figures import maps_grid
-from tasks.anomaly.map_setting import MapSetting
+from tasks.anomaly.map_setting import JOINED, MapSetting, parts
 from tasks.anomaly.maps import (
     anomaly_maps,
     delivered_maps,
@@ -41,12 +42,16 @@ SIGMAS = (0.0, 1.0, 2.0)
 MIN_VALIDATION = 8
 
 
+#: the candidates that need no network: the patch-neighbour map, alone and joined with detail
+NO_NETWORK = ("patch-nn", "patch-nn+detail")
+
+
 def _candidate_kinds(detector: Detector, log: Callable[[str], None]) -> list[str]:
     try:
-        return [model_map_kind(detector), "patch-nn"]
+        return [model_map_kind(detector), *NO_NETWORK]
     except CapabilityError as err:
-        log(f"the model draws no map of its own ({err}); candidates: patch-nn")
-        return ["patch-nn"]
+        log(f"the model draws no map of its own ({err}); candidates: {', '.join(NO_NETWORK)}")
+        return list(NO_NETWORK)
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ def choose_map(
         normal = anomaly_maps(mapping, val, kind)  # every normal validation image, once
         raw = anomaly_maps(mapping, local.images, kind)
         for sigma in SIGMAS:
-            for standardize in (False, True):
+            for standardize in (False, True) if kind not in JOINED else (True,):
                 trial = MapSetting.fit(kind, sigma, normal[stats] if standardize else None)
                 rows.append(
                     {
@@ -117,9 +122,8 @@ def choose_map(
 
 
 def _carrying(detector: Detector, setting: MapSetting, patches: PatchNeighbours) -> Detector:
-    return replace(
-        detector, map_setting=setting, patches=patches if setting.kind == "patch-nn" else None
-    )
+    uses = "patch-nn" in parts(setting.kind)
+    return replace(detector, map_setting=setting, patches=patches if uses else None)
 
 
 def judge_maps(
@@ -163,7 +167,7 @@ def judge_maps(
         result.metrics["map_selection_pixel_auroc"] = float(table["selection_pixel_auroc"].max())
         as_drawn = [  # the model's own map as it came, for comparison
             i for i, c in enumerate(choice.candidates)
-            if c.kind != "patch-nn" and c.sigma == 0 and not c.standardized
+            if c.kind not in NO_NETWORK and c.sigma == 0 and not c.standardized
         ]  # fmt: skip
         if as_drawn:
             result.metrics["map_model_pixel_auroc"] = float(table["test_pixel_auroc"][as_drawn[0]])

@@ -11,7 +11,10 @@ A map is one number per pixel, higher = more anomalous, from what the detector's
 * ``layout``: each layout cell's share of the layout code length, spread over the pixels the
   cell averages (for the layout scores);
 * ``patch-nn``: no network: each pixel's patch against normal images' patches at about the same
-  place (:mod:`tasks.anomaly.patch_neighbours`).
+  place (:mod:`tasks.anomaly.patch_neighbours`);
+* ``detail``: no network: how much fine detail each region holds (:mod:`tasks.anomaly.detail`),
+  delivered standardized and two-sided: a region smoother or busier than normal images are there;
+* ``patch-nn+detail``: both, standardized and added (:mod:`tasks.anomaly.map_setting`).
 
 What a detector delivers is one of these, smoothed and standardized as its
 :class:`~tasks.anomaly.map_setting.MapSetting` says (:func:`delivered_maps`). A model's maps are
@@ -33,10 +36,11 @@ from torch import Tensor
 
 from genmodels.contract import Capability
 from genmodels.errors import CapabilityError
+from tasks.anomaly.detail import detail_maps
 from tasks.anomaly.detector import Detector
-from tasks.anomaly.map_setting import MapSetting
+from tasks.anomaly.map_setting import JOINED, MapSetting, parts
 
-MAP_KINDS = ("pixel-nll", "gradient", "layout", "patch-nn")
+MAP_KINDS = ("pixel-nll", "gradient", "layout", "patch-nn", "detail", *JOINED)
 
 
 def map_kind(detector: Detector) -> str:
@@ -79,12 +83,15 @@ def _gradient(detector: Detector, x: Tensor) -> Tensor:
 def anomaly_maps(
     detector: Detector, images: Tensor, kind: str | None = None, batch_size: int = 64
 ) -> np.ndarray:
-    """Maps ``(N, H, W)`` float64 of ``images (N, C, H, W)`` in ``[0, 1]``."""
+    """Raw maps ``(N, H, W)`` float64 of ``images (N, C, H, W)`` in ``[0, 1]``; for a joined
+    kind ``(N, K, H, W)``, one plane per part."""
     kind = kind or map_kind(detector)
     if kind not in MAP_KINDS:
         raise ValueError(f"unknown map '{kind}'; maps: {', '.join(MAP_KINDS)}")
+    if kind in JOINED:
+        return np.stack([anomaly_maps(detector, images, p, batch_size) for p in parts(kind)], 1)
     h, w = images.shape[2:]
-    parts = []
+    pieces = []
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size]
         if kind == "layout":
@@ -96,13 +103,15 @@ def anomaly_maps(
             if detector.patches is None:
                 raise ValueError("a patch-nn map needs a detector with reference patches")
             part = torch.from_numpy(detector.patches.maps(x))
+        elif kind == "detail":
+            part = torch.from_numpy(detail_maps(x))
         elif kind == "pixel-nll":
             with torch.no_grad():
                 part = detector.model.eval().pixel_nll(x.to(torch.get_default_dtype()))
         else:
             part = _gradient(detector, x)
-        parts.append(part.detach().double().cpu())
-    return torch.cat(parts).numpy() if parts else np.empty((0, h, w))
+        pieces.append(part.detach().double().cpu())
+    return torch.cat(pieces).numpy() if pieces else np.empty((0, h, w))
 
 
 def delivered_maps(detector: Detector, images: Tensor) -> np.ndarray:

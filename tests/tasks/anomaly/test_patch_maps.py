@@ -127,13 +127,15 @@ def test_the_map_is_chosen_on_validation_anomalies_and_travels_with_the_detector
     detector = Detector(model, make_score("bpd"), THRESHOLD)
     choice = choose_map(detector, data, seed=0, log=lambda _: None)
     chosen, table = choice.detector, choice.table
-    assert len(table) == 2 * 2 * len(SIGMAS)
-    assert set(table["map_kind"]) == {"gradient", "patch-nn"}
+    # the model's map and the patch map raw or standardized; the joined map standardized only
+    assert len(table) == 2 * 2 * len(SIGMAS) + len(SIGMAS)
+    assert set(table["map_kind"]) == {"gradient", "patch-nn", "patch-nn+detail"}
+    assert table.loc[table["map_kind"] == "patch-nn+detail", "standardized"].all()
     best = table.loc[table["selection_pixel_auroc"].idxmax()]
     setting = chosen.map_setting
     assert setting is not None and setting.kind == best["map_kind"]
     assert setting.sigma == best["sigma"] and setting.standardized == best["standardized"]
-    assert (chosen.patches is not None) == (setting.kind == "patch-nn")
+    assert (chosen.patches is not None) == setting.kind.startswith("patch-nn")
     # what a saved detector delivers is what the chosen one delivers
     loaded = Detector.load(chosen.save(tmp_path))
     x = data.test.images[:4]

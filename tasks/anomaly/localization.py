@@ -26,8 +26,8 @@ from tasks.anomaly.detector import Detector
 from tasks.anomaly.figures import maps_grid
 from tasks.anomaly.map_setting import JOINED, MapSetting, parts
 from tasks.anomaly.maps import (
-    anomaly_maps,
     delivered_maps,
+    maps_by_kind,
     model_map_kind,
     nearest_normal_maps,
     pixel_auroc,
@@ -96,9 +96,10 @@ def choose_map(
     local = corrupt(val[held], data.train.images, data.train.levels, seed + 7, kinds=LOCAL)
     masks = local.masks[:, 0].numpy()
     rows, candidates = [], []
+    normals = maps_by_kind(mapping, val, kinds)  # every normal validation image, once
+    corrupted = maps_by_kind(mapping, local.images, kinds)
     for kind in kinds:
-        normal = anomaly_maps(mapping, val, kind)  # every normal validation image, once
-        raw = anomaly_maps(mapping, local.images, kind)
+        normal, raw = normals[kind], corrupted[kind]
         for sigma in SIGMAS:
             for standardize in (False, True) if kind not in JOINED else (True,):
                 trial = MapSetting.fit(kind, sigma, normal[stats] if standardize else None)
@@ -160,7 +161,7 @@ def judge_maps(
             result.metrics[f"map_pixel_auroc.{corruption}"] = auroc
     if not choice.table.empty:  # every candidate on test, for the record (chosen before)
         drawn = dict.fromkeys(c.kind for c in choice.candidates)  # each kind's maps once
-        raw = {kind: anomaly_maps(choice.mapping, local.images, kind) for kind in drawn}
+        raw = maps_by_kind(choice.mapping, local.images, list(drawn))
         table = choice.table.assign(
             test_pixel_auroc=[pixel_auroc(c(raw[c.kind]), masks) for c in choice.candidates]
         )

@@ -114,6 +114,16 @@ def anomaly_maps(
     return torch.cat(pieces).numpy() if pieces else np.empty((0, h, w))
 
 
+def maps_by_kind(detector: Detector, images: Tensor, kinds: list[str]) -> dict[str, np.ndarray]:
+    """The raw maps of ``images`` for each of ``kinds``, each single map drawn once however many
+    joined kinds share it."""
+    wanted = dict.fromkeys(p for k in kinds for p in parts(k))
+    single = {p: anomaly_maps(detector, images, p) for p in wanted}
+    return {
+        k: np.stack([single[p] for p in parts(k)], 1) if k in JOINED else single[k] for k in kinds
+    }
+
+
 def delivered_maps(detector: Detector, images: Tensor) -> np.ndarray:
     """The maps ``(N, H, W)`` the detector delivers: its setting's kind, smoothed and
     standardized as set (its model's own map, raw, where it carries no setting)."""

@@ -11,7 +11,7 @@ from tasks.anomaly.corruptions import gaussian_blur
 from tasks.anomaly.detail import detail_maps
 from tasks.anomaly.detector import Detector
 from tasks.anomaly.map_setting import MapSetting
-from tasks.anomaly.maps import anomaly_maps, delivered_maps, pixel_auroc
+from tasks.anomaly.maps import anomaly_maps, delivered_maps, maps_by_kind, pixel_auroc
 from tasks.anomaly.patch_neighbours import PatchNeighbours
 from tasks.anomaly.scores import make_score
 from tasks.anomaly.threshold import ConformalThreshold
@@ -84,3 +84,25 @@ def test_the_joined_map_finds_a_local_blur_and_travels_with_the_detector(tmp_pat
     assert np.allclose(delivered_maps(loaded, x), delivered_maps(detector, x))
     with pytest.raises(ValueError, match="needs its reference patches"):
         Detector(model, make_score("bpd"), threshold, map_setting=setting)
+
+
+def test_maps_by_kind_draws_each_single_map_once_and_stacks_the_joined_ones(monkeypatch):
+    normals = _textured(30, 2)
+    model = get_model_class("gmm")((1, 16, 16), 256, n_components=1)
+    model.fit_closed_form(normals, torch.Generator().manual_seed(0))
+    threshold = ConformalThreshold.fit(np.arange(40.0), 0.1)
+    detector = Detector(model, make_score("bpd"), threshold, patches=PatchNeighbours(normals))
+    x = _textured(4, 3)
+    calls: list[int] = []
+    patches = detector.patches
+    assert patches is not None
+    original = PatchNeighbours.maps
+    monkeypatch.setattr(
+        PatchNeighbours, "maps", lambda self, i: calls.append(1) or original(self, i)
+    )
+    out = maps_by_kind(detector, x, ["patch-nn", "patch-nn+detail", "gradient"])
+    assert len(calls) == 1  # the patch map is shared by both kinds that hold it
+    assert out["patch-nn+detail"].shape == (4, 2, 16, 16)
+    assert np.array_equal(out["patch-nn+detail"][:, 0], out["patch-nn"])
+    assert np.allclose(out["patch-nn+detail"][:, 1], detail_maps(x))
+    assert out["gradient"].shape == (4, 16, 16)

@@ -99,7 +99,7 @@ def test_the_medical_recipe_runs_end_to_end_on_retinamnist(shared_data, mlflow_s
     assert parent.data.params["selected_by"] == "validation"
     picked = parent.data.tags["selected_score"]
     assert 0 <= parent.data.metrics[f"realnvp:{picked}.auroc"] <= 1
-    assert parent.data.params["map_kind"] in ("gradient", "layout", "patch-nn")
+    assert parent.data.params["map_kind"] in ("gradient", "layout", "patch-nn", "patch-nn+detail")
     # the delivered map is the best candidate on the validation images' synthetic anomalies
     table = pd.read_csv(client.download_artifacts(parent.info.run_id, "tables/map_candidates.csv"))
     assert parent.data.metrics["map_selection_pixel_auroc"] == table["selection_pixel_auroc"].max()

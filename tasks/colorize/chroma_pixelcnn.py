@@ -237,7 +237,7 @@ def within_code_spread(
         rgb = train_rgb[i : i + 512]
         chroma = coarse(rgb)
         if refiner is not None:
-            chroma = refiner.eval()(luma(rgb), chroma)
+            chroma = refiner(luma(rgb), chroma)
         parts.append(to_chroma(rgb) - chroma)
     residual = torch.cat(parts)
     return residual.transpose(0, 1).reshape(2, -1).std(1)
@@ -262,7 +262,7 @@ def fit_chroma_pixelcnn(
         refiner = fit_refiner(train_rgb, val_rgb, config.refiner, coarse, seed, accelerator)
     spread = within_code_spread(train_rgb, config, palette, refiner)
     module = fit_on_colour_images(
-        lambda: ChromaPixelCNNModule(config, palette, spread),  # a fresh refiner, not trained
+        lambda: ChromaPixelCNNModule(config, palette, spread, refiner),  # carried, not trained
         train_rgb,
         val_rgb,
         "val_bpc",
@@ -272,8 +272,6 @@ def fit_chroma_pixelcnn(
         seed,
         accelerator,
     ).eval()
-    if module.refiner is not None and refiner is not None:
-        module.refiner.load_state_dict(refiner.state_dict())
     if config.temperature != "calibrate":
         return module, None
     grid = calibrate_temperature(module, val_rgb, torch.Generator().manual_seed(seed))

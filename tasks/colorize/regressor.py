@@ -4,6 +4,7 @@ reproduces the gray input exactly like every other arm."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -44,15 +45,15 @@ class ChromaRegressor(nn.Module):
         return 0.5 * torch.tanh(self.net(2 * gray - 1))
 
 
-class ChromaMSEModule(pl.LightningModule):
+class ChromaMSEModule(pl.LightningModule, ABC):
     """A network of chroma, trained by squared error on colour images (Adam at ``lr``, over
     every parameter); a subclass says what it predicts from a colour image (:meth:`predict`)."""
 
     lr: float
 
+    @abstractmethod
     def predict(self, rgb: Tensor) -> Tensor:
         """The chroma ``(B, 2, H, W)`` predicted for colour images ``(B, 3, H, W)``."""
-        raise NotImplementedError
 
     def _loss(self, rgb: Tensor) -> Tensor:
         return F.mse_loss(self.predict(rgb), to_chroma(rgb))

@@ -11,7 +11,9 @@ Arms (all reproduce the gray input exactly; they differ in the prior over colour
 - ``conditional``: a flow of chroma given gray trained on the same images, ``p(colour | gray)``
   learned directly; exact samples, estimate = their mean (:mod:`tasks.colorize.chroma_flow`);
 - ``conditional-pixelcnn``: the same posterior as an autoregressive model of coarse, quantized
-  chroma (:mod:`tasks.colorize.chroma_pixelcnn`); exact samples, estimate = their mean.
+  chroma (:mod:`tasks.colorize.chroma_pixelcnn`); exact samples, estimate = their mean;
+- ``stacked``: one of those two posteriors' estimate averaged with the regressor's, the weight
+  chosen on validation images (:mod:`tasks.colorize.stacking`); no samples.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ from tasks.colorize.posterior import chroma_coverage, energy_score, uniform_trut
 from tasks.colorize.priors import REQUIREMENT, MeanChromaPrior, ModelPrior, Prior
 from tasks.colorize.regressor import ChromaRegressor, regress_colorize, train_regressor
 from tasks.colorize.spec import ColorizeSpec
+from tasks.colorize.stacking import stacked, weight_on_validation
 from tasks.inputs import TaskInputs
 from tasks.result import TaskResult
 from tasks.stats import mean_ci
@@ -106,6 +109,8 @@ class ColorizeResult:
     # the conditional-pixelcnn arm's temperature grid, where it ran and was calibrated
     pixelcnn_calibration: pd.DataFrame | None = None
     pixelcnn: ChromaPixelCNNModule | None = None  # that arm's model, if it ran
+    # the stacked arm's weight grid on validation (weight, psnr, chosen), if it ran
+    stacking: pd.DataFrame | None = None
 
 
 #: a true image less colourful than this (Hasler-Suesstrunk, 0-255 scale) counts as gray
@@ -287,6 +292,7 @@ def run_colorize(
     calibration: pd.DataFrame | None = None
     pixelcnn_calibration: pd.DataFrame | None = None
     pixelcnn: ChromaPixelCNNModule | None = None
+    stacking: pd.DataFrame | None = None
     # the regressor arm's network; a residual flow trained here takes it as its forecast (and
     # trains it, if the regressor arm has not run yet), so it is trained once per run
     regressor: ChromaRegressor | None = None
@@ -344,6 +350,21 @@ def run_colorize(
                 f"{pixelcnn.estimate_temperature:g}"
             )
             estimate, samples = _amortized_arm(pixelcnn, gray, config.samples, generator)
+        elif arm == "stacked":
+            posterior = flow if config.stack.arm == "conditional" else pixelcnn
+            assert posterior is not None  # the spec lists its arm first
+            if regressor is None:
+                regressor = train_regressor(train_rgb, val_rgb, config.regressor, seed).net
+            weight, stacking = weight_on_validation(
+                posterior, regressor, val_rgb, config.stack, generator
+            )
+            log(f"stacked: {config.stack.arm} weight {weight:g}, regressor {1 - weight:g}")
+            forecast = (
+                outputs["regressor"].estimate
+                if "regressor" in outputs
+                else regress_colorize(regressor, gray)
+            )
+            estimate = stacked(outputs[config.stack.arm].estimate, forecast, weight)
         else:
             if regressor is None:
                 regressor = train_regressor(train_rgb, val_rgb, config.regressor, seed).net
@@ -364,6 +385,7 @@ def run_colorize(
         calibration,
         pixelcnn_calibration,
         pixelcnn,
+        stacking,
     )
 
 
@@ -463,5 +485,9 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
         result.metrics["pixelcnn_estimate_temperature"] = colorized.pixelcnn.estimate_temperature
     if colorized.pixelcnn_calibration is not None:
         result.tables["pixelcnn_temperature_calibration"] = colorized.pixelcnn_calibration
+    if colorized.stacking is not None:
+        result.tables["stacking"] = colorized.stacking
+        chosen = colorized.stacking.loc[colorized.stacking["chosen"], "weight"]
+        result.metrics["stacked_weight"] = float(chosen.iloc[0])
     result.table = table
     return result

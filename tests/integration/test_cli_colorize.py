@@ -52,19 +52,25 @@ def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, tmp_path, capsy
         "model",
         "regressor",
         "conditional",
+        "stacked",
         "truth",
     ]
     per_image = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/per_image.csv"))
-    assert len(per_image) == 7 * 6  # (6 arms + truth) x 6 test images
+    assert len(per_image) == 8 * 6  # (7 arms + truth) x 6 test images
     truth = per_image[per_image["arm"] == "truth"]
     assert (truth["colourfulness_gap"] == 0).all()
     # the learned arms against every baseline, paired over the same test images
     paired = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/paired.csv"))
     assert set(zip(paired["arm"], paired["baseline"], strict=True)) == {
         (a, b)
-        for a in ("model", "conditional")
+        for a in ("model", "conditional", "stacked")
         for b in ("gray", "uniform", "mean-chroma", "regressor")
     }
+    # the stacked arm: its weight chosen on validation, logged with its grid; no draws
+    stacking = pd.read_csv(client.download_artifacts(run.info.run_id, "tables/stacking.csv"))
+    assert stacking["chosen"].sum() == 1
+    assert metrics["stacked_weight"] == stacking.loc[stacking["chosen"], "weight"].item()
+    assert "diversity.stacked" not in metrics and metrics["consistency.stacked"] < 1e-5
     psnr = per_image.pivot(index="image", columns="arm", values="psnr")
     expected = (psnr["conditional"] - psnr["mean-chroma"]).mean()
     row = paired[(paired["arm"] == "conditional") & (paired["baseline"] == "mean-chroma")]
@@ -81,7 +87,7 @@ def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, tmp_path, capsy
     assert metrics["truth_bpd.uniform"] > 0 and metrics["truth_bpd.conditional"] > 0
     assert metrics["sample_colourfulness_ratio.conditional"] > 0
     pooled = paired[(paired["metric"] == "psnr_pooled") & (paired["baseline"] == "gray")]
-    assert set(pooled["arm"]) == {"model", "conditional"}
+    assert set(pooled["arm"]) == {"model", "conditional", "stacked"}
     assert (pooled["ci_low"] <= pooled["mean"]).all() and (
         pooled["mean"] <= pooled["ci_high"]
     ).all()

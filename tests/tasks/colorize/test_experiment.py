@@ -14,6 +14,7 @@ from tasks.colorize.chroma_pixelcnn import PixelCNNSpec
 from tasks.colorize.color import luma, to_chroma
 from tasks.colorize.metrics import colourfulness
 from tasks.colorize.regressor import RegressorSpec, regress_colorize
+from tasks.colorize.stacking import StackSpec
 
 FAST = dict(starts=2, map_steps=10, samples=2, langevin_steps=8, adapt_steps=4)
 
@@ -179,6 +180,52 @@ def test_a_residual_flow_and_the_regressor_arm_share_one_trained_regressor(
     assert flow is not None and flow.mean_net is not None
     forecast = regress_colorize(flow.mean_net, luma(test))
     assert torch.equal(result.outputs["regressor"].estimate, forecast)
+
+
+def test_the_stacked_arm_mixes_the_two_estimates_it_sits_beside(data, monkeypatch):
+    """The weight is read on validation images only; the arm's estimate is that mixture of the
+    posterior's and the regressor arm's estimates, and the regressor is trained once."""
+    import tasks.colorize.experiment as experiment
+
+    calls = []
+    real = experiment.train_regressor
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_regressor", counted)
+    train, val, test = data
+    seen = []
+    real_weight = experiment.weight_on_validation
+
+    def watched(module, regressor, val_rgb, config, generator=None):
+        seen.append(val_rgb)
+        return real_weight(module, regressor, val_rgb, config, generator)
+
+    monkeypatch.setattr(experiment, "weight_on_validation", watched)
+    stack = StackSpec(arm="conditional", weights=[0.0, 0.25, 0.5, 0.75, 1.0], images=8)
+    config = ColorizeSpec(
+        arms=["conditional", "stacked", "regressor"],
+        regressor=_config().regressor,
+        conditional=SMALL_CONDITIONAL,
+        stack=stack,
+        **FAST,
+    )
+    result = run_colorize(None, train, val, test, config, 0, log=lambda _: None)
+    assert len(calls) == 1 and len(seen) == 1 and torch.equal(seen[0], val)
+    grid = result.stacking
+    assert grid is not None and list(grid["weight"]) == stack.weights
+    weight = grid.loc[grid["chosen"], "weight"].item()
+    assert grid.loc[grid["chosen"], "psnr"].item() == grid["psnr"].max()
+    mixed = (
+        weight * result.outputs["conditional"].estimate
+        + (1 - weight) * result.outputs["regressor"].estimate
+    )
+    out = result.outputs["stacked"]
+    assert torch.allclose(out.estimate, mixed, atol=1e-6)
+    assert out.samples is None
+    assert (luma(out.estimate) - luma(test)).abs().max() < 1e-5
 
 
 def test_seeds_reproduce_the_numbers(data, gmm_prior):

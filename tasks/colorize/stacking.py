@@ -1,0 +1,97 @@
+"""The ``stacked`` arm: a posterior's estimate and the regressor's forecast, averaged with a weight
+chosen on validation images.
+
+An amortized posterior's estimate (the mean of its draws) and the CNN regressor both estimate
+the posterior mean of the chroma, and they err in different places: the posterior mean is
+blurred where the posterior is wide, the regressor where its training loss averaged colours
+away. A convex combination of two estimates is often better than either (stacking, Wolpert
+1992; Breiman 1996). The weight is the one of ``weights`` whose combination has the highest
+PSNR over the first ``images`` validation images (pooled squared error, as the test reads
+it); 1 keeps the posterior's estimate, 0 the regressor's. Both estimates reproduce the gray
+input, and so does any convex combination of them (luma is linear in RGB), which also stays in
+the RGB cube.
+
+The arm is a point estimate: it has no draws of its own. The posterior's draws, coverage and
+energy score stay on the posterior's own row.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import pandas as pd
+import torch
+from pydantic import Field, field_validator
+from torch import Tensor
+
+from genmodels.settings import Section
+from tasks.colorize.amortized import ChromaPosterior, posterior_mean
+from tasks.colorize.color import luma
+from tasks.colorize.regressor import ChromaRegressor, regress_colorize
+
+StackedArm = Literal["conditional", "conditional-pixelcnn"]
+
+
+class StackSpec(Section):
+    """Which posterior the ``stacked`` arm averages with the regressor, and how the weight is
+    chosen."""
+
+    arm: StackedArm = "conditional-pixelcnn"
+    # the posterior estimate's weight; 1 - weight goes to the regressor's forecast
+    weights: list[float] = Field(
+        default_factory=lambda: [round(0.1 * i, 1) for i in range(11)], min_length=1
+    )
+    images: int = Field(1024, ge=1)  # the first validation images the weight is chosen on
+
+    @field_validator("weights")
+    @classmethod
+    def _in_unit_interval(cls, v: list[float]) -> list[float]:
+        if min(v) < 0 or max(v) > 1:
+            raise ValueError(f"stacking weights must lie in [0, 1], got {v}")
+        return v
+
+
+def stacked(posterior: Tensor, forecast: Tensor, weight: float) -> Tensor:
+    """``weight * posterior + (1 - weight) * forecast``: colour images ``(B, 3, H, W)``."""
+    if posterior.shape != forecast.shape:
+        raise ValueError(
+            f"stacking needs estimates of one shape, got {tuple(posterior.shape)} and "
+            f"{tuple(forecast.shape)}"
+        )
+    return weight * posterior + (1.0 - weight) * forecast
+
+
+def choose_weight(
+    posterior: Tensor, forecast: Tensor, truth: Tensor, weights: list[float]
+) -> tuple[float, pd.DataFrame]:
+    """The weight of ``weights`` whose stacked estimate of validation images has the highest
+    pooled PSNR against ``truth`` (the first of equals), and the grid: weight, psnr, chosen."""
+    if truth.shape != posterior.shape:
+        raise ValueError(
+            f"the truth {tuple(truth.shape)} and the estimates {tuple(posterior.shape)} differ"
+        )
+    rows = []
+    for w in weights:
+        mse = float(((stacked(posterior, forecast, w) - truth) ** 2).mean())
+        rows.append({"weight": float(w), "psnr": 10 * math.log10(1.0 / max(mse, 1e-10))})
+    grid = pd.DataFrame(rows)
+    best = int(grid["psnr"].to_numpy().argmax())
+    grid["chosen"] = grid.index == best
+    return float(grid.loc[best, "weight"]), grid
+
+
+def weight_on_validation(
+    module: ChromaPosterior,
+    regressor: ChromaRegressor,
+    val_rgb: Tensor,
+    config: StackSpec,
+    generator: torch.Generator | None = None,
+) -> tuple[float, pd.DataFrame]:
+    """Choose the stacking weight on the first ``config.images`` validation images: the
+    posterior's estimate there (:func:`~tasks.colorize.amortized.posterior_mean` of its
+    ``mean_samples`` terms, as on the test images) against the regressor's forecast."""
+    images = val_rgb[: config.images]
+    gray = luma(images)
+    posterior = posterior_mean(module, gray, module.config.mean_samples, generator)
+    return choose_weight(posterior, regress_colorize(regressor, gray), images, config.weights)

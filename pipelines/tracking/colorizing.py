@@ -2,8 +2,10 @@
 
 The model is the conditional flow of a colorize run (``runs:/<run>``, a bare run id, or
 ``runs:/<run>/conditional/chroma_flow.pt``), its conditional PixelCNN
-(``runs:/<run>/conditional/chroma_pixelcnn.pt``, where the run had that arm), or either file on
-disk (a flow from ``benchmarks/train_model_file.py --model colorize-conditional``).
+(``runs:/<run>/conditional/chroma_pixelcnn.pt``, where the run had that arm), its stacked
+colorizer (``runs:/<run>/conditional/stacked.pt``: a posterior and the regressor, averaged with
+the weight its run chose), or any of these files on disk (a flow from
+``benchmarks/train_model_file.py --model colorize-conditional``).
 
 Every image (a file, or a folder searched recursively) is read, reduced to its luma if it has
 colour, and colorized at its own size (:func:`tasks.colorize.photos.colorize_photo`). Written
@@ -40,14 +42,18 @@ from tasks.colorize.chroma_pixelcnn import is_pixelcnn_file, read_pixelcnn
 from tasks.colorize.color import luma
 from tasks.colorize.metrics import psnr
 from tasks.colorize.photos import Colorizer, colorize_photo
+from tasks.colorize.stacking import StackedColorizer, is_stacked_file, read_stacked
 
 #: a standard deviation of this (in [0, 1] RGB units) is white in the uncertainty map
 UNCERTAINTY_FULL_SCALE = 0.25
 
 
-def _read_colorizer(path: Path, temperature: float | None) -> Colorizer:
-    """A conditional-PixelCNN file if ``path`` is one, else a conditional-flow file."""
+def _read_colorizer(path: Path, temperature: float | None) -> Colorizer | StackedColorizer:
+    """A stacked-colorizer or conditional-PixelCNN file if ``path`` is one, else a
+    conditional-flow file."""
     try:
+        if is_stacked_file(path):
+            return read_stacked(path, temperature)
         if is_pixelcnn_file(path):
             return read_pixelcnn(path, temperature)
         return read_conditional(path, temperature)
@@ -55,10 +61,10 @@ def _read_colorizer(path: Path, temperature: float | None) -> Colorizer:
         raise ModelURIError(str(err)) from None
 
 
-def load_colorizer(uri: str, temperature: float | None = None) -> Colorizer:
-    """The conditional flow or PixelCNN at ``uri`` (a file, a run id or a ``runs:/`` URI: the
-    run's flow, or the artifact the URI names), drawing at ``temperature`` (None: the
-    temperatures recorded with it, calibrated where its run did)."""
+def load_colorizer(uri: str, temperature: float | None = None) -> Colorizer | StackedColorizer:
+    """The conditional flow, PixelCNN or stacked colorizer at ``uri`` (a file, a run id or a
+    ``runs:/`` URI: the run's flow, or the artifact the URI names), drawing at ``temperature``
+    (None: the temperatures recorded with it, calibrated where its run did)."""
     if Path(uri).expanduser().is_file():
         return _read_colorizer(Path(uri).expanduser(), temperature)
     if re.fullmatch(r"[0-9a-f]{32}", uri):

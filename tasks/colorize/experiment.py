@@ -81,7 +81,13 @@ from tasks.colorize.posterior import chroma_coverage, energy_score, uniform_trut
 from tasks.colorize.priors import REQUIREMENT, MeanChromaPrior, ModelPrior, Prior
 from tasks.colorize.regressor import ChromaRegressor, regress_colorize, train_regressor
 from tasks.colorize.spec import ColorizeSpec
-from tasks.colorize.stacking import stacked, weight_on_validation
+from tasks.colorize.stacking import (
+    STACKED_ARTIFACT,
+    StackedColorizer,
+    stacked,
+    stacked_bytes,
+    weight_on_validation,
+)
 from tasks.inputs import TaskInputs
 from tasks.result import TaskResult
 from tasks.stats import mean_ci
@@ -109,8 +115,9 @@ class ColorizeResult:
     # the conditional-pixelcnn arm's temperature grid, where it ran and was calibrated
     pixelcnn_calibration: pd.DataFrame | None = None
     pixelcnn: ChromaPixelCNNModule | None = None  # that arm's model, if it ran
-    # the stacked arm's weight grid on validation (weight, psnr, chosen), if it ran
+    # the stacked arm's weight grid on validation (weight, psnr, chosen), and what it stacked
     stacking: pd.DataFrame | None = None
+    stacked: StackedColorizer | None = None
 
 
 #: a true image less colourful than this (Hasler-Suesstrunk, 0-255 scale) counts as gray
@@ -293,6 +300,7 @@ def run_colorize(
     pixelcnn_calibration: pd.DataFrame | None = None
     pixelcnn: ChromaPixelCNNModule | None = None
     stacking: pd.DataFrame | None = None
+    stack: StackedColorizer | None = None
     # the regressor arm's network; a residual flow trained here takes it as its forecast (and
     # trains it, if the regressor arm has not run yet), so it is trained once per run
     regressor: ChromaRegressor | None = None
@@ -365,6 +373,7 @@ def run_colorize(
                 else regress_colorize(regressor, gray)
             )
             estimate = stacked(outputs[config.stack.arm].estimate, forecast, weight)
+            stack = StackedColorizer(posterior, regressor, weight)
         else:
             if regressor is None:
                 regressor = train_regressor(train_rgb, val_rgb, config.regressor, seed).net
@@ -386,6 +395,7 @@ def run_colorize(
         pixelcnn_calibration,
         pixelcnn,
         stacking,
+        stack,
     )
 
 
@@ -487,7 +497,14 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
         result.tables["pixelcnn_temperature_calibration"] = colorized.pixelcnn_calibration
     if colorized.stacking is not None:
         result.tables["stacking"] = colorized.stacking
-        chosen = colorized.stacking.loc[colorized.stacking["chosen"], "weight"]
-        result.metrics["stacked_weight"] = float(chosen.iloc[0])
+    if colorized.stacked is not None:  # `priorworks colorize --model runs:/<run>/<this path>`
+        stack = colorized.stacked
+        posterior = (
+            pixelcnn_bytes(stack.posterior)
+            if isinstance(stack.posterior, ChromaPixelCNNModule)
+            else conditional_bytes(stack.posterior)
+        )
+        result.files[STACKED_ARTIFACT] = stacked_bytes(posterior, stack.regressor, stack.weight)
+        result.metrics["stacked_weight"] = stack.weight
     result.table = table
     return result

@@ -10,9 +10,10 @@ images'), upsampled bilinearly to the photo's size and composed with the photo's
 the output's luma equals the input exactly (before 8-bit rounding of the file).
 
 Per photo: the estimate (the mean of ``mean_samples`` draws at the flow's estimate temperature,
-the posterior mean), ``samples`` single draws, and an uncertainty map (the per-pixel standard
-deviation of the draws, averaged over RGB). Memory stays flat in the number of draws: means and
-variances are accumulated.
+the posterior mean; for a :class:`~tasks.colorize.stacking.StackedColorizer`, that mean
+averaged with the regressor's forecast, drawn at the same working size), ``samples`` single
+draws, and an uncertainty map (the per-pixel standard deviation of the draws, averaged over
+RGB). Memory stays flat in the number of draws: means and variances are accumulated.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from torch import Tensor
 from tasks.colorize.chroma_flow import ChromaFlowModule
 from tasks.colorize.chroma_pixelcnn import ChromaPixelCNNModule
 from tasks.colorize.color import compose
+from tasks.colorize.stacking import StackedColorizer, stacked
 
 #: the amortized posteriors a photo can be colorized with
 Colorizer = ChromaFlowModule | ChromaPixelCNNModule
@@ -88,7 +90,7 @@ def _padded(gray: Tensor, factor: int) -> Tensor:
 
 @torch.no_grad()
 def colorize_photo(
-    module: Colorizer,
+    module: Colorizer | StackedColorizer,
     gray: Tensor,
     samples: int = 4,
     mean_samples: int = 16,
@@ -100,12 +102,15 @@ def colorize_photo(
     ``samples`` draws are kept as samples; the uncertainty is the spread of
     ``max(samples, mean_samples)`` draws, the estimate the mean of ``mean_samples`` terms of
     the posterior mean (:func:`~tasks.colorize.amortized.posterior_mean`'s, at the estimate
-    temperature; the draws' own mean where the terms are draws at the same temperature).
+    temperature; the draws' own mean where the terms are draws at the same temperature),
+    stacked with the regressor's forecast where ``module`` is a stacked colorizer.
     """
     if gray.ndim != 3 or gray.shape[0] != 1:
         raise ValueError(f"need one gray image (1, H, W), got {tuple(gray.shape)}")
     if samples < 0 or mean_samples < 1:
         raise ValueError(f"need samples >= 0 and mean_samples >= 1, got {samples}, {mean_samples}")
+    stack = module if isinstance(module, StackedColorizer) else None
+    module = module.posterior if isinstance(module, StackedColorizer) else module
     full = gray.float().unsqueeze(0)  # (1, 1, H, W)
     size = (full.shape[2], full.shape[3])
     work = working_size(size, chroma_side)
@@ -113,14 +118,15 @@ def colorize_photo(
     padded = _padded(small, _size_multiple(module))
     flow = _at_size(module, (padded.shape[2], padded.shape[3]))
 
-    def draw(temperature: float, term: bool = False) -> Tensor:
-        chroma = (flow.estimate_chroma if term else flow.sample_chroma)(
-            padded, temperature, generator
-        )
+    def full_size(chroma: Tensor) -> Tensor:
         chroma = chroma[:, :, : work[0], : work[1]]
         if work != size:
             chroma = F.interpolate(chroma, size, mode="bilinear", align_corners=False)
         return compose(full, chroma)
+
+    def draw(temperature: float, term: bool = False) -> Tensor:
+        sampler = flow.estimate_chroma if term else flow.sample_chroma
+        return full_size(sampler(padded, temperature, generator))
 
     draws = max(samples, mean_samples)
     total = torch.zeros(1, 3, *size, dtype=torch.float64)
@@ -137,5 +143,8 @@ def colorize_photo(
     if not module.terms_are_draws or module.estimate_temperature != module.temperature:
         terms = [draw(module.estimate_temperature, term=True) for _ in range(mean_samples)]
         mean = torch.stack(terms).double().mean(0)
-    stacked = torch.stack(kept) if kept else torch.empty(0, 3, *size)
-    return PhotoColoring(mean[0].float(), stacked, spread.float(), work)
+    if stack is not None:
+        forecast = full_size(stack.regressor.eval()(padded))
+        mean = stacked(mean, forecast.double(), stack.weight)
+    kept_draws = torch.stack(kept) if kept else torch.empty(0, 3, *size)
+    return PhotoColoring(mean[0].float(), kept_draws, spread.float(), work)

@@ -12,21 +12,29 @@ input, and so does any convex combination of them (luma is linear in RGB), which
 the RGB cube.
 
 The arm is a point estimate: it has no draws of its own. The posterior's draws, coverage and
-energy score stay on the posterior's own row.
+energy score stay on the posterior's own row. A run that stacks logs the posterior, the
+regressor and the weight as one file (:data:`STACKED_ARTIFACT`), from which
+``priorworks colorize`` delivers the stacked estimate for photos of any size.
 """
 
 from __future__ import annotations
 
+import io
 import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 import torch
 from pydantic import Field, field_validator
-from torch import Tensor
+from torch import Tensor, nn
 
 from genmodels.settings import Section
 from tasks.colorize.amortized import ChromaPosterior, posterior_mean
+from tasks.colorize.chroma_flow import ChromaFlowModule, read_conditional
+from tasks.colorize.chroma_pixelcnn import ChromaPixelCNNModule, is_pixelcnn_file, read_pixelcnn
 from tasks.colorize.color import luma
 from tasks.colorize.regressor import ChromaRegressor, regress_colorize
 
@@ -78,7 +86,7 @@ def choose_weight(
     grid = pd.DataFrame(rows)
     best = int(grid["psnr"].to_numpy().argmax())
     grid["chosen"] = grid.index == best
-    return float(grid.loc[best, "weight"]), grid
+    return float(grid["weight"].iloc[best]), grid
 
 
 def weight_on_validation(
@@ -95,3 +103,68 @@ def weight_on_validation(
     gray = luma(images)
     posterior = posterior_mean(module, gray, module.config.mean_samples, generator)
     return choose_weight(posterior, regress_colorize(regressor, gray), images, config.weights)
+
+
+_FILE_KIND = "priorworks-stacked-colorizer"
+#: where a colorize run that ran the stacked arm keeps it among its artifacts
+STACKED_ARTIFACT = "conditional/stacked.pt"
+
+
+@dataclass(frozen=True)
+class StackedColorizer:
+    """What ``priorworks colorize`` needs to deliver the stacked estimate for a photo: the
+    posterior (its draws and its estimate), the regressor and the posterior's weight."""
+
+    posterior: ChromaFlowModule | ChromaPixelCNNModule
+    regressor: ChromaRegressor
+    weight: float
+
+
+def stacked_bytes(posterior_file: bytes, regressor: ChromaRegressor, weight: float) -> bytes:
+    """A stacked colorizer as a file's bytes: the posterior's own file (``posterior_file``, as
+    :func:`~tasks.colorize.chroma_flow.conditional_bytes` or
+    :func:`~tasks.colorize.chroma_pixelcnn.pixelcnn_bytes` write it), the regressor and the
+    weight (read back by :func:`read_stacked`)."""
+    first = regressor.net[0]
+    assert isinstance(first, nn.Conv2d)
+    buffer = io.BytesIO()
+    contents = {
+        "kind": _FILE_KIND,
+        "weight": float(weight),
+        "posterior": posterior_file,
+        "regressor_width": first.out_channels,
+        "regressor": regressor.state_dict(),
+    }
+    torch.save(contents, buffer)
+    return buffer.getvalue()
+
+
+def _load(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file at all: certainly not ours
+        return None
+
+
+def is_stacked_file(path: str | Path) -> bool:
+    """Whether ``path`` holds a stacked colorizer (False for anything else)."""
+    saved = _load(Path(path))
+    return isinstance(saved, dict) and saved.get("kind") == _FILE_KIND
+
+
+def read_stacked(path: str | Path, temperature: float | None = None) -> StackedColorizer:
+    """A stacked-colorizer file; its posterior draws at ``temperature`` (None: the temperatures
+    it records). ValueError naming the file if it is not one."""
+    saved = _load(Path(path))
+    if not isinstance(saved, dict) or saved.get("kind") != _FILE_KIND:
+        raise ValueError(f"'{path}' is not a stacked-colorizer file")
+    regressor = ChromaRegressor(int(saved["regressor_width"]))
+    regressor.load_state_dict(saved["regressor"])
+    with tempfile.TemporaryDirectory() as tmp:
+        inner = Path(tmp) / "posterior.pt"
+        inner.write_bytes(saved["posterior"])
+        if is_pixelcnn_file(inner):
+            posterior: ChromaFlowModule | ChromaPixelCNNModule = read_pixelcnn(inner, temperature)
+        else:
+            posterior = read_conditional(inner, temperature)
+    return StackedColorizer(posterior, regressor.eval(), float(saved["weight"]))

@@ -11,8 +11,10 @@ from PIL import Image
 
 from pipelines.cli import main
 from pipelines.tracking.colorizing import load_colorizer
+from tasks.colorize.chroma_flow import ChromaFlowModule
 from tasks.colorize.chroma_pixelcnn import ChromaPixelCNNModule
 from tasks.colorize.metrics import colourfulness
+from tasks.colorize.stacking import StackedColorizer
 
 TINY = ["output.experiment=it-colorize"]  # on top of the spec's `tiny` preset
 
@@ -71,6 +73,10 @@ def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, tmp_path, capsy
     assert stacking["chosen"].sum() == 1
     assert metrics["stacked_weight"] == stacking.loc[stacking["chosen"], "weight"].item()
     assert "diversity.stacked" not in metrics and metrics["consistency.stacked"] < 1e-5
+    # the run keeps it, for `priorworks colorize --model runs:/<run>/conditional/stacked.pt`
+    kept = load_colorizer(f"runs:/{run.info.run_id}/conditional/stacked.pt")
+    assert isinstance(kept, StackedColorizer) and kept.weight == metrics["stacked_weight"]
+    assert isinstance(kept.posterior, ChromaFlowModule)  # the spec stacks the flow
     psnr = per_image.pivot(index="image", columns="arm", values="psnr")
     expected = (psnr["conditional"] - psnr["mean-chroma"]).mean()
     row = paired[(paired["arm"] == "conditional") & (paired["baseline"] == "mean-chroma")]

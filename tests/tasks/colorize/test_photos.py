@@ -8,6 +8,8 @@ import torch
 from tasks.colorize.chroma_flow import ChromaFlowModule, ConditionalSpec
 from tasks.colorize.color import luma, to_chroma
 from tasks.colorize.photos import colorize_photo, resized_flow, working_size
+from tasks.colorize.regressor import ChromaRegressor
+from tasks.colorize.stacking import StackedColorizer
 
 SMALL = ConditionalSpec(
     hidden_channels=4, context_channels=4, num_blocks=1, couplings_per_scale=1, residual=False
@@ -59,3 +61,28 @@ def test_a_residual_flow_adds_its_forecast_to_every_draw_at_any_size():
     out = colorize_photo(flow, gray, samples=1, mean_samples=1, chroma_side=None)
     chroma = to_chroma(out.estimate.unsqueeze(0)).mean((0, 2, 3))
     assert chroma[0] > 0.1 and chroma[1] < -0.1  # Cb up, Cr down: the forecast's tint
+
+
+def test_a_stacked_colorizer_mixes_the_posterior_mean_with_the_forecast_at_the_photo_size(flow):
+    """The same draws as the posterior alone; the estimate is the weighted mean of the
+    posterior's estimate and the regressor's forecast, drawn at the working size and upsampled;
+    the luma is kept."""
+    torch.manual_seed(1)
+    regressor = ChromaRegressor(4).eval()
+    with torch.no_grad():  # a forecast far from the flow's, so that a wrong mix would show
+        regressor.net[-1].bias.copy_(torch.tensor([3.0, -3.0]))
+    gray = torch.rand(1, 20, 28, generator=torch.Generator().manual_seed(2))
+
+    def colored(module):
+        return colorize_photo(
+            module, gray, 2, 3, chroma_side=12, generator=torch.Generator().manual_seed(3)
+        )
+
+    alone, mixed = colored(flow), colored(StackedColorizer(flow, regressor, 0.25))
+    assert torch.equal(alone.samples, mixed.samples)
+    assert torch.equal(alone.uncertainty, mixed.uncertainty)
+    forecast = colored(StackedColorizer(flow, regressor, 0.0)).estimate
+    assert torch.allclose(mixed.estimate, 0.25 * alone.estimate + 0.75 * forecast, atol=1e-5)
+    chroma = to_chroma(forecast.unsqueeze(0)).mean((0, 2, 3))
+    assert chroma[0] > 0.1 and chroma[1] < -0.1  # the forecast's tint, not the flow's
+    assert torch.allclose(luma(mixed.estimate.unsqueeze(0))[0], gray, atol=1e-5)

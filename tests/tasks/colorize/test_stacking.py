@@ -6,8 +6,22 @@ import pytest
 import torch
 
 from tasks.colorize import ColorizeSpec
+from tasks.colorize.chroma_pixelcnn import (
+    ChromaPixelCNNModule,
+    PixelCNNSpec,
+    is_pixelcnn_file,
+    pixelcnn_bytes,
+)
 from tasks.colorize.color import compose, luma
-from tasks.colorize.stacking import StackSpec, choose_weight, stacked
+from tasks.colorize.regressor import ChromaRegressor
+from tasks.colorize.stacking import (
+    StackSpec,
+    choose_weight,
+    is_stacked_file,
+    read_stacked,
+    stacked,
+    stacked_bytes,
+)
 
 
 def _noisy(truth: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
@@ -50,3 +64,30 @@ def test_the_spec_wants_the_stacked_posterior_listed_first():
     with pytest.raises(pydantic.ValidationError, match=r"\[0, 1\]"):
         StackSpec(weights=[0.5, 1.5])
     assert "stacked" not in ColorizeSpec().arms  # asked for by name only
+
+
+def test_a_stacked_colorizer_file_round_trips_and_other_files_are_told_apart(tmp_path):
+    torch.manual_seed(0)
+    config = PixelCNNSpec(codes=3, factor=2, hidden=4, num_blocks=1, context_channels=4)
+    posterior = ChromaPixelCNNModule(config, torch.rand(3, 2) - 0.5, torch.tensor([0.01, 0.02]))
+    posterior.temperature, posterior.estimate_temperature = 0.8, 0.6
+    regressor = ChromaRegressor(6)
+    path = tmp_path / "stacked.pt"
+    path.write_bytes(stacked_bytes(pixelcnn_bytes(posterior), regressor, 0.4))
+    assert is_stacked_file(path) and not is_pixelcnn_file(path)
+    loaded = read_stacked(path)
+    assert loaded.weight == 0.4
+    assert isinstance(loaded.posterior, ChromaPixelCNNModule)
+    assert loaded.posterior.estimate_temperature == 0.6
+    for theirs, ours in ((loaded.posterior, posterior), (loaded.regressor, regressor)):
+        for name, tensor in ours.state_dict().items():
+            assert torch.equal(theirs.state_dict()[name], tensor), name
+    assert read_stacked(path, temperature=1.5).posterior.temperature == 1.5
+    other = tmp_path / "pixelcnn.pt"
+    other.write_bytes(pixelcnn_bytes(posterior))
+    not_torch = tmp_path / "notes.txt"
+    not_torch.write_text("hello")
+    for wrong in (other, not_torch):
+        assert not is_stacked_file(wrong)
+        with pytest.raises(ValueError, match=str(wrong.name)):
+            read_stacked(wrong)

@@ -8,10 +8,11 @@ Read in order: ``spec.py`` (the settings), ``experiment.py`` (the arms and the e
 
 from tasks.colorize.color import compose, luma, to_chroma, uniform_chroma
 from tasks.colorize.comparison import BASELINE_ARMS, paired_comparison
-from tasks.colorize.experiment import ColorizeResult, run, run_colorize, summarize, wide_table
+from tasks.colorize.experiment import ColorizeResult, run, run_colorize
 from tasks.colorize.inference import InferenceSpec, langevin, map_colorize, sample_colorize
 from tasks.colorize.priors import REQUIREMENT, MeanChromaPrior, ModelPrior, UniformPrior
 from tasks.colorize.spec import ARM_NAMES, ColorizeSpec
+from tasks.colorize.table import summarize, wide_table
 from tasks.registry import TaskDefinition
 
 TASK = TaskDefinition(

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from genmodels.pixelcnn.image_conditioned import ImageConditionedPixelCNN
 from tasks.colorize.amortized import CalibrationSpec, calibrate_temperature
 from tasks.colorize.color import luma, to_chroma
+from tasks.colorize.files import saved_kind
 from tasks.colorize.fitting import fit_on_colour_images
 from tasks.colorize.refiner import ChromaRefiner, RefinerSpec, fit_refiner
 
@@ -300,11 +301,7 @@ def pixelcnn_bytes(module: ChromaPixelCNNModule) -> bytes:
 
 def is_pixelcnn_file(path: str | Path) -> bool:
     """Whether ``path`` holds a conditional PixelCNN (False for anything else, readable or not)."""
-    try:
-        saved = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception:  # not a torch file at all: certainly not ours
-        return False
-    return isinstance(saved, dict) and saved.get("kind") == _FILE_KIND
+    return saved_kind(path) == _FILE_KIND
 
 
 def read_pixelcnn(path: str | Path, temperature: float | None = None) -> ChromaPixelCNNModule:

@@ -377,13 +377,7 @@ def run(inputs: TaskInputs[ColorizeSpec]) -> TaskResult:
     if colorized.stacking is not None:
         result.tables["stacking"] = colorized.stacking
     if colorized.stacked is not None:  # `priorworks colorize --model runs:/<run>/<this path>`
-        stack = colorized.stacked
-        posterior = (
-            pixelcnn_bytes(stack.posterior)
-            if isinstance(stack.posterior, ChromaPixelCNNModule)
-            else conditional_bytes(stack.posterior)
-        )
-        result.files[STACKED_ARTIFACT] = stacked_bytes(posterior, stack.regressor, stack.weight)
-        result.metrics["stacked_weight"] = stack.weight
+        result.files[STACKED_ARTIFACT] = stacked_bytes(colorized.stacked)
+        result.metrics["stacked_weight"] = colorized.stacked.weight
     result.table = table
     return result

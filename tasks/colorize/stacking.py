@@ -33,9 +33,15 @@ from torch import Tensor, nn
 
 from genmodels.settings import Section
 from tasks.colorize.amortized import ChromaPosterior, posterior_mean
-from tasks.colorize.chroma_flow import ChromaFlowModule, read_conditional
-from tasks.colorize.chroma_pixelcnn import ChromaPixelCNNModule, is_pixelcnn_file, read_pixelcnn
+from tasks.colorize.chroma_flow import ChromaFlowModule, conditional_bytes, read_conditional
+from tasks.colorize.chroma_pixelcnn import (
+    ChromaPixelCNNModule,
+    is_pixelcnn_file,
+    pixelcnn_bytes,
+    read_pixelcnn,
+)
 from tasks.colorize.color import luma
+from tasks.colorize.files import load_saved, saved_kind
 from tasks.colorize.regressor import ChromaRegressor, regress_colorize
 
 StackedArm = Literal["conditional", "conditional-pixelcnn"]
@@ -120,43 +126,40 @@ class StackedColorizer:
     weight: float
 
 
-def stacked_bytes(posterior_file: bytes, regressor: ChromaRegressor, weight: float) -> bytes:
-    """A stacked colorizer as a file's bytes: the posterior's own file (``posterior_file``, as
+def stacked_bytes(stack: StackedColorizer) -> bytes:
+    """A stacked colorizer as a file's bytes: the posterior's own file (as
     :func:`~tasks.colorize.chroma_flow.conditional_bytes` or
-    :func:`~tasks.colorize.chroma_pixelcnn.pixelcnn_bytes` write it), the regressor and the
+    :func:`~tasks.colorize.chroma_pixelcnn.pixelcnn_bytes` writes it), the regressor and the
     weight (read back by :func:`read_stacked`)."""
-    first = regressor.net[0]
+    posterior = (
+        pixelcnn_bytes(stack.posterior)
+        if isinstance(stack.posterior, ChromaPixelCNNModule)
+        else conditional_bytes(stack.posterior)
+    )
+    first = stack.regressor.net[0]
     assert isinstance(first, nn.Conv2d)
     buffer = io.BytesIO()
     contents = {
         "kind": _FILE_KIND,
-        "weight": float(weight),
-        "posterior": posterior_file,
+        "weight": float(stack.weight),
+        "posterior": posterior,
         "regressor_width": first.out_channels,
-        "regressor": regressor.state_dict(),
+        "regressor": stack.regressor.state_dict(),
     }
     torch.save(contents, buffer)
     return buffer.getvalue()
 
 
-def _load(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # not a torch file at all: certainly not ours
-        return None
-
-
 def is_stacked_file(path: str | Path) -> bool:
     """Whether ``path`` holds a stacked colorizer (False for anything else)."""
-    saved = _load(Path(path))
-    return isinstance(saved, dict) and saved.get("kind") == _FILE_KIND
+    return saved_kind(path) == _FILE_KIND
 
 
 def read_stacked(path: str | Path, temperature: float | None = None) -> StackedColorizer:
     """A stacked-colorizer file; its posterior draws at ``temperature`` (None: the temperatures
     it records). ValueError naming the file if it is not one."""
-    saved = _load(Path(path))
-    if not isinstance(saved, dict) or saved.get("kind") != _FILE_KIND:
+    saved = load_saved(path)
+    if saved is None or saved.get("kind") != _FILE_KIND:
         raise ValueError(f"'{path}' is not a stacked-colorizer file")
     regressor = ChromaRegressor(int(saved["regressor_width"]))
     regressor.load_state_dict(saved["regressor"])

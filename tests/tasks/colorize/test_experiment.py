@@ -151,6 +151,20 @@ def test_the_pixelcnn_arm_refuses_images_it_cannot_tile_before_training(data, mo
         run_colorize(None, train, val, test, config, 0, log=lambda _: None)
 
 
+def _count_regressor_trainings(monkeypatch, *modules) -> list[int]:
+    """Spy on ``train_regressor`` where each of ``modules`` calls it; one entry per training."""
+    calls: list[int] = []
+    real = modules[0].train_regressor
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    for module in modules:
+        monkeypatch.setattr(module, "train_regressor", counted)
+    return calls
+
+
 @pytest.mark.parametrize("order", [("regressor", "conditional"), ("conditional", "regressor")])
 def test_a_residual_flow_and_the_regressor_arm_share_one_trained_regressor(
     data, order, monkeypatch
@@ -160,15 +174,7 @@ def test_a_residual_flow_and_the_regressor_arm_share_one_trained_regressor(
     import tasks.colorize.chroma_flow as chroma_flow
     import tasks.colorize.experiment as experiment
 
-    calls = []
-    real = experiment.train_regressor
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(experiment, "train_regressor", counted)
-    monkeypatch.setattr(chroma_flow, "train_regressor", counted)
+    calls = _count_regressor_trainings(monkeypatch, experiment, chroma_flow)
     train, val, test = data
     residual = SMALL_CONDITIONAL.model_copy(update={"residual": True, "mean_width": 8})
     config = _config(order).model_copy(
@@ -187,14 +193,7 @@ def test_the_stacked_arm_mixes_the_two_estimates_it_sits_beside(data, monkeypatc
     posterior's and the regressor arm's estimates, and the regressor is trained once."""
     import tasks.colorize.experiment as experiment
 
-    calls = []
-    real = experiment.train_regressor
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(experiment, "train_regressor", counted)
+    calls = _count_regressor_trainings(monkeypatch, experiment)
     train, val, test = data
     seen = []
     real_weight = experiment.weight_on_validation

@@ -15,6 +15,7 @@ from tasks.colorize.chroma_pixelcnn import (
 from tasks.colorize.color import compose, luma
 from tasks.colorize.regressor import ChromaRegressor
 from tasks.colorize.stacking import (
+    StackedColorizer,
     StackSpec,
     choose_weight,
     is_stacked_file,
@@ -73,7 +74,7 @@ def test_a_stacked_colorizer_file_round_trips_and_other_files_are_told_apart(tmp
     posterior.temperature, posterior.estimate_temperature = 0.8, 0.6
     regressor = ChromaRegressor(6)
     path = tmp_path / "stacked.pt"
-    path.write_bytes(stacked_bytes(pixelcnn_bytes(posterior), regressor, 0.4))
+    path.write_bytes(stacked_bytes(StackedColorizer(posterior, regressor, 0.4)))
     assert is_stacked_file(path) and not is_pixelcnn_file(path)
     loaded = read_stacked(path)
     assert loaded.weight == 0.4

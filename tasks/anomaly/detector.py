@@ -21,7 +21,7 @@ from genmodels.persistence import load_model, save_model
 from tasks.anomaly.complexity import Compressor
 from tasks.anomaly.layout import LayoutDensity
 from tasks.anomaly.map_setting import MapSetting, parts
-from tasks.anomaly.patch_neighbours import PatchNeighbours
+from tasks.anomaly.patch_neighbours import LEGACY_PATCH, PatchNeighbours
 from tasks.anomaly.scores import Score, gather_evidence, make_score
 from tasks.anomaly.threshold import ConformalThreshold
 
@@ -127,6 +127,7 @@ class Detector:
             "batch_size": self.batch_size,
             "layout": self.layout.state() if self.layout is not None else None,
             "maps": None if self.map_setting is None else self.map_setting.state(),
+            "map_patch": None if self.patches is None else self.patches.side,
         }
 
     @classmethod
@@ -170,11 +171,13 @@ class Detector:
         """The detector whose files :meth:`save` wrote."""
         background = files.get(BACKGROUND)
         references = files.get(MAP_REFERENCES)
+        state = json.loads(Path(files[CALIBRATION]).read_text())
+        patch = state.get("map_patch") or LEGACY_PATCH  # files from before it was stored
         return cls.from_state(
-            json.loads(Path(files[CALIBRATION]).read_text()),
+            state,
             load_model(files[MODEL]),
             load_model(background) if background else None,
-            PatchNeighbours.load(references) if references else None,
+            PatchNeighbours.load(references, patch) if references else None,
         )
 
 

@@ -6,7 +6,8 @@ AUROC and PRO beside the nearest-normal-image difference (no model), and drawn.
 The candidates, fixed in advance and the same for every data set: the model's own map (where it has
 one) and the patch-neighbour map, each smoothed by a Gaussian of 0, 1 or 2 pixels, raw or
 standardized per pixel on normal images' maps; and the patch-neighbour map joined with the detail
-map (:mod:`tasks.anomaly.detail`), smoothed the same ways and always standardized. The choice reads
+map (:mod:`tasks.anomaly.detail`), smoothed the same ways and always standardized. Every candidate
+is centred on each image's median (:class:`tasks.anomaly.map_setting.MapSetting`). The choice reads
 half of the normal validation images for the standardization and corrupts the other half; the
 delivered setting is then standardized on all of them.
 """
@@ -102,7 +103,9 @@ def choose_map(
         normal, raw = normals[kind], corrupted[kind]
         for sigma in SIGMAS:
             for standardize in (False, True) if kind not in JOINED else (True,):
-                trial = MapSetting.fit(kind, sigma, normal[stats] if standardize else None)
+                trial = MapSetting.fit(
+                    kind, sigma, normal[stats] if standardize else None, centred=True
+                )
                 rows.append(
                     {
                         "map_kind": kind,
@@ -111,7 +114,9 @@ def choose_map(
                         "selection_pixel_auroc": pixel_auroc(trial(raw), masks),
                     }
                 )
-                candidates.append(MapSetting.fit(kind, sigma, normal if standardize else None))
+                candidates.append(
+                    MapSetting.fit(kind, sigma, normal if standardize else None, centred=True)
+                )
     table = pd.DataFrame(rows)
     chosen = candidates[int(table["selection_pixel_auroc"].to_numpy().argmax())]
     log(

@@ -10,6 +10,12 @@ standardized maps of its parts, so that a pixel is flagged by whichever part see
 are ``(N, K, H, W)``, one plane per part. Which of these a run delivers is chosen on synthetic local
 anomalies made from normal validation images (:mod:`tasks.anomaly.localization`); the choice and the
 normal statistics travel in the detector's state.
+
+Finally a map can be centred: each image's median is subtracted, so that the map says how far a
+pixel stands above the rest of its own image, in the map's units. An image that is unusual all
+over (another scanner, another exposure) lifts its whole map; centring keeps that lift from
+drowning the local evidence of other images when pixels are compared across images, and a local
+anomaly covers too little of an image to move its median.
 """
 
 from __future__ import annotations
@@ -47,12 +53,13 @@ def smoothed(maps: np.ndarray, sigma: float) -> np.ndarray:
 class MapSetting:
     """The delivered map: ``kind``, smoothed by ``sigma`` pixels, then standardized per pixel by
     ``mean`` and ``scale`` (``(H, W)``, or ``(K, H, W)`` for a joined kind; from normal images'
-    maps) where they are set."""
+    maps) where they are set, then, if ``centred``, less each image's median."""
 
     kind: str
     sigma: float = 0.0
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
+    centred: bool = False
 
     def __post_init__(self) -> None:
         if self.sigma < 0:
@@ -66,12 +73,18 @@ class MapSetting:
             )
 
     @classmethod
-    def fit(cls, kind: str, sigma: float, normal_maps: np.ndarray | None = None) -> MapSetting:
+    def fit(
+        cls,
+        kind: str,
+        sigma: float,
+        normal_maps: np.ndarray | None = None,
+        centred: bool = False,
+    ) -> MapSetting:
         """The setting; standardized by the per-pixel mean and spread of ``normal_maps`` (raw
         ``(N, H, W)`` maps of normal images, ``(N, K, H, W)`` for a joined kind, N >= 2) where
         they are given."""
         if normal_maps is None:
-            return cls(kind, sigma)
+            return cls(kind, sigma, centred=centred)
         if len(normal_maps) < 2:
             raise ValueError("standardizing a map needs the maps of at least 2 normal images")
         normal = smoothed(normal_maps, sigma)
@@ -80,7 +93,7 @@ class MapSetting:
         planes = spread.reshape(-1, *spread.shape[-2:])
         floor = np.maximum(1e-6 * planes.mean((1, 2)), 1e-12).reshape(-1, 1, 1)
         scale = np.maximum(planes, floor).reshape(spread.shape)
-        return cls(kind, sigma, normal.mean(0), scale)
+        return cls(kind, sigma, normal.mean(0), scale, centred)
 
     @property
     def standardized(self) -> bool:
@@ -89,7 +102,12 @@ class MapSetting:
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         """The delivered ``(N, H, W)`` maps of raw maps of this kind (``(N, H, W)``, or
         ``(N, K, H, W)`` for a joined kind)."""
-        out = smoothed(raw, self.sigma)
+        out = self._on_normal_scale(smoothed(raw, self.sigma))
+        if not self.centred or len(out) == 0:
+            return out
+        return out - np.median(out.reshape(len(out), -1), axis=1)[:, None, None]
+
+    def _on_normal_scale(self, out: np.ndarray) -> np.ndarray:
         if self.mean is None or self.scale is None:
             return out
         if out.shape[1:] != self.mean.shape:
@@ -112,6 +130,8 @@ class MapSetting:
             two_sided = [p for p in parts(self.kind) if p in TWO_SIDED]
             if two_sided:
                 words.append(f"{' and '.join(two_sided)} read two-sided")
+        if self.centred:
+            words.append("centred on each image's median")
         return ", ".join(words)
 
     def state(self) -> dict[str, Any]:
@@ -120,6 +140,7 @@ class MapSetting:
             "sigma": self.sigma,
             "mean": None if self.mean is None else self.mean.tolist(),
             "scale": None if self.scale is None else self.scale.tolist(),
+            "centred": self.centred,
         }
 
     @classmethod
@@ -130,4 +151,5 @@ class MapSetting:
             float(state.get("sigma", 0.0)),
             None if mean is None else np.asarray(mean, dtype=np.float64),
             None if scale is None else np.asarray(scale, dtype=np.float64),
+            bool(state.get("centred", False)),
         )

@@ -10,9 +10,11 @@ no normal image shows at that place stands out, while structure that every norma
 there (ribs, vessels, edges) does not. The whole-image difference
 :func:`tasks.anomaly.maps.nearest_normal_maps` is its one-patch special case.
 
-Settings (5x5 patches, one-pixel shifts, at most 1,000 references) are fixed in advance; they
-were tried on synthetic local anomalies of PneumoniaMNIST's and RetinaMNIST's normal validation
-images (``benchmarks/results/anomaly.md``).
+Settings are fixed in advance: one-pixel shifts, at most 1,000 references, and a patch side that
+follows the image (:func:`patch_side`: about a fifth of the shorter side, odd, from 3 to 7; 5 for
+28x28 scans, 3 for 16x16 and 8x8 digits). They were tried on synthetic local anomalies of the
+normal validation images of PneumoniaMNIST, RetinaMNIST, USPS and the 8x8 digits
+(``benchmarks/results/anomaly.md``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-#: neighbourhood side in pixels, shift either way in pixels, most reference images kept
-PATCH, SHIFT, MAX_REFERENCES = 5, 1, 1000
+#: shift either way in pixels, most reference images kept
+SHIFT, MAX_REFERENCES = 1, 1000
+#: the patch side of maps saved before the side followed the image size
+LEGACY_PATCH = 5
+
+
+def patch_side(height: int, width: int) -> int:
+    """The neighbourhood side for ``height`` x ``width`` images: the odd number nearest a fifth
+    of the shorter side, kept within 3 to 7 (a patch must hold some structure, yet stay local
+    and cheap: the distances cost ``side**2`` per reference and offset)."""
+    fifth = min(height, width) / 5
+    return int(min(7, max(3, 2 * round((fifth - 1) / 2) + 1)))
+
+
 #: float32 elements of one block of distances (about 128 MB): bounds the memory per step
 _BLOCK = 2**25
 
@@ -47,12 +61,12 @@ class PatchNeighbours:
 
     Attributes:
         references: ``(M, C, H, W)`` float32 normal images in [0, 1].
-        patch: neighbourhood side (odd).
+        patch: neighbourhood side (odd); :func:`patch_side` of the references where not given.
         shift: largest shift, in pixels, between a patch and the references' it is compared with.
     """
 
     references: Tensor
-    patch: int = PATCH
+    patch: int | None = None
     shift: int = SHIFT
 
     def __post_init__(self) -> None:
@@ -60,6 +74,8 @@ class PatchNeighbours:
             raise ValueError(
                 f"references must be (M, C, H, W) with M >= 1, got {tuple(self.references.shape)}"
             )
+        if self.patch is None:
+            object.__setattr__(self, "patch", patch_side(*self.references.shape[-2:]))
         if self.patch < 1 or self.patch % 2 == 0 or self.shift < 0:
             raise ValueError(
                 f"patch must be odd and positive and shift >= 0, got {self.patch}, {self.shift}"
@@ -76,6 +92,11 @@ class PatchNeighbours:
             keep = torch.randperm(len(normals), generator=g)[:max_references].sort().values
         return cls(normals[keep].float().contiguous())
 
+    @property
+    def side(self) -> int:
+        assert self.patch is not None  # set in __post_init__
+        return self.patch
+
     def maps(self, images: Tensor) -> np.ndarray:
         """``(N, H, W)`` float64: each pixel's distance to its nearest reference patch."""
         if images.shape[1:] != self.references.shape[1:]:
@@ -85,7 +106,7 @@ class PatchNeighbours:
             )
         n, _, h, w = images.shape
         s = self.shift
-        refs = _patches(self.references, self.patch)
+        refs = _patches(self.references, self.side)
         m, d = refs.shape[:2]
         refs = F.pad(refs, (s, s, s, s), mode="replicate")
         offsets = list(itertools.product(range(2 * s + 1), repeat=2))
@@ -93,7 +114,7 @@ class PatchNeighbours:
         out = []
         for start in range(0, n, per_block):
             block = images[start : start + per_block]
-            q = _patches(block, self.patch).reshape(len(block), d, h * w).permute(2, 0, 1)
+            q = _patches(block, self.side).reshape(len(block), d, h * w).permute(2, 0, 1)
             q_sq = q.pow(2).sum(-1, keepdim=True)  # (L, n, 1)
             best = torch.full((h * w, len(block)), float("inf"))
             for dy, dx in offsets:  # the references moved by (dy - s, dx - s): (L, D, M)
@@ -111,5 +132,7 @@ class PatchNeighbours:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, patch: int = PATCH, shift: int = SHIFT) -> PatchNeighbours:
+    def load(
+        cls, path: str | Path, patch: int = LEGACY_PATCH, shift: int = SHIFT
+    ) -> PatchNeighbours:
         return cls(torch.from_numpy(np.load(path)), patch, shift)

@@ -4,6 +4,8 @@ a detector's map on synthetic anomalies of normal validation images."""
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from tasks.anomaly.detector import Detector
 from tasks.anomaly.localization import SIGMAS, choose_map
 from tasks.anomaly.map_setting import MapSetting
 from tasks.anomaly.maps import delivered_maps, pixel_auroc
-from tasks.anomaly.patch_neighbours import PatchNeighbours
+from tasks.anomaly.patch_neighbours import LEGACY_PATCH, PatchNeighbours, patch_side
 from tasks.anomaly.protocol import OneClassSplit
 from tasks.anomaly.scores import make_score
 from tasks.anomaly.threshold import ConformalThreshold
@@ -91,6 +93,59 @@ def test_references_are_capped_by_a_seeded_draw_and_survive_a_save(tmp_path):
         PatchNeighbours(normals, patch=4)
 
 
+@pytest.mark.parametrize(
+    ("height", "width", "side"),
+    [(28, 28, 5), (16, 16, 3), (8, 8, 3), (64, 64, 7), (256, 256, 7), (40, 16, 3), (35, 35, 7)],
+)
+def test_the_patch_side_is_the_odd_number_nearest_a_fifth_of_the_shorter_side_in_3_to_7(
+    height, width, side
+):
+    assert patch_side(height, width) == side
+    references = torch.zeros(2, 1, height, width)
+    assert PatchNeighbours(references).patch == side  # what a fit without a side gets
+
+
+def test_a_saved_detector_keeps_its_patch_side_and_an_older_file_reads_as_5(tmp_path):
+    data = _split(60)
+    model = get_model_class("gmm")((1, 10, 10), 17, n_components=1)
+    model.fit_closed_form(data.train.images, torch.Generator().manual_seed(0))
+    patches = PatchNeighbours.fit(data.train.images, seed=0)
+    assert patches.patch == 3  # 10x10 images
+    detector = Detector(
+        model, make_score("bpd"), THRESHOLD, map_setting=MapSetting("patch-nn"), patches=patches
+    )
+    files = detector.save(tmp_path)
+    loaded = Detector.load(files)
+    assert loaded.patches is not None and loaded.patches.patch == 3
+    x = data.test.images[:3]
+    assert np.allclose(delivered_maps(loaded, x), delivered_maps(detector, x))
+    calibration = Path(files["calibration"])
+    state = json.loads(calibration.read_text())
+    del state["map_patch"]  # as written before the side followed the image size
+    calibration.write_text(json.dumps(state))
+    assert Detector.load(files).patches.patch == LEGACY_PATCH == 5
+
+
+def test_centring_takes_each_images_median_so_a_local_bump_outranks_a_lifted_image():
+    rng = np.random.default_rng(4)
+    maps = rng.normal(scale=0.1, size=(2, 8, 8))
+    maps[0] += 3.0  # the first image is unusual all over, with no local anomaly
+    maps[1, 2:4, 2:4] += 2.0  # the second has a local one
+    masks = np.zeros((2, 8, 8), bool)
+    masks[1, 2:4, 2:4] = True
+    plain, centred = MapSetting("layout"), MapSetting("layout", centred=True)
+    assert pixel_auroc(plain(maps), masks) < 0.5  # the lifted image's pixels rank first
+    out = centred(maps)
+    assert np.allclose(np.median(out.reshape(2, -1), 1), 0.0)
+    assert pixel_auroc(out, masks) == 1.0
+    again = MapSetting.from_state(centred.state())
+    assert again.centred and np.allclose(again(maps), out)
+    older = {k: v for k, v in centred.state().items() if k != "centred"}
+    assert not MapSetting.from_state(older).centred  # files written before centring
+    assert "centred on each image's median" in centred.describe()
+    assert "centred" not in plain.describe()
+
+
 def test_standardizing_puts_normal_maps_at_zero_mean_and_unit_spread_per_pixel():
     rng = np.random.default_rng(0)
     place = rng.random((6, 6)) * 10  # what every normal image has at each place
@@ -135,6 +190,7 @@ def test_the_map_is_chosen_on_validation_anomalies_and_travels_with_the_detector
     setting = chosen.map_setting
     assert setting is not None and setting.kind == best["map_kind"]
     assert setting.sigma == best["sigma"] and setting.standardized == best["standardized"]
+    assert setting.centred and all(c.centred for c in choice.candidates)
     assert (chosen.patches is not None) == setting.kind.startswith("patch-nn")
     # what a saved detector delivers is what the chosen one delivers
     loaded = Detector.load(chosen.save(tmp_path))

@@ -1,10 +1,11 @@
 """Colorize a user's own images: ``priorworks colorize --model URI --input PATH --out DIR``.
 
-The model is the conditional flow of a colorize run (``runs:/<run>``, a bare run id, or
-``runs:/<run>/conditional/chroma_flow.pt``), its conditional PixelCNN
-(``runs:/<run>/conditional/chroma_pixelcnn.pt``, where the run had that arm), its stacked
-colorizer (``runs:/<run>/conditional/stacked.pt``: a posterior and the regressor, averaged with
-the weight its run chose), or any of these files on disk (a flow from
+The model is a colorize run (``runs:/<run>`` or a bare run id): its stacked colorizer
+(``conditional/stacked.pt``: a posterior and the regressor, averaged with the weight its run
+chose on validation) where the run stacked, else its conditional flow
+(``conditional/chroma_flow.pt``), else its conditional PixelCNN
+(``conditional/chroma_pixelcnn.pt``). Name an artifact to get another:
+``runs:/<run>/<artifact>``. Any of these files on disk works too (a flow from
 ``benchmarks/train_model_file.py --model colorize-conditional``).
 
 Every image (a file, or a folder searched recursively) is read, reduced to its luma if it has
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from mlflow.tracking import MlflowClient
 from PIL import Image
 
 import mlflow
@@ -38,11 +40,16 @@ from pipelines.tracking.scoring import ModelURIError
 from pipelines.tracking.staged_folder import StagedFolder
 from pipelines.tracking.store import use_store
 from tasks.colorize.chroma_flow import CONDITIONAL_ARTIFACT, read_conditional
-from tasks.colorize.chroma_pixelcnn import is_pixelcnn_file, read_pixelcnn
+from tasks.colorize.chroma_pixelcnn import PIXELCNN_ARTIFACT, is_pixelcnn_file, read_pixelcnn
 from tasks.colorize.color import luma
 from tasks.colorize.metrics import psnr
 from tasks.colorize.photos import Colorizer, colorize_photo
-from tasks.colorize.stacking import StackedColorizer, is_stacked_file, read_stacked
+from tasks.colorize.stacking import (
+    STACKED_ARTIFACT,
+    StackedColorizer,
+    is_stacked_file,
+    read_stacked,
+)
 
 #: a standard deviation of this (in [0, 1] RGB units) is white in the uncertainty map
 UNCERTAINTY_FULL_SCALE = 0.25
@@ -63,8 +70,9 @@ def _read_colorizer(path: Path, temperature: float | None) -> Colorizer | Stacke
 
 def load_colorizer(uri: str, temperature: float | None = None) -> Colorizer | StackedColorizer:
     """The conditional flow, PixelCNN or stacked colorizer at ``uri`` (a file, a run id or a
-    ``runs:/`` URI: the run's flow, or the artifact the URI names), drawing at ``temperature``
-    (None: the temperatures recorded with it, calibrated where its run did)."""
+    ``runs:/`` URI: the artifact the URI names, else the first of :data:`RUN_DEFAULTS` the run
+    logged), drawing at ``temperature`` (None: the temperatures recorded with it,
+    calibrated where its run did)."""
     if Path(uri).expanduser().is_file():
         return _read_colorizer(Path(uri).expanduser(), temperature)
     if re.fullmatch(r"[0-9a-f]{32}", uri):
@@ -76,7 +84,7 @@ def load_colorizer(uri: str, temperature: float | None = None) -> Colorizer | St
             "a run id)"
         )
     use_store(existing=True)
-    artifact = match.group(2) or CONDITIONAL_ARTIFACT
+    artifact = match.group(2) or _run_default(match.group(1))
     with tempfile.TemporaryDirectory() as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(
@@ -89,6 +97,21 @@ def load_colorizer(uri: str, temperature: float | None = None) -> Colorizer | St
                 f"{err}"
             ) from None
         return _read_colorizer(Path(local), temperature)
+
+
+#: what a bare run id delivers, first logged first: the stacked colorizer (its weight was chosen
+#: on validation over a grid that includes its posterior alone), the flow, the PixelCNN
+RUN_DEFAULTS = (STACKED_ARTIFACT, CONDITIONAL_ARTIFACT, PIXELCNN_ARTIFACT)
+
+
+def _run_default(run_id: str) -> str:
+    """The first of :data:`RUN_DEFAULTS` the run logged (the flow where it logged none: the
+    download then names what is missing)."""
+    try:
+        logged = {a.path for a in MlflowClient().list_artifacts(run_id, "conditional")}
+    except Exception:  # an unknown run: the download names the problem
+        return CONDITIONAL_ARTIFACT
+    return next((a for a in RUN_DEFAULTS if a in logged), CONDITIONAL_ARTIFACT)
 
 
 def _image_files(inputs: Path) -> list[Path]:

@@ -77,6 +77,11 @@ def test_colorize_run_logs_table_grids_and_metrics(mlflow_store, tmp_path, capsy
     kept = load_colorizer(f"runs:/{run.info.run_id}/conditional/stacked.pt")
     assert isinstance(kept, StackedColorizer) and kept.weight == metrics["stacked_weight"]
     assert isinstance(kept.posterior, ChromaFlowModule)  # the spec stacks the flow
+    # and a bare run id gets it too; the flow alone is there by its artifact's name
+    by_id = load_colorizer(run.info.run_id)
+    assert isinstance(by_id, StackedColorizer) and by_id.weight == kept.weight
+    flow = load_colorizer(f"runs:/{run.info.run_id}/conditional/chroma_flow.pt")
+    assert isinstance(flow, ChromaFlowModule)
     psnr = per_image.pivot(index="image", columns="arm", values="psnr")
     expected = (psnr["conditional"] - psnr["mean-chroma"]).mean()
     row = paired[(paired["arm"] == "conditional") & (paired["baseline"] == "mean-chroma")]
@@ -165,6 +170,8 @@ def test_the_pixelcnn_arm_logs_its_calibration_and_refuses_patches_it_cannot_til
     loaded = load_colorizer(f"runs:/{run.info.run_id}/conditional/chroma_pixelcnn.pt")
     assert isinstance(loaded, ChromaPixelCNNModule)
     assert loaded.estimate_temperature == chosen
+    # with no stacked file and no flow, a bare run id gets the PixelCNN
+    assert isinstance(load_colorizer(run.info.run_id), ChromaPixelCNNModule)
     # the photo patches are 16x16: a factor of 3 does not tile them, and nothing trains
     assert main(_args("task.arms=[gray, conditional-pixelcnn]", "task.pixelcnn.factor=3")) == 2
     assert "the images are 16x16" in capsys.readouterr().err

@@ -74,12 +74,12 @@ class PatchNeighbours:
             raise ValueError(
                 f"references must be (M, C, H, W) with M >= 1, got {tuple(self.references.shape)}"
             )
-        if self.patch is None:
-            object.__setattr__(self, "patch", patch_side(*self.references.shape[-2:]))
-        if self.patch < 1 or self.patch % 2 == 0 or self.shift < 0:
+        side = patch_side(*self.references.shape[-2:]) if self.patch is None else self.patch
+        if side < 1 or side % 2 == 0 or self.shift < 0:
             raise ValueError(
-                f"patch must be odd and positive and shift >= 0, got {self.patch}, {self.shift}"
+                f"patch must be odd and positive and shift >= 0, got {side}, {self.shift}"
             )
+        object.__setattr__(self, "patch", side)
 
     @classmethod
     def fit(

@@ -82,7 +82,7 @@ class MapSetting:
     ) -> MapSetting:
         """The setting; standardized by the per-pixel mean and spread of ``normal_maps`` (raw
         ``(N, H, W)`` maps of normal images, ``(N, K, H, W)`` for a joined kind, N >= 2) where
-        they are given."""
+        they are given; ``centred``: less each image's median."""
         if normal_maps is None:
             return cls(kind, sigma, centred=centred)
         if len(normal_maps) < 2:

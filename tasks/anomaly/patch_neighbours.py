@@ -133,6 +133,8 @@ class PatchNeighbours:
 
     @classmethod
     def load(
-        cls, path: str | Path, patch: int = LEGACY_PATCH, shift: int = SHIFT
+        cls, path: str | Path, patch: int | None = None, shift: int = SHIFT
     ) -> PatchNeighbours:
+        """The references :meth:`save` wrote; ``patch`` as for the constructor (a detector passes
+        the side it stored)."""
         return cls(torch.from_numpy(np.load(path)), patch, shift)

@@ -43,6 +43,8 @@ class Capability(StrEnum):
     DIFFERENTIABLE = "differentiable"
     #: ``pixel_nll``: the negative log-likelihood split over the pixels (where the code is spent).
     PIXELWISE = "pixelwise"
+    #: ``local_features``: what the model's network computes about each place of an image.
+    LOCAL_FEATURES = "local-features"
 
 
 def bits_per_dim(log_likelihood: Tensor, num_dims: int) -> Tensor:
@@ -196,6 +198,12 @@ class GenerativeModel(pl.LightningModule):
         autoregressive model they sum to ``-log_prob(x)``; for a VAE they are the reconstruction
         term at the posterior mean (the KL term belongs to no pixel)."""
         raise self._refuse("split its likelihood over the pixels")
+
+    def local_features(self, x: Tensor) -> Tensor:
+        """``(B, K, H, W)``: ``K`` numbers the model's network computes about each place of
+        ``x`` (LOCAL_FEATURES models only), on the image's grid, for comparing the same place
+        across images (:mod:`tasks.anomaly.features`)."""
+        raise self._refuse("give features of each place of an image")
 
     def grid_to_bin_centres(self, y: Tensor) -> Tensor:
         """Map ``[0, 1]`` (grid values ``k / (L - 1)``) affinely onto the bin centres

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.class_conditional import ClassConditional
 from genmodels.contract import Capability, GenerativeModel, Likelihood
+from genmodels.flow.layers import CouplingNet
 from genmodels.flow.network import MultiScaleFlow
 from genmodels.registry import register_model
 
@@ -26,7 +28,9 @@ class RealNVP(GenerativeModel):
     family = "flow"
     description = "multi-scale RealNVP/Glow-style flow (affine couplings, actnorm, logit)"
     likelihood = Likelihood.EXACT
-    capabilities = frozenset({Capability.SAMPLE, Capability.DIFFERENTIABLE})
+    capabilities = frozenset(
+        {Capability.SAMPLE, Capability.DIFFERENTIABLE, Capability.LOCAL_FEATURES}
+    )
 
     def __init__(
         self,
@@ -74,6 +78,29 @@ class RealNVP(GenerativeModel):
     def training_log_likelihood(self, batch: tuple[Tensor, ...]) -> Tensor:
         return self._discrete_log_prob(self.dequantize(batch[0]))  # uniform dequantization
 
+    @torch.no_grad()
+    def local_features(self, x: Tensor) -> Tensor:
+        """The hidden maps of the coupling conditioners at the flow's coarser scales (every
+        scale but the first; all of them for a one-scale flow), each upsampled to the image
+        grid by repetition: ``(B, K, H, W)``. A conditioner sees a neighbourhood of a few pixels
+        at its scale, so these say what the flow computes about each region. The flow runs on
+        the bin centres, as for scoring."""
+        self.check_input(x)
+        caught: list[Tensor] = []
+        hooks = [
+            m.net.register_forward_hook(lambda _m, _i, out: caught.append(out))
+            for m in self.net.modules()
+            if isinstance(m, CouplingNet)
+        ]
+        try:
+            self.net(self.dequantize(x, noise=False))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        size = tuple(x.shape[-2:])
+        coarse = [f for f in caught if tuple(f.shape[-2:]) != size] or caught
+        return torch.cat([F.interpolate(f, size=size, mode="nearest") for f in coarse], 1)
+
 
 @register_model
 class ConditionalRealNVP(ClassConditional, RealNVP):
@@ -85,7 +112,14 @@ class ConditionalRealNVP(ClassConditional, RealNVP):
 
     name = "realnvp-cond"
     description = "class-conditional RealNVP (class-dependent base means); exact marginal"
-    capabilities = frozenset({Capability.SAMPLE, Capability.CONDITIONAL, Capability.DIFFERENTIABLE})
+    capabilities = frozenset(
+        {
+            Capability.SAMPLE,
+            Capability.CONDITIONAL,
+            Capability.DIFFERENTIABLE,
+            Capability.LOCAL_FEATURES,
+        }
+    )
 
     def __init__(
         self,

@@ -20,7 +20,7 @@ from genmodels.contract import GenerativeModel
 from genmodels.persistence import load_model, save_model
 from tasks.anomaly.complexity import Compressor
 from tasks.anomaly.layout import LayoutDensity
-from tasks.anomaly.map_setting import MapSetting, parts
+from tasks.anomaly.map_setting import NEEDS_REFERENCES, MapSetting, parts
 from tasks.anomaly.patch_neighbours import LEGACY_PATCH, PatchNeighbours
 from tasks.anomaly.scores import Score, gather_evidence, make_score
 from tasks.anomaly.threshold import ConformalThreshold
@@ -44,7 +44,7 @@ class Detector:
         batch_size: images per forward pass.
         map_setting: the anomaly map it delivers (kind, smoothing, standardization); ``None``:
             its model's own map, raw.
-        patches: the normal reference patches of a ``patch-nn`` map.
+        patches: the normal reference images of a ``patch-nn`` or ``features-nn`` map.
     """
 
     model: GenerativeModel
@@ -63,8 +63,9 @@ class Detector:
         if self.score.needs_layout and self.layout is None:
             raise ValueError(f"score '{self.score.name}' needs its layout density")
         setting = self.map_setting
-        if setting is not None and "patch-nn" in parts(setting.kind) and self.patches is None:
-            raise ValueError(f"a {setting.kind} map needs its reference patches")
+        needs = setting is not None and NEEDS_REFERENCES & set(parts(setting.kind))
+        if setting is not None and needs and self.patches is None:
+            raise ValueError(f"a {setting.kind} map needs its reference images")
 
     @classmethod
     def keeping_what_it_uses(

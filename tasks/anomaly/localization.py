@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from genmodels.contract import Capability
 from genmodels.errors import CapabilityError
 from tasks.anomaly.corruptions import LOCAL, corrupt
 from tasks.anomaly.detector import Detector
 from tasks.anomaly.figures import maps_grid
-from tasks.anomaly.map_setting import JOINED, MapSetting, parts
+from tasks.anomaly.map_setting import JOINED, NEEDS_REFERENCES, MapSetting, parts
 from tasks.anomaly.maps import (
     delivered_maps,
     maps_by_kind,
@@ -45,14 +46,18 @@ MIN_VALIDATION = 8
 
 #: the candidates that need no network: the patch-neighbour map, alone and joined with detail
 NO_NETWORK = ("patch-nn", "patch-nn+detail")
+#: the candidates of a model with local features (LOCAL_FEATURES): alone and joined with both
+WITH_FEATURES = ("features-nn", "patch-nn+features-nn+detail")
 
 
 def _candidate_kinds(detector: Detector, log: Callable[[str], None]) -> list[str]:
+    features = list(WITH_FEATURES) if detector.model.supports(Capability.LOCAL_FEATURES) else []
     try:
-        return [model_map_kind(detector), *NO_NETWORK]
+        return [model_map_kind(detector), *NO_NETWORK, *features]
     except CapabilityError as err:
-        log(f"the model draws no map of its own ({err}); candidates: {', '.join(NO_NETWORK)}")
-        return list(NO_NETWORK)
+        kinds = [*NO_NETWORK, *features]
+        log(f"the model draws no map of its own ({err}); candidates: {', '.join(kinds)}")
+        return kinds
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ def choose_map(
 
 
 def _carrying(detector: Detector, setting: MapSetting, patches: PatchNeighbours) -> Detector:
-    uses = "patch-nn" in parts(setting.kind)
+    uses = bool(NEEDS_REFERENCES & set(parts(setting.kind)))
     return replace(detector, map_setting=setting, patches=patches if uses else None)
 
 
@@ -173,7 +178,8 @@ def judge_maps(
         result.metrics["map_selection_pixel_auroc"] = float(table["selection_pixel_auroc"].max())
         as_drawn = [  # the model's own map as it came, for comparison
             i for i, c in enumerate(choice.candidates)
-            if c.kind not in NO_NETWORK and c.sigma == 0 and not c.standardized
+            if c.kind not in (*NO_NETWORK, *WITH_FEATURES) and c.sigma == 0
+            and not c.standardized
         ]  # fmt: skip
         if as_drawn:
             result.metrics["map_model_pixel_auroc"] = float(table["test_pixel_auroc"][as_drawn[0]])

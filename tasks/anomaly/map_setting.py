@@ -31,7 +31,12 @@ from tasks.anomaly.corruptions import gaussian_blur
 #: maps whose standardized values are anomalous either way
 TWO_SIDED = frozenset({"detail"})
 #: a joined map's parts, in the order of its raw planes
-JOINED: dict[str, tuple[str, ...]] = {"patch-nn+detail": ("patch-nn", "detail")}
+JOINED: dict[str, tuple[str, ...]] = {
+    "patch-nn+detail": ("patch-nn", "detail"),
+    "patch-nn+features-nn+detail": ("patch-nn", "features-nn", "detail"),
+}
+#: single maps drawn against the detector's reference normal images
+NEEDS_REFERENCES = frozenset({"patch-nn", "features-nn"})
 
 
 def parts(kind: str) -> tuple[str, ...]:

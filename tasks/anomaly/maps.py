@@ -14,7 +14,11 @@ A map is one number per pixel, higher = more anomalous, from what the detector's
   place (:mod:`tasks.anomaly.patch_neighbours`);
 * ``detail``: no network: how much fine detail each region holds (:mod:`tasks.anomaly.detail`),
   delivered standardized and two-sided: a region smoother or busier than normal images are there;
-* ``patch-nn+detail``: both, standardized and added (:mod:`tasks.anomaly.map_setting`).
+* ``features-nn``: for a LOCAL_FEATURES model (a flow), what its network computes about each
+  place against what it computes at the same place of normal images
+  (:mod:`tasks.anomaly.features`);
+* ``patch-nn+detail`` and ``patch-nn+features-nn+detail``: the named maps, standardized and
+  added (:mod:`tasks.anomaly.map_setting`).
 
 What a detector delivers is one of these, smoothed and standardized as its
 :class:`~tasks.anomaly.map_setting.MapSetting` says (:func:`delivered_maps`). A model's maps are
@@ -38,9 +42,10 @@ from genmodels.contract import Capability
 from genmodels.errors import CapabilityError
 from tasks.anomaly.detail import detail_maps
 from tasks.anomaly.detector import Detector
+from tasks.anomaly.features import feature_maps
 from tasks.anomaly.map_setting import JOINED, MapSetting, parts
 
-MAP_KINDS = ("pixel-nll", "gradient", "layout", "patch-nn", "detail", *JOINED)
+MAP_KINDS = ("pixel-nll", "gradient", "layout", "patch-nn", "features-nn", "detail", *JOINED)
 
 
 def map_kind(detector: Detector) -> str:
@@ -90,6 +95,10 @@ def anomaly_maps(
         raise ValueError(f"unknown map '{kind}'; maps: {', '.join(MAP_KINDS)}")
     if kind in JOINED:
         return np.stack([anomaly_maps(detector, images, p, batch_size) for p in parts(kind)], 1)
+    if kind == "features-nn":  # the references' features once, not per batch
+        if detector.patches is None:
+            raise ValueError("a features-nn map needs a detector with reference images")
+        return feature_maps(detector.model, images, detector.patches.references)
     h, w = images.shape[2:]
     pieces = []
     for start in range(0, len(images), batch_size):

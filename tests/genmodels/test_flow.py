@@ -329,3 +329,24 @@ def test_an_unconditional_flow_keeps_its_parameters():
     assert conditional.state_dict().keys() == plain.state_dict().keys()
     widened = [k for k, v in conditional.state_dict().items() if v.shape != keys[k]]
     assert widened and all(k.endswith("net.net.0.weight") for k in widened)
+
+
+def test_local_features_are_the_coarse_scale_conditioners_hidden_maps_on_the_image_grid():
+    torch.manual_seed(0)
+    two = RealNVP((1, 8, 8), levels=17, num_scales=2, hidden_channels=6, num_blocks=1).eval()
+    x = torch.randint(0, 17, (3, 1, 8, 8)).float() / 16
+    f = two.local_features(x)
+    # coarse scale: 3 channel couplings after the squeeze, 4 checkerboard couplings at the end
+    assert f.shape == (3, (3 + 4) * 6, 8, 8)
+    # upsampled by repetition: each 2x2 block of the grid holds one coarse cell's features
+    assert torch.equal(f[..., 0::2, 0::2], f[..., 1::2, 1::2])
+    # a change in one corner leaves the features of the far corner as they were
+    moved = x.clone()
+    moved[:, :, :2, :2] = 1 - moved[:, :, :2, :2]
+    g = two.local_features(moved)
+    assert not torch.allclose(f[..., :2, :2], g[..., :2, :2])
+    assert torch.allclose(f[..., 6:, 6:], g[..., 6:, 6:])
+    one = RealNVP((1, 8, 8), levels=17, num_scales=1, hidden_channels=6, num_blocks=1).eval()
+    assert one.local_features(x).shape == (3, 4 * 6, 8, 8)  # no coarser scale: all of them
+    with pytest.raises(ValueError, match="expects images of shape"):
+        two.local_features(torch.zeros(2, 1, 4, 4))

@@ -82,7 +82,7 @@ def test_the_joined_map_finds_a_local_blur_and_travels_with_the_detector(tmp_pat
     assert pixel_auroc(patch_only(anomaly_maps(plain, x, "patch-nn")), masks) < 0.5
     loaded = Detector.load(detector.save(tmp_path))
     assert np.allclose(delivered_maps(loaded, x), delivered_maps(detector, x))
-    with pytest.raises(ValueError, match="needs its reference patches"):
+    with pytest.raises(ValueError, match="needs its reference images"):
         Detector(model, make_score("bpd"), threshold, map_setting=setting)
 
 

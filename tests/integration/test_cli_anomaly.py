@@ -325,13 +325,19 @@ def test_score_command_reads_nifti_and_refuses_bad_inputs_without_writing(
 
 def test_the_delivered_detector_draws_maps_judged_on_known_masks(finished_run):
     client, parent, _, _ = finished_run
-    # the tiny run's primary is realnvp:ensemble: a flow maps with its input gradient, the
-    # patch-neighbour map alone and joined with the detail map are the other candidates (the
-    # joined one standardized only); the one delivered is the best on the validation images'
-    # synthetic anomalies
+    # the tiny run's primary is realnvp:ensemble: a flow maps with its input gradient and with
+    # its own features; the patch-neighbour map alone and joined with the detail map, and the
+    # three joined, are the other candidates (the joined ones standardized only); the one
+    # delivered is the best on the validation images' synthetic anomalies
     table = pd.read_csv(client.download_artifacts(parent.info.run_id, "tables/map_candidates.csv"))
-    assert set(table["map_kind"]) == {"gradient", "patch-nn", "patch-nn+detail"}
-    assert len(table) == 15
+    assert set(table["map_kind"]) == {
+        "gradient",
+        "patch-nn",
+        "patch-nn+detail",
+        "features-nn",
+        "patch-nn+features-nn+detail",
+    }
+    assert len(table) == 3 * 2 * 3 + 2 * 3
     best = table.loc[table["selection_pixel_auroc"].idxmax()]
     assert parent.data.params["map_kind"] == best["map_kind"]
     assert float(parent.data.params["map_sigma"]) == best["sigma"]

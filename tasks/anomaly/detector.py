@@ -63,9 +63,9 @@ class Detector:
         if self.score.needs_layout and self.layout is None:
             raise ValueError(f"score '{self.score.name}' needs its layout density")
         setting = self.map_setting
-        if setting is not None and self.patches is None:
-            if NEEDS_REFERENCES & set(parts(setting.kind)):
-                raise ValueError(f"a {setting.kind} map needs its reference images")
+        uses_references = setting is not None and NEEDS_REFERENCES & set(parts(setting.kind))
+        if setting is not None and uses_references and self.patches is None:
+            raise ValueError(f"a {setting.kind} map needs its reference images")
 
     @classmethod
     def keeping_what_it_uses(

@@ -20,7 +20,7 @@ from genmodels.contract import GenerativeModel
 from genmodels.persistence import load_model, save_model
 from tasks.anomaly.complexity import Compressor
 from tasks.anomaly.layout import LayoutDensity
-from tasks.anomaly.map_setting import NEEDS_REFERENCES, MapSetting, parts
+from tasks.anomaly.map_setting import MapSetting
 from tasks.anomaly.patch_neighbours import LEGACY_PATCH, PatchNeighbours
 from tasks.anomaly.scores import Score, gather_evidence, make_score
 from tasks.anomaly.threshold import ConformalThreshold
@@ -63,8 +63,7 @@ class Detector:
         if self.score.needs_layout and self.layout is None:
             raise ValueError(f"score '{self.score.name}' needs its layout density")
         setting = self.map_setting
-        uses_references = setting is not None and NEEDS_REFERENCES & set(parts(setting.kind))
-        if setting is not None and uses_references and self.patches is None:
+        if setting is not None and setting.uses_references and self.patches is None:
             raise ValueError(f"a {setting.kind} map needs its reference images")
 
     @classmethod

@@ -59,9 +59,9 @@ def feature_maps(model: GenerativeModel, images: Tensor, references: Tensor) -> 
             f"images {tuple(images.shape[1:])} do not match the references "
             f"{tuple(references.shape[1:])}"
         )
+    if len(images) == 0:
+        return np.empty((0, *images.shape[-2:]))
     reference = _features(model, feature_references(references))
     scale = float(reference.std()) or 1.0
     neighbours = PatchNeighbours(reference / scale, patch=1)
-    if len(images) == 0:
-        return np.empty((0, *images.shape[-2:]))
     return neighbours.maps(_features(model, images) / scale)

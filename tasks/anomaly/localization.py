@@ -26,7 +26,7 @@ from genmodels.errors import CapabilityError
 from tasks.anomaly.corruptions import LOCAL, corrupt
 from tasks.anomaly.detector import Detector
 from tasks.anomaly.figures import maps_grid
-from tasks.anomaly.map_setting import JOINED, NEEDS_REFERENCES, MapSetting, parts
+from tasks.anomaly.map_setting import JOINED, MapSetting
 from tasks.anomaly.maps import (
     delivered_maps,
     maps_by_kind,
@@ -133,8 +133,9 @@ def choose_map(
 
 
 def _carrying(detector: Detector, setting: MapSetting, patches: PatchNeighbours) -> Detector:
-    uses = bool(NEEDS_REFERENCES & set(parts(setting.kind)))
-    return replace(detector, map_setting=setting, patches=patches if uses else None)
+    return replace(
+        detector, map_setting=setting, patches=patches if setting.uses_references else None
+    )
 
 
 def judge_maps(

@@ -104,6 +104,11 @@ class MapSetting:
     def standardized(self) -> bool:
         return self.mean is not None
 
+    @property
+    def uses_references(self) -> bool:
+        """Whether the map is drawn against the detector's reference normal images."""
+        return bool(NEEDS_REFERENCES & set(parts(self.kind)))
+
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         """The delivered ``(N, H, W)`` maps of raw maps of this kind (``(N, H, W)``, or
         ``(N, K, H, W)`` for a joined kind)."""

@@ -337,9 +337,12 @@ def main() -> None:
                 if args.tables_only
                 else ".\n\n"
             )
-            + "What each run deploys (validation's pick among the model scores) against the best "
-            "baseline on the test split, mean test AUROC over the runs of each data set; `ahead` "
-            "and `behind` count runs whose paired gain interval lies above or below zero:\n\n"
+            + "Mean test AUROC over the runs of each data set: `validation_pick`, the detector "
+            "(model score or baseline) with the highest validation AUROC; `model_pick`, the model "
+            "score with the highest validation AUROC; `deployed`, the model score each run "
+            "deployed (the spec's validation rule); `ahead` and `behind` count runs whose "
+            "deployed score's paired gain interval over the best baseline on test lies above or "
+            "below zero:\n\n"
             + chosen.to_markdown(index=False, floatfmt=".3f")
             + "\n\n"
             + no_label_text

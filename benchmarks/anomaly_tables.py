@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.anomaly.selection import confident_pick
 from tasks.anomaly.spec import SYNTHETIC_RULE_METRIC
 
 
@@ -34,13 +35,23 @@ def _top(rows: pd.DataFrame, column: str) -> pd.Series:
     return rows.iloc[int(rows[column].to_numpy().argmax())]
 
 
+def _deployed(models: pd.DataFrame, best: pd.Series) -> pd.Series:
+    """The model score a run deployed: the ``confident`` rule's pick where the run measured its
+    validation gains over the first model score (the spec's ``score``), else ``best``."""
+    if "val_gain_ci_low" not in models or models["val_gain_ci_low"].isna().any():
+        return best
+    pick = confident_pick(models["val_auroc"].to_numpy(), models["val_gain_ci_low"].to_numpy())
+    return models.iloc[pick]
+
+
 def validation_choice(table: pd.DataFrame) -> pd.DataFrame:
     """Per data set and normal class: the detector (model score or baseline) with the highest
     validation AUROC, its test AUROC and interval, the best test AUROC of the same rows (what
-    choosing on the test split would claim), the model score validation picks (what
-    ``task.select_by: validation`` deploys) with its test AUROC gain over the run's best baseline,
-    the baseline validation picks, and the best baseline's test AUROC. Empty where no row has a
-    validation AUROC."""
+    choosing on the test split would claim), the model score with the highest validation AUROC
+    (``model_pick``, what ``task.validation_rule: best`` deploys) and the one the run deployed
+    (``deployed``: the ``confident`` rule's pick where the run measured validation gains), each
+    with its test AUROC gain over the run's best baseline, the baseline validation picks, and the
+    best baseline's test AUROC. Empty where no row has a validation AUROC."""
     rated = table.dropna(subset=["val_auroc"]) if "val_auroc" in table else table.iloc[:0]
     rows = []
     for (dataset, normal), group in rated.groupby(["dataset", "normal"], sort=False):
@@ -48,6 +59,7 @@ def validation_choice(table: pd.DataFrame) -> pd.DataFrame:
         is_baseline = group["kind"] == "baseline"
         models, baselines = group[~is_baseline], group[is_baseline]
         model = _top(models, "val_auroc") if len(models) else pd.Series(dtype=object)
+        deployed = _deployed(models, model) if len(models) else model
         baseline = _top(baselines, "val_auroc") if len(baselines) else pd.Series(dtype=object)
         rows.append(
             {
@@ -65,6 +77,11 @@ def validation_choice(table: pd.DataFrame) -> pd.DataFrame:
                 "model_pick_gain": model.get("auroc_gain"),
                 "model_pick_gain_ci_low": model.get("auroc_gain_ci_low"),
                 "model_pick_gain_ci_high": model.get("auroc_gain_ci_high"),
+                "deployed": deployed.get("method"),
+                "deployed_auroc": deployed.get("auroc"),
+                "deployed_gain": deployed.get("auroc_gain"),
+                "deployed_gain_ci_low": deployed.get("auroc_gain_ci_low"),
+                "deployed_gain_ci_high": deployed.get("auroc_gain_ci_high"),
                 "baseline_pick": baseline.get("method"),
                 "baseline_pick_auroc": baseline.get("auroc"),
                 "best_baseline_auroc": baselines["auroc"].max() if len(baselines) else None,
@@ -224,14 +241,14 @@ def regret_summary(choices: pd.DataFrame) -> pd.DataFrame:
 
 def selection_summary(selected: pd.DataFrame) -> pd.DataFrame:
     """Per data set, over its runs (normal classes): mean test AUROC of validation's pick (all
-    detectors; model scores only; baselines only), of the best row on test and of the best
-    baseline on test, and in how many runs the model pick's gain interval over the best baseline
-    lies above zero (``ahead``) or below it (``behind``)."""
+    detectors; model scores only; baselines only), of the model score the runs deployed, of the
+    best row on test and of the best baseline on test, and in how many runs the deployed score's
+    gain interval over the best baseline lies above zero (``ahead``) or below it (``behind``)."""
     if selected.empty:
         return selected
     frame = selected.assign(
-        ahead=selected["model_pick_gain_ci_low"].astype(float).gt(0),
-        behind=selected["model_pick_gain_ci_high"].astype(float).lt(0),
+        ahead=selected["deployed_gain_ci_low"].astype(float).gt(0),
+        behind=selected["deployed_gain_ci_high"].astype(float).lt(0),
     )
     return (
         frame.groupby("dataset", sort=False)
@@ -239,10 +256,11 @@ def selection_summary(selected: pd.DataFrame) -> pd.DataFrame:
             runs=("auroc", "size"),
             validation_pick=("auroc", "mean"),
             model_pick=("model_pick_auroc", "mean"),
+            deployed=("deployed_auroc", "mean"),
             baseline_pick=("baseline_pick_auroc", "mean"),
             best_on_test=("best_test_auroc", "mean"),
             best_baseline_on_test=("best_baseline_auroc", "mean"),
-            model_pick_gain=("model_pick_gain", "mean"),
+            deployed_gain=("deployed_gain", "mean"),
             ahead=("ahead", "sum"),
             behind=("behind", "sum"),
         )

@@ -33,6 +33,7 @@ from tasks.anomaly.layout import LayoutDensity
 from tasks.anomaly.localization import judge_maps
 from tasks.anomaly.protocol import OneClassSplit, one_class_split, reference_calibration_split
 from tasks.anomaly.scores import Evidence, Score, gather_evidence, make_score
+from tasks.anomaly.selection import GAIN_COLUMNS, confident_pick, validation_gains
 from tasks.anomaly.setting import Scores, Setting, baseline_result, compressor_baseline_result
 from tasks.anomaly.spec import AnomalySpec
 from tasks.anomaly.threshold import ConformalThreshold
@@ -113,7 +114,7 @@ def _score_plots(stage: Stage, method: str, test_scores: np.ndarray, result: Det
 
 def _score_stage(
     model: GenerativeModel, name: str, evidence: _Evidence, setting: Setting
-) -> tuple[Score, DetectionResult, Stage]:
+) -> tuple[Score, DetectionResult, Stage, Scores]:
     score = make_score(name).fit(evidence.reference)
     method = f"{model.name}:{name}"
     stage = Stage(
@@ -130,7 +131,7 @@ def _score_stage(
     stage.metrics.update(result.metrics)
     stage.tables["test_scores"] = result.per_sample
     _score_plots(stage, method, test_scores, result, setting.data)
-    return score, result, stage
+    return score, result, stage, scores
 
 
 def _baseline_stage(method: str, result: DetectionResult, form: str) -> Stage:
@@ -190,20 +191,41 @@ def _split(
 
 def _select_primary(
     scored: list[tuple[Score, DetectionResult]], selection: str, metric: str,
-    log: Callable[[str], None],
+    log: Callable[[str], None], gains: pd.DataFrame | None = None,
 ) -> tuple[Score, DetectionResult]:  # fmt: skip
     """The spec's primary score, or the model score with the highest validation (or synthetic)
-    AUROC, ``metric`` (the first of equals, in the spec's order)."""
+    AUROC, ``metric`` (the first of equals, in the spec's order); with the validation ``gains``
+    over the primary (:func:`~tasks.anomaly.selection.validation_gains`), the ``confident``
+    rule's pick."""
     if selection == "score":
         return scored[0]
     if selection == "fixed":
         log(f"deployed {scored[0][1].method}, the score fixed in advance; no label was read")
         return scored[0]
+    if gains is not None:
+        return scored[_confident(gains, log)]
     best = max(scored, key=lambda pair: pair[1].metrics[metric])
     listing = ", ".join(f"{r.method} {r.metrics[metric]:.4f}" for _, r in scored)
     what = "validation AUROC" if selection == "validation" else "AUROC on synthetic anomalies"
     log(f"selected {best[1].method} by {what} ({listing}); the test split was not used")
     return best
+
+
+def _confident(gains: pd.DataFrame, log: Callable[[str], None]) -> int:
+    pick = confident_pick(gains["val_auroc"].to_numpy(), gains["val_gain_ci_low"].to_numpy())
+    listing = ", ".join(
+        f"{r.method} {r.val_gain:+.3f} [{r.val_gain_ci_low:+.3f}, {r.val_gain_ci_high:+.3f}]"
+        for r in gains.iloc[1:].itertuples()
+    )
+    first = gains["method"].iloc[0]
+    verdict = (
+        f"kept {first}: no score's validation AUROC beats it beyond chance"
+        if pick == 0
+        else f"selected {gains['method'].iloc[pick]}: its validation AUROC beats {first}'s "
+        "beyond chance"
+    )
+    log(f"{verdict} (gains over {first}, paired bootstrap 95%: {listing}); no test label read")
+    return pick
 
 
 def _gains(
@@ -291,10 +313,11 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
     )
     center_images = data.val.images[reference] if not shared else data.train.images
     setting = Setting(data, calibration, spec, seed, synthetic, selection, center_images)
-    scored = []
+    scored, validation = [], []
     for name in spec.all_scores:
-        score, detection, stage = _score_stage(model, name, evidence, setting)
+        score, detection, stage, scores = _score_stage(model, name, evidence, setting)
         scored.append((score, detection))
+        validation.append(scores)
         result.stages.append(stage)
     results = [(model.likelihood.value, r) for _, r in scored]
     baselines = [baseline_result(name, setting) for name in spec.baselines]
@@ -316,6 +339,18 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
     result.metrics.update(
         {f"{r.method}.{k}": r.metrics[k] for _, r in results for k in KEY_METRICS if k in r.metrics}
     )
+    val_gains = None
+    if selection == "validation" and spec.validation_rule == "confident":
+        val_gains = validation_gains(
+            [r.method for _, r in scored],
+            [s.calibration for s in validation],
+            [s.val_anomalous for s in validation if s.val_anomalous is not None],
+            n_boot=spec.bootstrap,
+            seed=seed,
+        )
+        table = table.merge(val_gains.drop(columns="val_auroc"), on="method", how="left")
+        for row in val_gains.itertuples():
+            result.metrics.update({f"{row.method}.{c}": getattr(row, c) for c in GAIN_COLUMNS})
     result.tables["results"] = table
     if data.test_has_both:
         curves = {r.method: r.per_sample["score"].to_numpy() for _, r in results}
@@ -325,7 +360,7 @@ def run(inputs: TaskInputs[AnomalySpec]) -> TaskResult:
             "synthetic_anomalies", synthetic_grid(data.val.images[calibration], synthetic)
         )
     metric = spec.selection_metric(selection)
-    primary_score, primary = _select_primary(scored, selection, metric, log)
+    primary_score, primary = _select_primary(scored, selection, metric, log, val_gains)
     if selection != "score":
         result.tags["selected_score"] = primary_score.name
     detector = Detector.keeping_what_it_uses(

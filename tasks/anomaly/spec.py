@@ -86,6 +86,11 @@ class AnomalySpec(TaskSpec):
     # anomalies); "score": the primary is `score`, champions compared by test AUROC; "auto":
     # validation where the validation split holds anomalous images, else `unlabelled`
     select_by: Literal["auto", "score", "validation", "synthetic", "fixed"] = "auto"
+    # how "validation" picks: "best", the highest validation AUROC; "confident", keep `score`
+    # unless another's validation AUROC gain over it has its paired bootstrap 95% interval above
+    # zero (then the highest of those): a small validation split does not swap the score fixed
+    # in advance for the luckiest one (tasks/anomaly/selection.py)
+    validation_rule: Literal["best", "confident"] = "best"
     # what auto does where no anomaly is labelled: pick on synthetic anomalies, or keep `score`
     # (fixed); score when synthetic_anomalies is false
     unlabelled: Literal["synthetic", "fixed"] = "synthetic"

@@ -187,3 +187,32 @@ def test_the_maps_table_puts_the_model_free_reference_beside_each_map_kind():
     assert table.loc["gradient", "nearest_normal_pro"] == pytest.approx(0.35)
     summarized = map_summary(table.reset_index())  # a saved summary is read as it is
     assert list(summarized["pixel_auroc"]) == list(table["pixel_auroc"])
+
+
+def test_the_deployed_score_is_the_confident_rules_pick_where_the_runs_measured_gains():
+    """Normal 0: bpd beats the fixed layout on validation beyond chance, so it is deployed
+    though typicality's validation AUROC is higher (its interval spans zero). Normal 1: no
+    score beats layout beyond chance, so layout stays, not validation's best."""
+    gains = {"val_gain_ci_low": [0.0, 0.01, -0.02, 0.0, -0.05, -0.01]}
+    rows = [
+        _row(0, "flow:layout", 0.80, -0.1, -0.2) | {"val_auroc": 0.70},
+        _row(0, "flow:bpd", 0.90, 0.05, 0.02) | {"val_auroc": 0.80},
+        _row(0, "flow:typicality", 0.60, -0.3, -0.4) | {"val_auroc": 0.85},
+        _row(1, "flow:layout", 0.97, 0.02, 0.01) | {"val_auroc": 0.90},
+        _row(1, "flow:bpd", 0.70, -0.2, -0.3) | {"val_auroc": 0.95},
+        _row(1, "flow:typicality", 0.75, -0.2, -0.3) | {"val_auroc": 0.91},
+    ]
+    table = pd.DataFrame(rows).assign(
+        auroc_ci_low=0.0, auroc_ci_high=1.0, auroc_gain_ci_high=[0.0, 0.08, -0.2, 0.03, 0, 0]
+    )
+    chosen = validation_choice(table.assign(**gains)).set_index("normal")
+    assert list(chosen["model_pick"]) == ["flow:typicality", "flow:bpd"]
+    assert list(chosen["deployed"]) == ["flow:bpd", "flow:layout"]
+    assert list(chosen["deployed_auroc"]) == [0.90, 0.97]
+    overall = selection_summary(validation_choice(table.assign(**gains))).iloc[0]
+    assert overall["deployed"] == pytest.approx((0.90 + 0.97) / 2)
+    assert overall["model_pick"] == pytest.approx((0.60 + 0.70) / 2)
+    assert overall["ahead"] == 2 and overall["behind"] == 0  # both deployed gains above zero
+    # runs that measured no gains deploy validation's best, as before the rule
+    before = validation_choice(table).set_index("normal")
+    assert list(before["deployed"]) == list(before["model_pick"])

@@ -115,6 +115,32 @@ def test_select_by_validation_picks_the_best_validation_score_and_registers_by_i
     assert not MlflowClient(registry_uri=elsewhere).search_registered_models()
 
 
+def test_the_confident_rule_deploys_what_its_logged_validation_gains_say(mlflow_store, capsys):
+    """`task.validation_rule: confident`: every score's validation gain over the fixed score is
+    logged with its interval, and the deployed score is the rule's pick from those numbers."""
+    from tasks.anomaly.selection import confident_pick
+
+    scores = ["bpd", "typicality", "layout", "layout-typicality"]
+    client, parent, runs = run_scores_only(
+        mlflow_store,
+        "task.select_by=auto",
+        "task.validation_rule=confident",
+        "task.layout={image_size: [4, 4]}",
+        f"task.score={scores[0]}",
+        f"task.scores=[{', '.join(scores[1:])}]",
+    )
+    metrics = parent.data.metrics
+    val = np.array([metrics[f"realnvp:{s}.val_auroc"] for s in scores])
+    low = np.array([metrics[f"realnvp:{s}.val_gain_ci_low"] for s in scores])
+    high = np.array([metrics[f"realnvp:{s}.val_gain_ci_high"] for s in scores])
+    assert low[0] == high[0] == 0.0  # the fixed score against itself
+    assert (low[1:] <= high[1:]).all() and not np.isnan(low).any()
+    deployed = scores[confident_pick(val, low)]
+    assert parent.data.tags["selected_score"] == deployed
+    assert "beyond chance" in capsys.readouterr().out
+    assert_exported_model_scores_like_the_run(client, parent, runs, deployed)
+
+
 def test_normal_images_only_select_on_synthetic_anomalies_and_register_by_them(
     mlflow_store, tmp_path, capsys
 ):

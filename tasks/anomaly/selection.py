@@ -22,8 +22,6 @@ import pandas as pd
 
 from tasks.anomaly.metrics import paired_auroc_difference, validation_auroc
 
-#: how a run with labelled validation anomalies picks its score (``task.validation_rule``)
-VALIDATION_RULES = ("best", "confident")
 #: the columns :func:`validation_gains` adds to a run's results table
 GAIN_COLUMNS = ("val_gain", "val_gain_ci_low", "val_gain_ci_high")
 

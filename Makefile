@@ -83,7 +83,7 @@ model-index: $(STAMP) ## rewrite genmodels/model_index.json (what `priorworks mo
 models-measure: $(STAMP) ## train and measure every zoo model on USPS (ARGS="--epochs 3")
 	$(PY) -m benchmarks.zoo $(ARGS)
 
-anomaly-bench: $(STAMP) ## the anomaly-medical recipe on PneumoniaMNIST, RetinaMNIST, USPS and digits; updates benchmarks/results/anomaly.md (~45 min)
+anomaly-bench: $(STAMP) ## the anomaly-medical recipe on PneumoniaMNIST, RetinaMNIST, USPS and digits; updates benchmarks/results/anomaly.md (~80 min with every model trained anew)
 	$(PY) benchmarks/anomaly_bench.py --spec anomaly-medical --datasets pneumoniamnist retinamnist usps digits --out anomaly-bench-medical --update-results $(ARGS)
 
 bench: $(STAMP) $(SPARK_STAMP) ## speed suite: overhead, scoring, scaling, sampling, end to end (~40 min; ARGS="--only ...")

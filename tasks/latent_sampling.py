@@ -9,7 +9,10 @@ the model's intensity grid, without pixel noise.
 
 *Class interpolation* uses the labels of a few images instead: a draw for class ``c`` decodes a
 point on the segment between the codes of two labelled images of class ``c``. An unconditional
-model then yields images of a named class without a classifier to name them.
+model then yields images of a named class without a classifier to name them. A VAE decodes such a
+point as a blurred mean image; *keeping the detail* adds the decoded move to the first labelled
+image instead, ``x_a + D(z_t) - D(z_a)``: the model supplies the change of shape along the way to
+the second image, the real image keeps its own sharp detail (a learned, data-driven warp).
 """
 
 from __future__ import annotations
@@ -110,12 +113,18 @@ def _decoded(model: GenerativeModel, z: Tensor, batch: int) -> Tensor:
 
 
 def class_interpolation_sampler(
-    model: GenerativeModel, images: Tensor, labels: Tensor, batch: int = 512
+    model: GenerativeModel,
+    images: Tensor,
+    labels: Tensor,
+    batch: int = 512,
+    keep_detail: bool = False,
 ) -> ClassSampler:
     """A sampler that draws, for each wanted class ``c``, two different labelled images of
-    class ``c`` (the same one where ``c`` has only one), a point ``(1 - t) z_a + t z_b`` on the
-    segment between their codes with ``t ~ U(0, 1)``, and decodes it: an image the labels name,
-    from an unconditional model.
+    class ``c`` (the same one where ``c`` has only one), a point ``z_t = (1 - t) z_a + t z_b``
+    on the segment between their codes with ``t ~ U(0, 1)``, and decodes it: an image the labels
+    name, from an unconditional model. With ``keep_detail``, the draw is ``x_a + D(z_t) -
+    D(z_a)`` (clamped to the intensity grid): the first image moved by the decoded change, its
+    own detail kept.
 
     Raises:
         CapabilityError: the model has no encoder and decoder (LATENT), or is class-conditional.
@@ -125,6 +134,8 @@ def class_interpolation_sampler(
     model.eval()
     codes = torch.from_numpy(_codes(model, images, batch))
     members = {int(c): torch.nonzero(labels == c).flatten() for c in labels.unique()}
+    # what the model cannot reconstruct of each labelled image, added back to its moves
+    detail = images.cpu() - _decoded(model, codes, batch) if keep_detail else None
 
     def sample(wanted: Tensor, generator: torch.Generator) -> Tensor:
         first = torch.empty(len(wanted), dtype=torch.long)
@@ -140,6 +151,9 @@ def class_interpolation_sampler(
             b = (a + 1 + step) % len(own)
             first[rows], second[rows] = own[a], own[b]
         t = torch.rand(len(wanted), 1, generator=generator, dtype=torch.float64)
-        return _decoded(model, (1 - t) * codes[first] + t * codes[second], batch)
+        moved = _decoded(model, (1 - t) * codes[first] + t * codes[second], batch)
+        if detail is None:
+            return moved
+        return on_grid(moved + detail[first], model.levels)
 
     return sample

@@ -14,7 +14,7 @@ import torch
 from genmodels.contract import Capability, GenerativeModel
 from genmodels.data.imageset import ImageSet
 from tasks.augment.choice import choose_arm
-from tasks.augment.spec import CV_ARM, AugmentSpec
+from tasks.augment.spec import CLASS_SAMPLINGS, CV_ARM, AugmentSpec
 from tasks.classifier import ClassifierModule, accuracy, predict_proba, train_classifier
 from tasks.fewshot import FewShot, draw_few_shot, with_images
 from tasks.generate import ClassSampler, Generated, Sampler, generate_labelled
@@ -27,6 +27,7 @@ _HOW = {
     "prior": "",
     "latent-mixture": " (decoded codes of a {n}-component mixture)",
     "class-interpolation": " (decoded between the codes of two labelled images of a class)",
+    "class-detail": " (a labelled image moved towards another of its class, its detail kept)",
 }
 
 
@@ -120,10 +121,14 @@ class _Sampling:
 
     def between(self, labelled: ImageSet) -> ClassSampler | None:
         """Class interpolation between the codes of ``labelled``'s images (None: not asked)."""
-        if self.draw.config.sampling != "class-interpolation":
+        sampling = self.draw.config.sampling
+        if sampling not in CLASS_SAMPLINGS:
             return None
         assert labelled.labels is not None
-        return class_interpolation_sampler(self.generative, labelled.images, labelled.labels)
+        return class_interpolation_sampler(
+            self.generative, labelled.images, labelled.labels,
+            keep_detail=sampling == "class-detail",
+        )  # fmt: skip
 
     def generate(
         self, per_class: int, threshold: float | None = None, fold: ImageSet | None = None
@@ -265,7 +270,7 @@ def _cv_arm(
         come from a classifier that saw the held fold), or drawn between the codes of ``fit``'s
         images (class interpolation), pretrained on, then fine-tuned."""
         images, labels = pretrain_set.images, pretrain_set.labels
-        if config.sampling == "class-interpolation":
+        if config.sampling in CLASS_SAMPLINGS:
             drawn = sampling.generate(many, fold=fit)
             images, labels = drawn.images, drawn.labels
         elif relabel:

@@ -35,7 +35,8 @@ only from the k-shot classifier, which names each sample). The test split is nev
 How an unconditional latent generator is sampled (``sampling``): ``class-interpolation`` decodes,
 for class c, a point between the codes of two of the draw's labelled images of class c, so the
 draw's own labels name its samples instead of the k-shot classifier (in the cross-validated arm,
-only the fold's labelled images are drawn between).
+only the fold's labelled images are drawn between); ``class-detail`` adds the same decoded move
+to the first labelled image, which keeps its own detail.
 """
 
 from __future__ import annotations

@@ -27,8 +27,11 @@ ArmName = Literal[
 ]
 ARMS: tuple[ArmName, ...] = get_args(ArmName)
 #: how the generator is sampled: its own sampler; decoded codes from a mixture fit to its codes;
-#: or, per class, decoded points between the codes of two of the draw's labelled images
-Sampling = Literal["prior", "latent-mixture", "class-interpolation"]
+#: or, per class, decoded points between the codes of two of the draw's labelled images (with
+#: the first image's own detail kept: class-detail)
+Sampling = Literal["prior", "latent-mixture", "class-interpolation", "class-detail"]
+#: the samplings that draw images of a named class from the draw's labelled images
+CLASS_SAMPLINGS: tuple[Sampling, ...] = ("class-interpolation", "class-detail")
 #: the arms that need no generator (none is fit when only these run)
 REAL_ONLY_ARMS: tuple[ArmName, ...] = ("real", "real+classic", "real+classic+pseudo-pretrain")
 #: the arm that keeps real+classic+gen-pretrain only where cross-validation inside the k labelled
@@ -69,7 +72,8 @@ class AugmentSpec(TaskSpec):
     # vae), decoded codes from a Gaussian mixture fit to the codes of the images it trained on;
     # `class-interpolation` (an unconditional vae), for class c, the decoded point at t ~ U(0, 1)
     # between the codes of two of the draw's labelled images of class c: labelled by the draw's
-    # labels, not by a classifier
+    # labels, not by a classifier; `class-detail`, the same move added to the first labelled
+    # image, x_a + D(z_t) - D(z_a), so that it keeps its own detail
     sampling: Sampling = "prior"
     latent_components: int = Field(20, ge=1)  # of that mixture
     # real+classic+gen-pretrain-cv: folds of the stratified cross-validation inside the k

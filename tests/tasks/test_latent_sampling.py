@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from genmodels.classical.gmm import GMM
+from genmodels.data.imageset import on_grid
 from genmodels.errors import CapabilityError
 from genmodels.vae.module import VAE, ConditionalVAE
 from tasks.latent_sampling import (
@@ -90,6 +91,33 @@ def test_class_interpolation_decodes_between_two_codes_of_the_named_class():
     assert torch.equal(x, sample(wanted, torch.Generator().manual_seed(3)))  # seeded
     with pytest.raises(ValueError, match="class 3 has no labelled image"):
         sample(torch.tensor([0, 3]), torch.Generator())
+
+
+def test_class_detail_moves_a_labelled_image_of_the_class_by_the_decoded_change():
+    torch.manual_seed(0)
+    model = VAE((1, 4, 4), 17, hidden_channels=8, latent_dim=3).eval()
+    images = torch.round(torch.rand(7, 1, 4, 4) * 16) / 16
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 1])
+    decoded: list[torch.Tensor] = []
+    decode = model.decode
+    model.decode = lambda z: decoded.append(z.detach().clone()) or decode(z)  # type: ignore[method-assign]
+    sample = class_interpolation_sampler(model, images, labels, keep_detail=True)
+    wanted = torch.tensor([0, 1, 1, 0, 1, 0])
+    x = sample(wanted, torch.Generator().manual_seed(5))
+    assert torch.equal(x, torch.round(x * 16) / 16) and x.min() >= 0 and x.max() <= 1
+    with torch.no_grad():
+        own = on_grid(decode(model.encode(images)), 17)  # D(z_a) as the sampler grids it
+        moved = on_grid(decode(decoded[-1].float()), 17)  # D(z_t) of each draw
+    plain = class_interpolation_sampler(model, images, labels)(
+        wanted, torch.Generator().manual_seed(5)
+    )
+    assert torch.equal(plain, moved)  # the same draws of (a, b, t) as without the detail
+    for i, c in enumerate(wanted.tolist()):
+        candidates = [
+            on_grid(images[a] + moved[i] - own[a], 17) for a in torch.nonzero(labels == c).flatten()
+        ]
+        assert any(torch.allclose(x[i], cand) for cand in candidates)
+    assert not torch.allclose(x, plain)  # the detail is there: not the blurred decode
 
 
 def test_class_interpolation_refuses_models_without_codes():

@@ -283,7 +283,7 @@ def test_an_unconditional_models_draws_come_from_a_given_sampler():
     assert out.labels.tolist() == [2] * 9  # the labeller still names them
 
 
-@pytest.mark.parametrize("sampling", ["latent-mixture", "class-interpolation"])
+@pytest.mark.parametrize("sampling", ["latent-mixture", "class-interpolation", "class-detail"])
 def test_latent_sampling_is_refused_for_models_without_codes(sampling):
     spec = AugmentSpec(sampling=sampling, generator_data="unlabelled-pool")
     with pytest.raises(CapabilityError, match="encoder and a decoder"):
@@ -322,22 +322,24 @@ def test_the_cross_validated_arm_rebuilds_the_pretrain_arm_from_each_folds_image
     assert held_out == labelled  # every labelled image was held out by some fold
 
 
-def test_class_interpolation_labels_samples_by_the_images_it_draws_between(monkeypatch):
+@pytest.mark.parametrize("sampling", ["class-interpolation", "class-detail"])
+def test_class_interpolation_labels_samples_by_the_images_it_draws_between(monkeypatch, sampling):
     pool, test = _pool(), _pool(n_per_class=4, seed=1)
     calls = _spy_on_training(monkeypatch)
     given: list[tuple[torch.Tensor, torch.Tensor]] = []
     original = draw_module.class_interpolation_sampler
 
-    def spy(model, images, labels):
+    def spy(model, images, labels, keep_detail):
+        assert keep_detail == (sampling == "class-detail")
         given.append((images, labels))
-        return original(model, images, labels)
+        return original(model, images, labels, keep_detail=keep_detail)
 
     monkeypatch.setattr(draw_module, "class_interpolation_sampler", spy)
     cls = get_model_class("vae")
     unconditional = cls((1, 6, 6), 17, **tiny_params(cls))
     config = AugmentSpec(
         ks=(6,), seeds=(0,), arms=("real", "real+classic+gen-pretrain-cv"), pretrain_multiplier=2,
-        sampling="class-interpolation", classifier=TINY_CLASSIFIER,
+        sampling=sampling, classifier=TINY_CLASSIFIER,
     )  # fmt: skip
     run_augment(pool, test, 3, lambda *_: unconditional, config, log=lambda _: None)
     # real, classic, pretrain + fine-tune; then classic in each fold, then pretrain + fine-tune

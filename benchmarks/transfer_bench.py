@@ -12,7 +12,8 @@ settings below change, and they are the same for every data set: ``k_real`` 20 p
 split capped at ``--max-images`` (a seeded, stratified draw), CIFAR-10 made gray (BT.601 luma),
 the random-order arm only, and besides the generator four sources labelled by the same teacher:
 warps and mixup of the k real images (the baselines), half generated and half warps (does the
-generator add to the warps?), and the training images themselves (``pool``: the ceiling a
+generator add to the warps?), the k real images moved towards the generator's draws (``moves``,
+latent generators only), and the training images themselves (``pool``: the ceiling a
 generator that reproduced its training images would reach).
 
 Every student is scored on the validation split as well as on the test split. What the recipe
@@ -67,7 +68,9 @@ SAW = {
     "vae-cond": "train split, labelled",
     "wgan-gp": "train split, labelled",
 }
-SOURCES = ("generator", "warps", "mixup", "generator-and-warps", "pool")
+SOURCES = ("generator", "warps", "mixup", "generator-and-warps", "moves", "pool")
+#: the generators with an encoder and a decoder: only they run the ``moves`` source
+LATENT = ("vae", "vae-latent")
 #: what a run saves and ``--tables-only`` reads back
 TABLES = ("rows", "sources", "times")
 #: the tables' column names for the sources
@@ -76,8 +79,14 @@ SHORT = {
     "warps": "warps",
     "mixup": "mixup",
     "generator-and-warps": "gen+warps",
+    "moves": "moves",
     "pool": "pool (ceiling)",
 }
+
+
+def _sources(generator: str) -> list[str]:
+    """The sources a run of ``generator`` compares: all of them, ``moves`` for latent models."""
+    return [s for s in SOURCES if s != "moves" or generator in LATENT]
 
 
 def _interval(values: pd.Series) -> str:
@@ -133,7 +142,7 @@ def cross_table(rows: pd.DataFrame, split: str = "test") -> pd.DataFrame:
         for source in ("generator-and-warps", "warps"):
             if source in closed:
                 entry[f"{SHORT[source]} closed"] = f"{closed[source]:.2f}"
-        for source in ("generator-and-warps", "generator"):
+        for source in ("generator-and-warps", "moves", "generator"):
             if source in paired and "warps" in paired:
                 gain = paired[source] - paired["warps"]
                 entry[f"{SHORT[source]} - warps"] = (
@@ -154,13 +163,14 @@ def diagnosis_table(sources: pd.DataFrame) -> pd.DataFrame:
 
 
 def choice_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per generator, generative arm (its samples alone, or half of them with half warps) and
+    """Per generator, generative arm (its samples alone, half of them with half warps, or the
+    real images moved towards them) and
     student: the validation gap closed at the largest n, averaged over the data sets (what the
     recipe is chosen on), the worst data set's, and the test figure for the record."""
     out = []
     random = rows[rows["mode"] == "random"]
     for (generator, student), group in random.groupby(["generator", "student"], sort=False):
-        for arm in ("generator", "generator-and-warps"):
+        for arm in ("generator", "generator-and-warps", "moves"):
             if arm not in set(group["source"]):
                 continue
             per_set = [
@@ -254,7 +264,7 @@ def main() -> None:
                     f"task.seeds={args.seeds}",
                     f"task.ns={args.ns}",
                     f"task.students=[{', '.join(args.students)}]",
-                    f"task.sources=[{', '.join(SOURCES)}]",
+                    f"task.sources=[{', '.join(_sources(generator))}]",
                     "task.focus=false",
                     "task.uncertain=false",
                     "output={experiment: transfer-bench, sample_grid: 0, log_model: false}",

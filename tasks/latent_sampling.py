@@ -13,6 +13,8 @@ model then yields images of a named class without a classifier to name them. A V
 point as a blurred mean image; *keeping the detail* adds the decoded move to the first labelled
 image instead, ``x_a + D(z_t) - D(z_a)``: the model supplies the change of shape along the way to
 the second image, the real image keeps its own sharp detail (a learned, data-driven warp).
+*Latent moves* do the same towards the model's own draws, of any class: a few real images,
+moved anywhere the model has learned, for a teacher to label.
 """
 
 from __future__ import annotations
@@ -134,8 +136,6 @@ def class_interpolation_sampler(
     model.eval()
     codes = torch.from_numpy(_codes(model, images, batch))
     members = {int(c): torch.nonzero(labels == c).flatten() for c in labels.unique()}
-    # what the model cannot reconstruct of each labelled image, added back to its moves
-    detail = images.cpu() - _decoded(model, codes, batch) if keep_detail else None
 
     def sample(wanted: Tensor, generator: torch.Generator) -> Tensor:
         first = torch.empty(len(wanted), dtype=torch.long)
@@ -151,9 +151,49 @@ def class_interpolation_sampler(
             b = (a + 1 + step) % len(own)
             first[rows], second[rows] = own[a], own[b]
         t = torch.rand(len(wanted), 1, generator=generator, dtype=torch.float64)
-        moved = _decoded(model, (1 - t) * codes[first] + t * codes[second], batch)
-        if detail is None:
-            return moved
-        return on_grid(moved + detail[first], model.levels)
+        if keep_detail:
+            return _moved(model, images[first], codes[first], codes[second], t, batch)
+        return _decoded(model, (1 - t) * codes[first] + t * codes[second], batch)
 
     return sample
+
+
+def _moved(
+    model: GenerativeModel, x_a: Tensor, z_a: Tensor, z_b: Tensor, t: Tensor, batch: int
+) -> Tensor:
+    """``x_a + D((1 - t) z_a + t z_b) - D(z_a)`` on the model's intensity grid: each image
+    ``x_a`` moved by the decoded change of its code towards ``z_b``, its own detail (what the
+    model does not reconstruct) kept."""
+    change = _decoded(model, (1 - t) * z_a + t * z_b, batch) - _decoded(model, z_a, batch)
+    return on_grid(x_a.cpu() + change, model.levels)
+
+
+#: (anchor images (m, C, H, W), n, generator) -> n moved images (n, C, H, W)
+Mover = Callable[[Tensor, int, torch.Generator], Tensor]
+
+
+def latent_moves(model: GenerativeModel, sample: Sampler, batch: int = 512) -> Mover:
+    """Moves of anchor images towards the model's own draws: for each of ``n`` images, an
+    anchor ``x_a`` drawn with replacement, a draw ``x_s`` of ``sample`` and ``t ~ U(0, 1)``, the
+    image ``x_a + D(z_t) - D(z_a)`` with ``z_t = (1 - t) z_a + t z_s`` (codes: the encoder's
+    means). The model says how an anchor changes on the way to anywhere it has learned, of any
+    class; the anchor keeps its own detail.
+
+    Raises:
+        CapabilityError: the model has no encoder and decoder (LATENT), or is class-conditional.
+    """
+    check_latent(model)
+    model.eval()
+
+    def move(anchors: Tensor, n: int, generator: torch.Generator) -> Tensor:
+        if len(anchors) == 0:
+            raise ValueError("latent moves need at least one anchor image")
+        if n == 0:
+            return anchors[:0].clone()
+        targets = torch.from_numpy(_codes(model, sample(n, generator), batch))
+        a = torch.randint(len(anchors), (n,), generator=generator)
+        t = torch.rand(n, 1, generator=generator, dtype=torch.float64)
+        z_a = torch.from_numpy(_codes(model, anchors[a], batch))
+        return _moved(model, anchors[a], z_a, targets, t, batch)
+
+    return move

@@ -16,7 +16,7 @@ import pandas as pd
 from tasks.stats import mean_ci
 
 #: what may be delivered, in the order that breaks ties
-CHOOSABLE = ("warps", "mixup", "generator-and-warps", "generator")
+CHOOSABLE = ("warps", "mixup", "generator-and-warps", "moves", "generator")
 
 
 def validation_picks(rows: pd.DataFrame, choosable: tuple[str, ...] = CHOOSABLE) -> pd.DataFrame:

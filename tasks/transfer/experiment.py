@@ -28,7 +28,7 @@ from tasks.classifier import accuracy, features, predict_proba, train_classifier
 from tasks.fewshot import draw_few_shot
 from tasks.generate import sample_images
 from tasks.inputs import TaskInputs
-from tasks.latent_sampling import latent_mixture_sampler
+from tasks.latent_sampling import Mover, latent_mixture_sampler, latent_moves
 from tasks.plots import ci_curves
 from tasks.result import TaskResult
 from tasks.stats import interval_text, mean_ci
@@ -127,12 +127,16 @@ def _pair_errors(pred: np.ndarray, labels: np.ndarray, pair: tuple[int, int] | N
 
 def _candidates(
     source: str, n: int, real: Tensor, pool: Tensor, sample: Sampler, generator: torch.Generator,
-    seed: int,
+    seed: int, move: Mover | None = None,
 ) -> Tensor:  # fmt: skip
     if n == 0:
         return real[:0]
     if source == "generator":
         return sample(n, generator)
+    if source == "moves":
+        if move is None:
+            raise ValueError("source 'moves' needs a generator with an encoder and a decoder")
+        return move(real, n, generator)
     if source == "warps":
         return warped_copies(real, n, seed)
     if source == "pool":
@@ -154,6 +158,7 @@ def run_transfer(
     log: Callable[[str], None] = print,
     embed: Embedding | None = None,
     val: ImageSet | None = None,
+    move: Mover | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows ``(seed, student, source, mode, n)``: accuracy on the test images, agreement with the
     teacher there, the share of the teacher-student gap closed, errors on the top confused pair
@@ -186,7 +191,7 @@ def run_transfer(
         pools = {}
         for source in config.sources:
             candidates = _candidates(
-                source, n_cand, real_images, pool.images, sample, generator, seed
+                source, n_cand, real_images, pool.images, sample, generator, seed, move
             )
             said = teacher(candidates) if n_cand else torch.zeros(0, num_classes)
             pools[source] = (candidates, said)
@@ -376,6 +381,7 @@ def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
             generator, train.images, spec.latent_components, inputs.seed
         )
         log(f"sampling: decoded codes from a {spec.latent_components}-component code mixture")
+    move = latent_moves(generator, sample) if "moves" in spec.sources else None
 
     rows, diagnosis = run_transfer(
         train,
@@ -388,6 +394,7 @@ def run(inputs: TaskInputs[TransferSpec]) -> TaskResult:
         log,
         embed=lambda images: features(teacher, images),
         val=val,
+        move=move,
     )
     summary = summarize(rows)
     for _, r in summary.iterrows():

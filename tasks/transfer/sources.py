@@ -7,6 +7,9 @@ labelled by the teacher.
   ``t`` uniform in [0, 1] (images between classes, where the teacher's soft labels say most).
 
 * ``generator-and-warps``: half of each, shuffled together (does the generator add to the warps?);
+* ``moves``: the k real images moved by the generator's decoded change towards its own draws,
+  ``x_a + D(z_t) - D(z_a)`` (:func:`tasks.latent_sampling.latent_moves`; a model with an encoder
+  and a decoder): learned warps across classes, each image keeping its own detail;
 * ``pool``: the training images themselves (the teacher's and the generator's), drawn at
   random: not a transfer through generated images but its ceiling, what a generator that
   reproduced its training images exactly would give.
@@ -29,7 +32,7 @@ from torch import Tensor
 from tasks.fidelity import precision_recall_density_coverage
 from tasks.warps import classic_augmentation
 
-SourceName = Literal["generator", "warps", "mixup", "generator-and-warps", "pool"]
+SourceName = Literal["generator", "warps", "mixup", "generator-and-warps", "moves", "pool"]
 SOURCE_NAMES: tuple[SourceName, ...] = get_args(SourceName)
 
 

@@ -33,8 +33,9 @@ class TransferSpec(TaskSpec):
     ns: list[int] = Field(default_factory=lambda: [0, 250, 500, 1000, 2000], min_length=1)
     students: list[StudentName] = Field(default_factory=lambda: _default_students(), min_length=1)
     # where the added images come from, each labelled by the teacher: the generator's samples,
-    # the baselines it must beat (warps and mixup of the k real images) and, on request, the
-    # ceiling (pool: the training images themselves)
+    # the baselines it must beat (warps and mixup of the k real images), the real images moved
+    # towards the generator's draws (moves: a vae) and, on request, the ceiling (pool: the
+    # training images themselves)
     sources: list[SourceName] = Field(default_factory=lambda: _default_sources(), min_length=1)
     # how the generator is sampled: its own sampler (prior), or for an unconditional latent model
     # (vae) decoded codes drawn from a Gaussian mixture fit to its training images' codes
@@ -60,7 +61,7 @@ class TransferSpec(TaskSpec):
 
     def check_model(self, model_cls: type[GenerativeModel]) -> None:
         super().check_model(model_cls)
-        if self.sampling == "latent-mixture":
+        if self.sampling == "latent-mixture" or "moves" in self.sources:
             check_latent(model_cls)
 
     @field_validator("ns")

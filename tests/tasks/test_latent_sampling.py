@@ -14,6 +14,7 @@ from tasks.latent_sampling import (
     class_interpolation_sampler,
     fit_code_mixture,
     latent_mixture_sampler,
+    latent_moves,
 )
 
 
@@ -118,6 +119,39 @@ def test_class_detail_moves_a_labelled_image_of_the_class_by_the_decoded_change(
         ]
         assert any(torch.allclose(x[i], cand) for cand in candidates)
     assert not torch.allclose(x, plain)  # the detail is there: not the blurred decode
+
+
+def test_latent_moves_carry_each_anchor_towards_a_draw_of_the_model():
+    torch.manual_seed(0)
+    model = VAE((1, 4, 4), 17, hidden_channels=8, latent_dim=3).eval()
+    anchors = torch.round(torch.rand(5, 1, 4, 4) * 16) / 16
+    draws = torch.round(torch.rand(6, 1, 4, 4) * 16) / 16
+    move = latent_moves(model, lambda n, g: draws[:n])
+    x = move(anchors, 6, torch.Generator().manual_seed(2))
+    assert x.shape == (6, 1, 4, 4) and torch.equal(x, torch.round(x * 16) / 16)
+    with torch.no_grad():
+        z_s, z_a = model.encode(draws).double(), model.encode(anchors).double()
+    for i in range(6):  # some anchor a and some t in [0, 1]: x_a + D(z_t) - D(z_a), z_t -> z_s
+        found = False
+        for a in range(5):
+            for t in torch.linspace(0, 1, 201, dtype=torch.float64):
+                z_t = ((1 - t) * z_a[a] + t * z_s[i]).float()[None]
+                with torch.no_grad():
+                    change = on_grid(model.decode(z_t), 17) - on_grid(
+                        model.decode(z_a[a].float()[None]), 17
+                    )
+                if torch.allclose(x[i], on_grid(anchors[a] + change, 17)[0]):
+                    found = True
+                    break
+            if found:
+                break
+        assert found, f"draw {i} is no move of an anchor towards the model's draw"
+    assert torch.equal(x, move(anchors, 6, torch.Generator().manual_seed(2)))  # seeded
+    assert move(anchors, 0, torch.Generator()).shape == (0, 1, 4, 4)
+    with pytest.raises(ValueError, match="at least one anchor"):
+        move(anchors[:0], 3, torch.Generator())
+    with pytest.raises(CapabilityError, match="encoder and a decoder"):
+        latent_moves(GMM((1, 4, 4), 17, n_components=1), lambda n, g: draws[:n])
 
 
 def test_class_interpolation_refuses_models_without_codes():

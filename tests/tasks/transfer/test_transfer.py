@@ -226,6 +226,41 @@ def test_generator_and_warps_share_the_candidates_half_and_half():
     assert torch.equal(both, again)
 
 
+def test_the_moves_source_moves_the_real_images_with_the_generator_it_is_given(data):
+    from tasks.transfer.experiment import _candidates
+
+    real = torch.full((4, 1, 4, 4), 0.25)
+    calls = []
+
+    def move(anchors, n, generator):
+        calls.append(anchors)
+        return anchors[:1].expand(n, -1, -1, -1) + 0.5
+
+    out = _candidates("moves", 7, real, real, _sample, torch.Generator(), 0, move)
+    assert len(out) == 7 and torch.allclose(out, torch.full_like(out, 0.75))
+    assert calls and calls[0] is real  # the student's own real images are the anchors
+    with pytest.raises(ValueError, match="encoder and a decoder"):
+        _candidates("moves", 7, real, real, _sample, torch.Generator(), 0)
+    config = CONFIG.model_copy(update={"sources": ["generator", "warps", "moves"]})
+    rows, _ = run_transfer(
+        data[0], data[1], data[2], 3, _teacher, _sample, config, log=lambda _: None,
+        move=lambda anchors, n, g: anchors[torch.arange(n) % len(anchors)],
+    )  # fmt: skip
+    assert set(rows["source"]) == {"generator", "warps", "moves"}
+    moved = rows[(rows["source"] == "moves") & (rows["n"] > 0)]
+    assert len(moved) and moved["accuracy"].between(0, 1).all()
+
+
+def test_the_moves_source_needs_a_model_with_codes():
+    from genmodels.errors import CapabilityError
+    from genmodels.registry import get_model_class
+
+    spec = TransferSpec(sources=["generator", "moves"])
+    with pytest.raises(CapabilityError, match="encoder and a decoder"):
+        spec.check_model(get_model_class("gmm"))
+    spec.check_model(get_model_class("vae"))
+
+
 def test_the_balanced_order_takes_the_teachers_classes_in_turn():
     from tasks.transfer.experiment import class_balanced
 

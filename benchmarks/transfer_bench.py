@@ -164,9 +164,9 @@ def diagnosis_table(sources: pd.DataFrame) -> pd.DataFrame:
 
 def choice_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per generator, generative arm (its samples alone, half of them with half warps, or the
-    real images moved towards them) and
-    student: the validation gap closed at the largest n, averaged over the data sets (what the
-    recipe is chosen on), the worst data set's, and the test figure for the record."""
+    real images moved towards them) and student: the validation gap closed at the largest n,
+    averaged over the data sets (what the recipe is chosen on), the worst data set's, and the
+    test figure for the record."""
     out = []
     random = rows[rows["mode"] == "random"]
     for (generator, student), group in random.groupby(["generator", "student"], sort=False):

@@ -193,7 +193,7 @@ def latent_moves(model: GenerativeModel, sample: Sampler, batch: int = 512) -> M
         targets = torch.from_numpy(_codes(model, sample(n, generator), batch))
         a = torch.randint(len(anchors), (n,), generator=generator)
         t = torch.rand(n, 1, generator=generator, dtype=torch.float64)
-        z_a = torch.from_numpy(_codes(model, anchors[a], batch))
-        return _moved(model, anchors[a], z_a, targets, t, batch)
+        codes = torch.from_numpy(_codes(model, anchors, batch))  # each anchor encoded once
+        return _moved(model, anchors[a], codes[a], targets, t, batch)
 
     return move

@@ -164,7 +164,8 @@ def run_transfer(
     teacher there, the share of the teacher-student gap closed, errors on the top confused pair
     (and, given labelled ``val`` images, accuracy and gap closed there: what choices are made
     on); and rows ``(seed, source)`` diagnosing each candidate pool (with the teacher's features
-    ``embed``, its k-NN precision and recall against the real ``pool``)."""
+    ``embed``, its k-NN precision and recall against the real ``pool``). ``move`` makes the
+    ``moves`` source's images from each seed's real ones (needed only for that source)."""
     teacher_test = teacher(test_images).argmax(1).numpy()
     labels = test_labels.numpy()
     teacher_acc = float((teacher_test == labels).mean())
